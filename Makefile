@@ -1,0 +1,30 @@
+# convex-auth-wasm — every entry point. `make demo` and `make test` set up a fresh machine first.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: setup pkg backend demo test test-native test-wasm test-node fmt clean
+
+setup:
+	@bash scripts/setup.sh
+
+# The npm package (wasm-pack, --target web, release, wasm-opt -Oz) in pkg/.
+pkg: setup
+	@bash scripts/build-pkg.sh
+
+# The local Convex backend on 127.0.0.1:3210 (PORT overrides); prints one ready line.
+backend: setup
+	@cd www && exec node backend/main.mjs
+
+# Builds the package, starts the backend and serves the demo on http://localhost:5173.
+demo: pkg
+	@bash scripts/demo.sh
+
+# Every check and test suite; ends with one line "N passed, M failed".
+test: setup
+	@bash scripts/test.sh
+
+fmt:
+	cargo fmt --all
+
+clean:
+	rm -rf target pkg test-results

@@ -1,0 +1,33 @@
+# Shared helpers for the scripts: starting the local backend and stopping it on exit.
+
+# start_backend VAR [ENV=VALUE...]: starts `node www/backend/main.mjs` with the given
+# environment, waits for its ready line and stores its url in VAR; the process is stopped by
+# stop_backends (registered on EXIT by the caller).
+BACKEND_PIDS=()
+start_backend() {
+  local var=$1; shift
+  local out; out=$(mktemp)
+  ( cd www && exec env "$@" node backend/main.mjs ) >"$out" 2> >(grep -v '^\s*$' >&2) &
+  BACKEND_PIDS+=($!)
+  for _ in $(seq 1 300); do
+    if grep -q '"ready":true' "$out" 2>/dev/null; then
+      printf -v "$var" '%s' "$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$out" | head -n1)"
+      return 0
+    fi
+    kill -0 "${BACKEND_PIDS[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "backend did not start" >&2
+  return 1
+}
+
+stop_backends() {
+  local pid
+  for pid in "${BACKEND_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${BACKEND_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  BACKEND_PIDS=()
+}

@@ -1,0 +1,227 @@
+//! The one error type of the SDK, with stable string codes shared by Rust and JS.
+
+use super::json::Json;
+
+/// What went wrong, as a stable code. `as_str` is the JS `code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// An option of the constructor is missing or of the wrong type.
+    InvalidOptions,
+    /// A `signIn` argument is not a string / plain object of strings / FormData.
+    InvalidParams,
+    /// The request never got an answer (offline, connection reset, CORS, DNS).
+    Network,
+    /// The request took longer than the client's timeout.
+    Timeout,
+    /// The server answered with an HTTP error (5xx, 429, or an unexpected status).
+    Server,
+    /// The server's answer could not be understood.
+    InvalidResponse,
+    /// The server rejected the access token (HTTP 401/403), or there is no session.
+    Unauthenticated,
+    /// The token storage failed (the client went on in memory).
+    Storage,
+    /// Wrong password (`InvalidSecret`, development deployments).
+    InvalidSecret,
+    /// Unknown account (`InvalidAccountId`, development deployments).
+    InvalidAccountId,
+    /// Rate limited after failed attempts (`TooManyFailedAttempts`).
+    TooManyFailedAttempts,
+    /// A one-time code or reset code was wrong or expired (`Could not verify code`).
+    InvalidCode,
+    /// The server function threw a `ConvexError`; its payload is in `data`.
+    ConvexError,
+    /// The server function threw any other error.
+    FunctionError,
+}
+
+impl ErrorCode {
+    /// The stable string code (`err.code` in JS).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidOptions => "InvalidOptions",
+            ErrorCode::InvalidParams => "InvalidParams",
+            ErrorCode::Network => "Network",
+            ErrorCode::Timeout => "Timeout",
+            ErrorCode::Server => "Server",
+            ErrorCode::InvalidResponse => "InvalidResponse",
+            ErrorCode::Unauthenticated => "Unauthenticated",
+            ErrorCode::Storage => "Storage",
+            ErrorCode::InvalidSecret => "InvalidSecret",
+            ErrorCode::InvalidAccountId => "InvalidAccountId",
+            ErrorCode::TooManyFailedAttempts => "TooManyFailedAttempts",
+            ErrorCode::InvalidCode => "InvalidCode",
+            ErrorCode::ConvexError => "ConvexError",
+            ErrorCode::FunctionError => "FunctionError",
+        }
+    }
+}
+
+/// An SDK error: a code, a human-readable message (never containing a token), whether retrying
+/// the same call may succeed, and the server's `ConvexError` payload when there is one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Error {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// A message for people; not part of the contract.
+    pub message: String,
+    /// `true` for transient failures (network, timeout, 5xx): the session is kept.
+    pub retryable: bool,
+    /// The `ConvexError` payload (`errorData`) sent by the server.
+    pub data: Option<Json>,
+}
+
+impl Error {
+    /// An error with the code's default retryability.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let retryable = matches!(
+            code,
+            ErrorCode::Network
+                | ErrorCode::Timeout
+                | ErrorCode::Server
+                | ErrorCode::InvalidResponse
+        );
+        Error {
+            code,
+            message: message.into(),
+            retryable,
+            data: None,
+        }
+    }
+
+    /// Overrides retryability.
+    pub fn retryable(mut self, retryable: bool) -> Self {
+        self.retryable = retryable;
+        self
+    }
+
+    /// `InvalidOptions` with a message.
+    pub fn options(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::InvalidOptions, message)
+    }
+
+    /// `InvalidParams` with a message.
+    pub fn params(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::InvalidParams, message)
+    }
+
+    /// `Storage` with a message.
+    pub fn storage(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Storage, message)
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.code.as_str())?;
+        f.write_str(": ")?;
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Turns a function error (`{status:"error", errorMessage, errorData?}`) into an [`Error`].
+///
+/// Development deployments put the thrown message after `Uncaught Error: `; production ones
+/// redact it to `Server Error`. A `ConvexError` (with `errorData`) keeps its payload.
+pub fn from_function_error(error_message: &str, error_data: Option<Json>) -> Error {
+    let message = thrown_message(error_message);
+    let code = if error_data.is_some() {
+        ErrorCode::ConvexError
+    } else {
+        const KNOWN: [(&str, ErrorCode); 4] = [
+            ("InvalidSecret", ErrorCode::InvalidSecret),
+            ("InvalidAccountId", ErrorCode::InvalidAccountId),
+            ("TooManyFailedAttempts", ErrorCode::TooManyFailedAttempts),
+            ("Could not verify code", ErrorCode::InvalidCode),
+        ];
+        KNOWN
+            .iter()
+            .find(|(needle, _)| message.starts_with(needle))
+            .map_or(ErrorCode::FunctionError, |(_, code)| *code)
+    };
+    let mut err = Error::new(code, message);
+    err.data = error_data;
+    err
+}
+
+/// The message a server function threw: the text after `Uncaught Error: ` (or
+/// `Uncaught ConvexError: `) up to the end of that line, else the whole first line.
+fn thrown_message(error_message: &str) -> String {
+    let body = ["Uncaught Error: ", "Uncaught ConvexError: ", "Uncaught "]
+        .iter()
+        .find_map(|p| error_message.split_once(p).map(|(_, rest)| rest))
+        .unwrap_or(error_message);
+    let line = body.lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        "Server Error".to_owned()
+    } else {
+        line.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_development_messages_to_codes() {
+        let dev = |m: &str| {
+            format!("[Request ID: abc] Server Error\nUncaught Error: {m}\n    at retrieveAccount (x.js:1:2)")
+        };
+        for (m, code) in [
+            ("InvalidSecret", ErrorCode::InvalidSecret),
+            ("InvalidAccountId", ErrorCode::InvalidAccountId),
+            ("TooManyFailedAttempts", ErrorCode::TooManyFailedAttempts),
+            ("Could not verify code", ErrorCode::InvalidCode),
+            ("Invalid password", ErrorCode::FunctionError),
+        ] {
+            let e = from_function_error(&dev(m), None);
+            assert_eq!(e.code, code);
+            assert_eq!(e.message, m);
+            assert!(!e.retryable);
+        }
+    }
+
+    #[test]
+    fn production_and_plain_messages() {
+        let e = from_function_error("[Request ID: abc] Server Error", None);
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (ErrorCode::FunctionError, "[Request ID: abc] Server Error")
+        );
+        let e = from_function_error("", None);
+        assert_eq!(e.message, "Server Error");
+        let e = from_function_error("Uncaught Error: Account a@b.c already exists", None);
+        assert_eq!(e.message, "Account a@b.c already exists");
+    }
+
+    #[test]
+    fn convex_error_keeps_payload() {
+        let data = Json::Obj(vec![("code".into(), Json::Str("NOT_AUTHENTICATED".into()))]);
+        let e = from_function_error(
+            "Uncaught ConvexError: {\"code\":\"NOT_AUTHENTICATED\"}",
+            Some(data.clone()),
+        );
+        assert_eq!(e.code, ErrorCode::ConvexError);
+        assert_eq!(e.data, Some(data));
+    }
+
+    #[test]
+    fn retryability_by_code() {
+        for (code, r) in [
+            (ErrorCode::Network, true),
+            (ErrorCode::Timeout, true),
+            (ErrorCode::Server, true),
+            (ErrorCode::InvalidResponse, true),
+            (ErrorCode::Unauthenticated, false),
+            (ErrorCode::InvalidOptions, false),
+            (ErrorCode::Storage, false),
+        ] {
+            assert_eq!(Error::new(code, "m").retryable, r, "{code:?}");
+        }
+        assert_eq!(Error::new(ErrorCode::Server, "m").to_string(), "Server: m");
+    }
+}

@@ -1,0 +1,441 @@
+//! A small, panic-free JSON reader and writer.
+//!
+//! The SDK only reads small documents (server answers, JWT payloads, stored values) and writes
+//! request bodies, so a compact parser beats `serde_json` on wasm size. Numbers keep their source
+//! text; callers ask for the integer they need. Nesting is bounded so hostile input cannot
+//! exhaust the stack.
+
+/// A parsed JSON value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Json {
+    /// `null`
+    Null,
+    /// `true` / `false`
+    Bool(bool),
+    /// A number, as written in the source.
+    Num(String),
+    /// A string, unescaped.
+    Str(String),
+    /// An array.
+    Arr(Vec<Json>),
+    /// An object, fields in source order.
+    Obj(Vec<(String, Json)>),
+}
+
+/// Deepest nesting accepted by [`parse`].
+pub const MAX_DEPTH: usize = 64;
+
+impl Json {
+    /// The field `key` of an object, or `None` for other values and missing keys.
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The string value, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer part of a number (`1700000000`, `1.7e9` and `-3.9` give 1700000000, 1700000000
+    /// and -3), if it fits in an `i64`.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Json::Num(text) => int_of(text),
+            _ => None,
+        }
+    }
+
+    /// Whether this is `null`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Json::Null)
+    }
+
+    /// Serialises the value (compact form).
+    pub fn write(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(true) => out.push_str("true"),
+            Json::Bool(false) => out.push_str("false"),
+            Json::Num(n) => out.push_str(n),
+            Json::Str(s) => write_str(out, s),
+            Json::Arr(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write(out);
+                }
+                out.push(']');
+            }
+            Json::Obj(fields) => {
+                out.push('{');
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_str(out, k);
+                    out.push(':');
+                    v.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// The compact serialisation.
+    pub fn to_json_string(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+}
+
+/// Writes `s` as a JSON string literal.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let b = c as u32;
+                out.push_str("\\u00");
+                out.push(char::from_digit(b >> 4, 16).unwrap_or('0'));
+                out.push(char::from_digit(b & 0xf, 16).unwrap_or('0'));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Parses a complete JSON document. `None` for anything malformed or nested deeper than
+/// [`MAX_DEPTH`].
+pub fn parse(text: &str) -> Option<Json> {
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    let v = p.value(0)?;
+    p.ws();
+    (p.i == p.s.len()).then_some(v)
+}
+
+fn int_of(text: &str) -> Option<i64> {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let mut parts = digits.splitn(2, ['e', 'E']);
+    let mantissa = parts.next()?;
+    let exp: u32 = match parts.next() {
+        None => 0,
+        Some(e) => {
+            let e = e.strip_prefix('+').unwrap_or(e);
+            if e.starts_with('-') {
+                return Some(0);
+            }
+            e.parse().ok()?
+        }
+    };
+    if exp > 30 {
+        return None;
+    }
+    let (int_part, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut v: i64 = 0;
+    for (i, b) in int_part.bytes().chain(frac.bytes()).enumerate() {
+        if i >= int_part.len() + exp as usize {
+            break;
+        }
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+    }
+    let shown = int_part.len() + frac.len();
+    for _ in shown..int_part.len() + exp as usize {
+        v = v.checked_mul(10)?;
+    }
+    Some(if neg { -v } else { v })
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.i += 1;
+        }
+    }
+
+    fn lit(&mut self, word: &[u8], v: Json) -> Option<Json> {
+        let end = self.i.checked_add(word.len())?;
+        (self.s.get(self.i..end)? == word).then(|| {
+            self.i = end;
+            v
+        })
+    }
+
+    fn value(&mut self, depth: usize) -> Option<Json> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        match self.peek()? {
+            b'n' => self.lit(b"null", Json::Null),
+            b't' => self.lit(b"true", Json::Bool(true)),
+            b'f' => self.lit(b"false", Json::Bool(false)),
+            b'"' => self.string().map(Json::Str),
+            b'[' => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(Json::Arr(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(Json::Arr(items));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'{' => {
+                self.i += 1;
+                let mut fields = Vec::new();
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(Json::Obj(fields));
+                }
+                loop {
+                    self.ws();
+                    if self.peek()? != b'"' {
+                        return None;
+                    }
+                    let k = self.string()?;
+                    self.ws();
+                    if self.peek()? != b':' {
+                        return None;
+                    }
+                    self.i += 1;
+                    let v = self.value(depth + 1)?;
+                    fields.push((k, v));
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b'}' => {
+                            self.i += 1;
+                            return Some(Json::Obj(fields));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn number(&mut self) -> Option<Json> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        let digits = |p: &mut Self| {
+            let s = p.i;
+            while matches!(p.peek(), Some(b'0'..=b'9')) {
+                p.i += 1;
+            }
+            p.i > s
+        };
+        if !digits(self) {
+            return None;
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !digits(self) {
+                return None;
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if !digits(self) {
+                return None;
+            }
+        }
+        let text = core::str::from_utf8(self.s.get(start..self.i)?).ok()?;
+        Some(Json::Num(text.to_owned()))
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let d = (self.peek()? as char).to_digit(16)?;
+            v = v * 16 + d;
+            self.i += 1;
+        }
+        Some(v)
+    }
+
+    fn string(&mut self) -> Option<String> {
+        self.i += 1; // opening quote
+        let mut out = String::new();
+        loop {
+            // Copy the run of plain bytes at once (it is valid UTF-8: the input is a &str and
+            // the run ends at an ASCII byte).
+            let start = self.i;
+            while matches!(self.peek(), Some(b) if b != b'"' && b != b'\\' && b >= 0x20) {
+                self.i += 1;
+            }
+            out.push_str(core::str::from_utf8(self.s.get(start..self.i)?).ok()?);
+            match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(out);
+                }
+                b'\\' => {
+                    self.i += 1;
+                    let esc = self.peek()?;
+                    self.i += 1;
+                    match esc {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&hi) {
+                                if self.s.get(self.i..self.i + 2)? != b"\\u" {
+                                    return None;
+                                }
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return None;
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else {
+                                hi
+                            };
+                            out.push(char::from_u32(code)?);
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => return None, // control character
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_nested_documents() {
+        let v = parse(r#" {"a": [1, -2.5e3, true, null], "b": {"c": "d\n\u00e9\ud83d\ude00"}} "#);
+        let v = v.expect("valid");
+        assert_eq!(
+            v.get("a"),
+            Some(&Json::Arr(vec![
+                Json::Num("1".into()),
+                Json::Num("-2.5e3".into()),
+                Json::Bool(true),
+                Json::Null,
+            ]))
+        );
+        assert_eq!(
+            v.get("b").and_then(|b| b.get("c")).and_then(Json::as_str),
+            Some("d\né😀")
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_input() {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\"}",
+            "{\"a\":}",
+            "tru",
+            "\"abc",
+            "01x",
+            "1.",
+            "-",
+            "\"\\x\"",
+            "\"\\ud800\"",
+            "{} {}",
+            "\"a\u{1}\"",
+            "[1 2]",
+            "{\"a\":1,}",
+        ] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bounds_nesting() {
+        let deep = "[".repeat(MAX_DEPTH + 2) + &"]".repeat(MAX_DEPTH + 2);
+        assert_eq!(parse(&deep), None);
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(parse(&ok).is_some());
+    }
+
+    #[test]
+    fn integers_from_number_text() {
+        let n = |s: &str| Json::Num(s.into()).as_i64();
+        assert_eq!(n("1700000000"), Some(1_700_000_000));
+        assert_eq!(n("1.7e9"), Some(1_700_000_000));
+        assert_eq!(n("17E+8"), Some(1_700_000_000));
+        assert_eq!(n("-3.9"), Some(-3));
+        assert_eq!(n("5e-3"), Some(0));
+        assert_eq!(n("99999999999999999999"), None);
+        assert_eq!(n("1e999"), None);
+    }
+
+    #[test]
+    fn writes_round_trip() {
+        let src = r#"{"s":"q\"\\\n\u0001é","n":-1.5,"a":[null,false,{}]}"#;
+        let v = parse(src).expect("valid");
+        let out = v.to_json_string();
+        assert_eq!(
+            out,
+            r#"{"s":"q\"\\\n\u0001é","n":-1.5,"a":[null,false,{}]}"#
+        );
+        assert_eq!(parse(&out), Some(v));
+    }
+}

@@ -1,0 +1,164 @@
+//! Reading the claims of a Convex Auth JWT (without verifying it: that is the server's job).
+//!
+//! `sub` is `<userId>|<sessionId>`, `iat` and `exp` are seconds since the epoch
+//! (PROTOCOL.md §6.1).
+
+use super::json::{self, Json};
+
+/// The claims the client needs from an access token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claims {
+    /// The user document id (first half of `sub`).
+    pub user_id: String,
+    /// The session document id (second half of `sub`).
+    pub session_id: String,
+    /// `exp`, seconds since the epoch (server clock).
+    pub exp: i64,
+    /// `iat`, seconds since the epoch (server clock), when present.
+    pub iat: Option<i64>,
+}
+
+impl Claims {
+    /// The token's lifetime in milliseconds (`exp − iat`), when `iat` is known and sane.
+    pub fn lifetime_ms(&self) -> Option<i64> {
+        let iat = self.iat?;
+        let life = self.exp.checked_sub(iat)?.checked_mul(1000)?;
+        (life > 0).then_some(life)
+    }
+
+    /// `exp` in milliseconds.
+    pub fn expires_at_ms(&self) -> i64 {
+        self.exp.saturating_mul(1000)
+    }
+}
+
+/// Decodes the payload of a compact JWS. `None` when the token is not a three-part JWT whose
+/// payload is base64url JSON with a `userId|sessionId` subject and an integer `exp`.
+pub fn decode(token: &str) -> Option<Claims> {
+    let mut parts = token.split('.');
+    let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = base64url_decode(payload)?;
+    let text = core::str::from_utf8(&bytes).ok()?;
+    let claims = json::parse(text)?;
+    let sub = claims.get("sub").and_then(Json::as_str)?;
+    let (user_id, session_id) = sub.split_once('|')?;
+    if user_id.is_empty() || session_id.is_empty() {
+        return None;
+    }
+    Some(Claims {
+        user_id: user_id.to_owned(),
+        session_id: session_id.to_owned(),
+        exp: claims.get("exp").and_then(Json::as_i64)?,
+        iat: claims.get("iat").and_then(Json::as_i64),
+    })
+}
+
+/// Decodes unpadded (or padded) base64url. `None` on any other character or a dangling bit group.
+pub fn base64url_decode(input: &str) -> Option<Vec<u8>> {
+    let input = input.trim_end_matches('=');
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0u32;
+    for b in input.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // A single leftover character (6 bits) cannot encode a byte.
+    (bits < 6).then_some(out)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Base64url-encodes (test helper).
+    pub(crate) fn b64(data: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for chunk in data.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+            for i in 0..=chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+
+    /// A structurally valid (unsigned) JWT with the given payload (test helper).
+    pub(crate) fn jwt(payload: &str) -> String {
+        format!(
+            "{}.{}.sig",
+            b64(br#"{"alg":"RS256"}"#),
+            b64(payload.as_bytes())
+        )
+    }
+
+    #[test]
+    fn decodes_convex_claims() {
+        let t =
+            jwt(r#"{"sub":"u1|s1","iat":1700000000,"exp":1700003600,"iss":"x","aud":"convex"}"#);
+        let c = decode(&t).expect("claims");
+        assert_eq!(c.user_id, "u1");
+        assert_eq!(c.session_id, "s1");
+        assert_eq!(c.exp, 1_700_003_600);
+        assert_eq!(c.lifetime_ms(), Some(3_600_000));
+        assert_eq!(c.expires_at_ms(), 1_700_003_600_000);
+    }
+
+    #[test]
+    fn rejects_bad_tokens() {
+        for t in [
+            String::new(),
+            "a.b".into(),
+            "a.b.c.d".into(),
+            "x.!!!.y".into(),
+            jwt("not json"),
+            jwt(r#"{"sub":"nobar","exp":1}"#),
+            jwt(r#"{"sub":"|s","exp":1}"#),
+            jwt(r#"{"sub":"u|s"}"#),
+            jwt(r#"{"sub":"u|s","exp":"1"}"#),
+            jwt(r#"["sub"]"#),
+        ] {
+            assert_eq!(decode(&t), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn lifetime_needs_sane_iat() {
+        let c = decode(&jwt(r#"{"sub":"u|s","exp":10,"iat":20}"#)).expect("claims");
+        assert_eq!(c.lifetime_ms(), None);
+        let c = decode(&jwt(r#"{"sub":"u|s","exp":10}"#)).expect("claims");
+        assert_eq!(c.lifetime_ms(), None);
+    }
+
+    #[test]
+    fn base64url_round_trips() {
+        for len in 0..40u8 {
+            let data: Vec<u8> = (0..len)
+                .map(|i| i.wrapping_mul(37).wrapping_add(200))
+                .collect();
+            assert_eq!(base64url_decode(&b64(&data)).as_deref(), Some(&data[..]));
+        }
+        assert_eq!(base64url_decode("A"), None);
+        assert_eq!(base64url_decode("QQ=="), Some(b"A".to_vec()));
+    }
+}

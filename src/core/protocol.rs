@@ -1,0 +1,312 @@
+//! The wire protocol of `@convex-dev/auth` 0.0.95 over Convex's public HTTP API
+//! (PROTOCOL.md §0, §5, §7.5): request bodies and the meaning of every answer.
+
+use super::error::{self, Error, ErrorCode};
+use super::json::{write_str, Json};
+
+/// The action that signs in, exchanges codes and refreshes.
+pub const SIGN_IN: &str = "auth:signIn";
+/// The action that deletes the server session.
+pub const SIGN_OUT: &str = "auth:signOut";
+
+/// A `{path, args, format:"json"}` body for `POST /api/<kind>`; `args` is an already
+/// serialised JSON object.
+pub fn body(path: &str, args: &str) -> String {
+    let mut out = String::with_capacity(args.len() + 48);
+    out.push_str("{\"path\":");
+    write_str(&mut out, path);
+    out.push_str(",\"args\":");
+    out.push_str(args);
+    out.push_str(",\"format\":\"json\"}");
+    out
+}
+
+/// The `auth:signIn` args for a sign-in or code exchange. `params` are name/value pairs.
+pub fn sign_in_args(
+    provider: Option<&str>,
+    params: &[(String, String)],
+    verifier: Option<&str>,
+) -> String {
+    let mut out = String::from("{");
+    if let Some(p) = provider {
+        out.push_str("\"provider\":");
+        write_str(&mut out, p);
+        out.push(',');
+    }
+    out.push_str("\"params\":{");
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(&mut out, k);
+        out.push(':');
+        write_str(&mut out, v);
+    }
+    out.push('}');
+    if let Some(v) = verifier {
+        out.push_str(",\"verifier\":");
+        write_str(&mut out, v);
+    }
+    out.push('}');
+    out
+}
+
+/// The `auth:signIn` args for a refresh.
+pub fn refresh_args(refresh_token: &str) -> String {
+    let mut out = String::from("{\"refreshToken\":");
+    write_str(&mut out, refresh_token);
+    out.push('}');
+    out
+}
+
+/// A fresh session: the access JWT and the rotating refresh token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tokens {
+    /// The access JWT.
+    pub token: String,
+    /// The refresh token (`<refreshTokenId>|<sessionId>`).
+    pub refresh_token: String,
+}
+
+impl core::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Tokens(<redacted>)")
+    }
+}
+
+/// What an `auth:signIn` call answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignInResult {
+    /// `{tokens: {token, refreshToken}}`: signed in.
+    Tokens(Tokens),
+    /// `{tokens: null}`: no session (failed exchange, verification pending, reset requested,
+    /// or, for a refresh, the definitive end of the session).
+    NoTokens,
+    /// `{started: true}`: a code or link was sent.
+    Started,
+    /// `{redirect, verifier}`: go to `redirect` (OAuth), keeping `verifier` for the code exchange.
+    Redirect {
+        /// Where to send the browser.
+        url: String,
+        /// The verifier to send back with the code.
+        verifier: String,
+    },
+}
+
+/// Interprets the HTTP answer to `POST /api/action` (or query/mutation): the function's return
+/// value, or the error it stands for.
+pub fn parse_response(status: u16, body: &str) -> Result<Json, Error> {
+    let json = super::json::parse(body);
+    if status == 401 || status == 403 {
+        let message = json
+            .as_ref()
+            .and_then(|j| j.get("message"))
+            .and_then(Json::as_str)
+            .unwrap_or("The server rejected the access token");
+        return Err(Error::new(ErrorCode::Unauthenticated, message));
+    }
+    if status != 200 && status != 560 {
+        // 429 and 5xx are transient; other statuses will not change by retrying.
+        let transient = status == 429 || status >= 500;
+        return Err(
+            Error::new(ErrorCode::Server, "Unexpected HTTP status from the server")
+                .retryable(transient),
+        );
+    }
+    let json = json.ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidResponse,
+            "The server's answer is not JSON",
+        )
+    })?;
+    match json.get("status").and_then(Json::as_str) {
+        Some("success") => Ok(json.get("value").cloned().unwrap_or(Json::Null)),
+        Some("error") => {
+            let message = json
+                .get("errorMessage")
+                .and_then(Json::as_str)
+                .unwrap_or("");
+            let data = json.get("errorData").filter(|d| !d.is_null()).cloned();
+            Err(error::from_function_error(message, data))
+        }
+        _ => Err(Error::new(
+            ErrorCode::InvalidResponse,
+            "The server's answer has no status",
+        )),
+    }
+}
+
+/// Interprets the value returned by `auth:signIn`.
+pub fn interpret_sign_in(value: &Json) -> Result<SignInResult, Error> {
+    let bad = || Error::new(ErrorCode::InvalidResponse, "Unexpected auth:signIn result");
+    if let Some(redirect) = value.get("redirect") {
+        let url = redirect.as_str().ok_or_else(bad)?;
+        let verifier = value
+            .get("verifier")
+            .and_then(Json::as_str)
+            .ok_or_else(bad)?;
+        return Ok(SignInResult::Redirect {
+            url: url.to_owned(),
+            verifier: verifier.to_owned(),
+        });
+    }
+    if let Some(tokens) = value.get("tokens") {
+        if tokens.is_null() {
+            return Ok(SignInResult::NoTokens);
+        }
+        let token = tokens
+            .get("token")
+            .and_then(Json::as_str)
+            .filter(|t| !t.is_empty());
+        let refresh = tokens
+            .get("refreshToken")
+            .and_then(Json::as_str)
+            .filter(|t| !t.is_empty());
+        return match (token, refresh) {
+            (Some(t), Some(r)) => Ok(SignInResult::Tokens(Tokens {
+                token: t.to_owned(),
+                refresh_token: r.to_owned(),
+            })),
+            _ => Err(bad()),
+        };
+    }
+    if value.get("started").is_some() {
+        return Ok(SignInResult::Started);
+    }
+    Err(bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::json::parse;
+
+    fn ok(body: &str) -> Result<SignInResult, Error> {
+        interpret_sign_in(&parse_response(200, body)?)
+    }
+
+    #[test]
+    fn request_bodies() {
+        let params = vec![
+            ("email".to_owned(), "a@b.c".to_owned()),
+            ("flow".to_owned(), "sign\"Up".to_owned()),
+        ];
+        let args = sign_in_args(Some("password"), &params, None);
+        assert_eq!(
+            args,
+            r#"{"provider":"password","params":{"email":"a@b.c","flow":"sign\"Up"}}"#
+        );
+        assert_eq!(
+            sign_in_args(None, &[("code".into(), "123".into())], Some("v1")),
+            r#"{"params":{"code":"123"},"verifier":"v1"}"#
+        );
+        assert_eq!(refresh_args("r|s"), r#"{"refreshToken":"r|s"}"#);
+        let b = body(SIGN_IN, &refresh_args("r|s"));
+        assert_eq!(
+            b,
+            r#"{"path":"auth:signIn","args":{"refreshToken":"r|s"},"format":"json"}"#
+        );
+        assert!(parse(&b).is_some());
+    }
+
+    #[test]
+    fn every_sign_in_result_shape() {
+        assert_eq!(
+            ok(
+                r#"{"status":"success","value":{"tokens":{"token":"t","refreshToken":"r"}},"logLines":[]}"#
+            ),
+            Ok(SignInResult::Tokens(Tokens {
+                token: "t".into(),
+                refresh_token: "r".into()
+            }))
+        );
+        assert_eq!(
+            ok(r#"{"status":"success","value":{"tokens":null}}"#),
+            Ok(SignInResult::NoTokens)
+        );
+        assert_eq!(
+            ok(r#"{"status":"success","value":{"started":true}}"#),
+            Ok(SignInResult::Started)
+        );
+        assert_eq!(
+            ok(r#"{"status":"success","value":{"redirect":"http://x/y?code=v","verifier":"v"}}"#),
+            Ok(SignInResult::Redirect {
+                url: "http://x/y?code=v".into(),
+                verifier: "v".into()
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_results_are_invalid_response() {
+        for body in [
+            r#"{"status":"success","value":null}"#,
+            r#"{"status":"success","value":{"tokens":{"token":"t"}}}"#,
+            r#"{"status":"success","value":{"tokens":{"token":"","refreshToken":"r"}}}"#,
+            r#"{"status":"success","value":{"redirect":"u"}}"#,
+            r#"{"status":"success","value":{"redirect":5,"verifier":"v"}}"#,
+            r#"{"status":"weird"}"#,
+            "<html>",
+            "",
+        ] {
+            let e = ok(body).expect_err(body);
+            assert_eq!(e.code, ErrorCode::InvalidResponse, "{body}");
+            assert!(e.retryable);
+        }
+    }
+
+    #[test]
+    fn http_statuses() {
+        let e = parse_response(
+            401,
+            r#"{"code":"Unauthenticated","message":"Could not verify OIDC token claim."}"#,
+        )
+        .expect_err("401");
+        assert_eq!((e.code, e.retryable), (ErrorCode::Unauthenticated, false));
+        assert_eq!(e.message, "Could not verify OIDC token claim.");
+        for (status, retry) in [
+            (500, true),
+            (502, true),
+            (503, true),
+            (429, true),
+            (400, false),
+            (404, false),
+        ] {
+            let e = parse_response(status, "oops").expect_err("status");
+            assert_eq!(
+                (e.code, e.retryable),
+                (ErrorCode::Server, retry),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn function_errors_on_560_and_200() {
+        let body = r#"{"status":"error","errorMessage":"[Request ID: 1] Server Error\nUncaught Error: InvalidSecret\n  at x","logLines":[]}"#;
+        for status in [200, 560] {
+            let e = parse_response(status, body).expect_err("error");
+            assert_eq!(e.code, ErrorCode::InvalidSecret);
+        }
+        let e = parse_response(
+            560,
+            r#"{"status":"error","errorMessage":"x","errorData":{"code":"NOT_AUTHENTICATED"}}"#,
+        )
+        .expect_err("convex error");
+        assert_eq!(e.code, ErrorCode::ConvexError);
+        assert_eq!(
+            e.data.and_then(|d| d.get("code").cloned()),
+            Some(Json::Str("NOT_AUTHENTICATED".into()))
+        );
+    }
+
+    #[test]
+    fn tokens_debug_is_redacted() {
+        let t = Tokens {
+            token: "secret-jwt".into(),
+            refresh_token: "secret-rt".into(),
+        };
+        let shown = format!("{:?}", SignInResult::Tokens(t));
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+}

@@ -1,0 +1,24 @@
+//! # convex-auth-wasm
+//!
+//! Convex Auth (`@convex-dev/auth`) for every browser framework: a small WebAssembly client
+//! with sign-in for every provider kind, pluggable token storage, auth-state events and a
+//! token fetcher for the official Convex client.
+//!
+//! The crate has two layers:
+//! - [`core`]: I/O-free logic (JWT claims, the wire protocol, errors, refresh timing), tested
+//!   natively;
+//! - `web` (wasm32 only): the browser edges and the [`ConvexAuthClient`] itself, exported to JS
+//!   by wasm-bindgen and usable from Rust front ends (Leptos, Yew, Dioxus).
+
+pub mod core;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use crate::core::error::{Error, ErrorCode};
+pub use crate::core::session::{AuthEvent, AuthEventKind, AuthState};
+#[cfg(target_arch = "wasm32")]
+pub use crate::web::client::{
+    ConvexAuthClient, Options, ShouldHandleCode, SignInOutcome, Subscription,
+};
+#[cfg(target_arch = "wasm32")]
+pub use crate::web::storage::{Storage, TokenStorage};

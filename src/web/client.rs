@@ -1,0 +1,1052 @@
+//! The client: one [`Inner`] per `ConvexAuthClient`, driving storage, transport, timers and
+//! browser events from the decisions of [`crate::core`]. This is also the Rust API for Leptos,
+//! Yew and Dioxus apps.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+
+use super::platform::{debug, now_ms, random, settle, sleep, Timeout};
+use super::storage::{JsStorage, MemoryStorage, Storage, TokenStorage, WebStorage};
+use super::transport;
+use crate::core::error::{Error, ErrorCode};
+use crate::core::keys::Keys;
+use crate::core::protocol::{self, SignInResult, Tokens};
+use crate::core::session::{backoff_ms, transition, AuthEvent, AuthEventKind, AuthState, Session};
+
+/// A future returned by a user callback.
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Whether to exchange a `?code=` found in the page URL.
+#[derive(Clone, Default)]
+pub enum ShouldHandleCode {
+    /// Always (the default).
+    #[default]
+    Always,
+    /// Never: the app handles `code` itself.
+    Never,
+    /// Ask for each page URL.
+    With(Rc<dyn Fn(&web_sys::Url) -> bool>),
+}
+
+/// Options of [`ConvexAuthClient::new`].
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// The deployment URL, e.g. `https://happy-animal-123.convex.cloud`.
+    pub url: String,
+    /// Where tokens are kept. Default: localStorage.
+    pub storage: Storage,
+    /// Key namespace. Default: `url`.
+    pub storage_namespace: Option<String>,
+    /// Whether to exchange `?code=` from the page URL. Default: always.
+    pub should_handle_code: ShouldHandleCode,
+    /// Replaces the page URL after removing `code` (relative URL). Default: `history.replaceState`.
+    pub replace_url: Option<Rc<dyn Fn(String) -> LocalFuture<()>>>,
+    /// Whether an OAuth sign-in navigates the window to the provider. Default: true.
+    pub navigate: bool,
+    /// Trace to `console.debug` (tokens are never printed). Default: false.
+    pub verbose: bool,
+}
+
+impl Options {
+    /// Options with defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Options {
+        Options {
+            url: url.into(),
+            storage: Storage::LocalStorage,
+            storage_namespace: None,
+            should_handle_code: ShouldHandleCode::Always,
+            replace_url: None,
+            navigate: true,
+            verbose: false,
+        }
+    }
+    /// Sets the storage.
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
+    /// Sets the key namespace.
+    pub fn storage_namespace(mut self, ns: impl Into<String>) -> Self {
+        self.storage_namespace = Some(ns.into());
+        self
+    }
+    /// Sets URL code handling.
+    pub fn should_handle_code(mut self, v: ShouldHandleCode) -> Self {
+        self.should_handle_code = v;
+        self
+    }
+    /// Sets the URL replacement callback.
+    pub fn replace_url(mut self, f: Rc<dyn Fn(String) -> LocalFuture<()>>) -> Self {
+        self.replace_url = Some(f);
+        self
+    }
+    /// Sets whether OAuth navigates the window.
+    pub fn navigate(mut self, v: bool) -> Self {
+        self.navigate = v;
+        self
+    }
+    /// Sets tracing.
+    pub fn verbose(mut self, v: bool) -> Self {
+        self.verbose = v;
+        self
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("url", &self.url)
+            .field("storage", &self.storage)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `sign_in` achieved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInOutcome {
+    /// `true` when a session was started.
+    pub signing_in: bool,
+    /// The provider URL the window was (or should be) sent to, for OAuth.
+    pub redirect: Option<String>,
+}
+
+enum Listener {
+    State(Rc<dyn Fn(&AuthState)>),
+    Event(Rc<dyn Fn(&AuthEvent)>),
+}
+
+/// A DOM event listener removed when dropped.
+struct DomListener {
+    target: web_sys::EventTarget,
+    name: &'static str,
+    closure: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Drop for DomListener {
+    fn drop(&mut self) {
+        let _ = self
+            .target
+            .remove_event_listener_with_callback(self.name, self.closure.as_ref().unchecked_ref());
+    }
+}
+
+pub(crate) struct Inner {
+    url: String,
+    keys: Keys,
+    verbose: bool,
+    navigate: bool,
+    should_handle_code: ShouldHandleCode,
+    replace_url: Option<Rc<dyn Fn(String) -> LocalFuture<()>>>,
+    store: RefCell<Rc<dyn TokenStorage>>,
+    /// The `Storage` whose `storage` events other tabs fire (localStorage only).
+    shared_area: RefCell<Option<web_sys::Storage>>,
+    storage_failed: Cell<bool>,
+    pending_error: RefCell<Option<Error>>,
+    session: RefCell<Option<Session>>,
+    /// Bumped whenever the session starts or ends, so answers to requests made for an older
+    /// session are dropped.
+    epoch: Cell<u64>,
+    loading: Cell<bool>,
+    skew_ms: Cell<f64>,
+    /// Bumped on every visible state change (snapshot identity).
+    version: Cell<u64>,
+    /// The last token `fetch_access_token` handed out.
+    handed_out: RefCell<Option<String>>,
+    listeners: RefCell<Vec<(u32, Listener)>>,
+    next_id: Cell<u32>,
+    ready: Promise,
+    ready_resolve: RefCell<Option<Function>>,
+    flight: RefCell<Option<Promise>>,
+    timer: RefCell<Option<Timeout>>,
+    wakers: RefCell<Vec<Function>>,
+    dom: RefCell<Vec<DomListener>>,
+    disposed: Cell<bool>,
+    /// The JS snapshot object for `version` (kept here so its identity is stable).
+    pub(crate) snapshot_js: RefCell<Option<(u64, JsValue)>>,
+}
+
+/// The Convex Auth client. Dropping it stops its timers and listeners.
+pub struct ConvexAuthClient {
+    pub(crate) inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for ConvexAuthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConvexAuthClient")
+            .field("url", &self.inner.url)
+            .field("state", &self.inner.state())
+            .finish()
+    }
+}
+
+/// A listener registration; dropping it unsubscribes.
+#[must_use = "dropping a Subscription unsubscribes at once"]
+#[derive(Debug)]
+pub struct Subscription {
+    inner: Weak<Inner>,
+    id: u32,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner
+                .listeners
+                .borrow_mut()
+                .retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+/// Checks a deployment URL: absolute http(s), returned without a trailing slash.
+pub fn normalize_url(url: &str) -> Result<String, Error> {
+    let parsed = web_sys::Url::new(url).map_err(|_| Error::options("`url` is not a valid URL"))?;
+    let protocol = parsed.protocol();
+    if protocol != "https:" && protocol != "http:" {
+        return Err(Error::options("`url` must be an http(s) deployment URL"));
+    }
+    if !parsed.search().is_empty() || !parsed.hash().is_empty() {
+        return Err(Error::options("`url` must not have a query or fragment"));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+impl ConvexAuthClient {
+    /// Creates the client and starts loading the stored session (and exchanging a `?code=` in
+    /// the page URL). Await [`ready`](Self::ready) for the first known state.
+    pub fn new(options: Options) -> Result<ConvexAuthClient, Error> {
+        let url = normalize_url(&options.url)?;
+        let keys = Keys::new(options.storage_namespace.as_deref().unwrap_or(&options.url));
+        let mut pending_error = None;
+        let mut shared_area = None;
+        let store: Rc<dyn TokenStorage> = match options.storage {
+            Storage::LocalStorage | Storage::SessionStorage => {
+                match WebStorage::open(matches!(options.storage, Storage::LocalStorage)) {
+                    Ok(web) => {
+                        if matches!(options.storage, Storage::LocalStorage) {
+                            shared_area = Some(web.raw().clone());
+                        }
+                        Rc::new(web)
+                    }
+                    Err(e) => {
+                        pending_error = Some(e);
+                        Rc::new(MemoryStorage::default())
+                    }
+                }
+            }
+            Storage::Memory => Rc::new(MemoryStorage::default()),
+            Storage::Custom(s) => s,
+        };
+        let mut resolve_fn = None;
+        let ready = Promise::new(&mut |resolve, _| resolve_fn = Some(resolve));
+        let inner = Rc::new(Inner {
+            url,
+            keys,
+            verbose: options.verbose,
+            navigate: options.navigate,
+            should_handle_code: options.should_handle_code,
+            replace_url: options.replace_url,
+            storage_failed: Cell::new(pending_error.is_some()),
+            store: RefCell::new(store),
+            shared_area: RefCell::new(shared_area),
+            pending_error: RefCell::new(pending_error),
+            session: RefCell::new(None),
+            epoch: Cell::new(0),
+            loading: Cell::new(true),
+            skew_ms: Cell::new(0.0),
+            version: Cell::new(0),
+            handed_out: RefCell::new(None),
+            listeners: RefCell::new(Vec::new()),
+            next_id: Cell::new(0),
+            ready,
+            ready_resolve: RefCell::new(resolve_fn),
+            flight: RefCell::new(None),
+            timer: RefCell::new(None),
+            wakers: RefCell::new(Vec::new()),
+            dom: RefCell::new(Vec::new()),
+            disposed: Cell::new(false),
+            snapshot_js: RefCell::new(None),
+        });
+        inner.listen_to_browser();
+        spawn_local(inner.clone().init());
+        Ok(ConvexAuthClient { inner })
+    }
+
+    /// Resolves once the first state is known (stored session loaded, URL code exchanged).
+    pub async fn ready(&self) {
+        self.inner.wait_ready().await;
+    }
+
+    /// The current state.
+    pub fn state(&self) -> AuthState {
+        self.inner.state()
+    }
+
+    /// The current JWT, if signed in.
+    pub fn token(&self) -> Option<String> {
+        self.inner
+            .session
+            .borrow()
+            .as_ref()
+            .map(|s| s.token.clone())
+    }
+
+    /// Calls `f` with the state now and after every change.
+    pub fn subscribe(&self, f: impl Fn(&AuthState) + 'static) -> Subscription {
+        let f: Rc<dyn Fn(&AuthState)> = Rc::new(f);
+        let sub = self.inner.add_listener(Listener::State(f.clone()));
+        f(&self.inner.state());
+        sub
+    }
+
+    /// Calls `f` with every auth event.
+    pub fn on_change(&self, f: impl Fn(&AuthEvent) + 'static) -> Subscription {
+        self.inner.add_listener(Listener::Event(Rc::new(f)))
+    }
+
+    /// Signs in with `provider` (or exchanges `params.code` when `provider` is `None`).
+    pub async fn sign_in(
+        &self,
+        provider: Option<&str>,
+        params: Vec<(String, String)>,
+    ) -> Result<SignInOutcome, Error> {
+        self.inner
+            .clone()
+            .sign_in(provider.map(str::to_owned), params)
+            .await
+    }
+
+    /// Signs out here and in every tab sharing the storage, and deletes the server session.
+    pub async fn sign_out(&self) {
+        self.inner.clone().sign_out().await;
+    }
+
+    /// A token for the Convex client (see `fetchAccessToken` in API.md).
+    pub async fn fetch_access_token(&self, force_refresh: bool) -> Option<String> {
+        self.inner.clone().fetch_access_token(force_refresh).await
+    }
+
+    /// `fetch` with `Authorization: Bearer <jwt>` for the app's HTTP actions. The token is
+    /// attached only for the deployment's own origins (the configured url's origin, and for a
+    /// `*.convex.cloud` url its `*.convex.site` twin); on a 401 the session is refreshed once
+    /// and the request sent once more.
+    pub async fn fetch(&self, request: web_sys::Request) -> Result<web_sys::Response, Error> {
+        self.inner.clone().fetch(request).await
+    }
+
+    /// Whether `url` belongs to the deployment (so a token may be sent there).
+    pub fn is_deployment_url(&self, url: &str) -> bool {
+        self.inner.is_own_origin(url)
+    }
+
+    /// The deployment URL (without trailing slash).
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+}
+
+impl Drop for ConvexAuthClient {
+    fn drop(&mut self) {
+        self.inner.dispose();
+    }
+}
+
+/// Signs out (locally) only for answers that are definitive about the refresh token.
+fn is_definitive(e: &Error) -> bool {
+    matches!(
+        e.code,
+        ErrorCode::FunctionError
+            | ErrorCode::ConvexError
+            | ErrorCode::InvalidCode
+            | ErrorCode::InvalidSecret
+            | ErrorCode::InvalidAccountId
+            | ErrorCode::TooManyFailedAttempts
+    )
+}
+
+impl Inner {
+    fn trace(&self, msg: &str) {
+        if self.verbose {
+            debug(msg);
+        }
+    }
+
+    pub(crate) fn state(&self) -> AuthState {
+        AuthState::of(self.loading.get(), self.session.borrow().as_ref())
+    }
+
+    pub(crate) fn version(&self) -> u64 {
+        self.version.get()
+    }
+
+    async fn wait_ready(&self) {
+        let _ = JsFuture::from(self.ready.clone()).await;
+    }
+
+    pub(crate) fn add_state_listener(self: &Rc<Self>, f: Rc<dyn Fn(&AuthState)>) -> Subscription {
+        self.add_listener(Listener::State(f))
+    }
+
+    pub(crate) fn add_event_listener(self: &Rc<Self>, f: Rc<dyn Fn(&AuthEvent)>) -> Subscription {
+        self.add_listener(Listener::Event(f))
+    }
+
+    pub(crate) async fn sign_in_js(
+        self: Rc<Self>,
+        provider: Option<String>,
+        params: Vec<(String, String)>,
+    ) -> Result<SignInOutcome, Error> {
+        self.sign_in(provider, params).await
+    }
+
+    fn add_listener(self: &Rc<Self>, l: Listener) -> Subscription {
+        let id = self.next_id.get().wrapping_add(1);
+        self.next_id.set(id);
+        self.listeners.borrow_mut().push((id, l));
+        Subscription {
+            inner: Rc::downgrade(self),
+            id,
+        }
+    }
+
+    /// Tells listeners: state listeners when `state_changed`, event listeners of `event`.
+    /// Listeners are called with no borrow held, so they may call back into the client.
+    fn notify(&self, state_changed: bool, event: Option<(AuthEventKind, Option<Error>)>) {
+        if state_changed {
+            self.version.set(self.version.get().wrapping_add(1));
+        }
+        let state = self.state();
+        let (states, events): (Vec<_>, Vec<_>) = {
+            let ls = self.listeners.borrow();
+            (
+                ls.iter()
+                    .filter_map(|(_, l)| {
+                        if let Listener::State(f) = l {
+                            Some(f.clone())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+                ls.iter()
+                    .filter_map(|(_, l)| {
+                        if let Listener::Event(f) = l {
+                            Some(f.clone())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+            )
+        };
+        if state_changed {
+            for f in states {
+                f(&state);
+            }
+        }
+        if let Some((kind, error)) = event {
+            let event = AuthEvent { kind, state, error };
+            for f in events {
+                f(&event);
+            }
+        }
+    }
+
+    fn emit_error(&self, e: Error) {
+        self.trace(e.code.as_str());
+        self.notify(false, Some((AuthEventKind::Error, Some(e))));
+    }
+
+    // ---- storage, with the fallback to memory ----
+
+    fn store(&self) -> Rc<dyn TokenStorage> {
+        self.store.borrow().clone()
+    }
+
+    /// Switches to memory after a storage failure, carrying the session over, and says so once.
+    async fn storage_failed(&self, e: Error) {
+        if self.storage_failed.replace(true) {
+            return;
+        }
+        let memory = Rc::new(MemoryStorage::default());
+        let token = self.session.borrow().as_ref().map(|s| s.token.clone());
+        if let Some(token) = token {
+            let _ = memory.set_item(&self.keys.jwt, &token).await;
+        }
+        *self.store.borrow_mut() = memory;
+        *self.shared_area.borrow_mut() = None;
+        self.emit_error(e);
+    }
+
+    async fn read(&self, key: &str) -> Option<String> {
+        let store = self.store();
+        match store.get_item(key).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.storage_failed(e).await;
+                self.store().get_item(key).await.ok().flatten()
+            }
+        }
+    }
+
+    async fn write(&self, key: &str, value: Option<&str>) {
+        let store = self.store();
+        let r = match value {
+            Some(v) => store.set_item(key, v).await,
+            None => store.remove_item(key).await,
+        };
+        if let Err(e) = r {
+            self.storage_failed(e).await;
+            let store = self.store();
+            let _ = match value {
+                Some(v) => store.set_item(key, v).await,
+                None => store.remove_item(key).await,
+            };
+        }
+    }
+
+    // ---- session changes ----
+
+    /// Makes `session` current (or ends the session for `None`) and tells listeners.
+    fn set_session(self: &Rc<Self>, session: Option<Session>) {
+        let kind = transition(self.session.borrow().as_ref(), session.as_ref());
+        if let Some(s) = &session {
+            self.skew_ms.set(s.skew_ms);
+        }
+        let started_or_ended = matches!(
+            kind,
+            Some(AuthEventKind::SignedIn | AuthEventKind::SignedOut)
+        );
+        if started_or_ended {
+            self.epoch.set(self.epoch.get().wrapping_add(1));
+        }
+        *self.session.borrow_mut() = session;
+        self.schedule();
+        if self.loading.get() {
+            return; // `init` announces the first state
+        }
+        if let Some(kind) = kind {
+            self.notify(true, Some((kind, None)));
+        }
+    }
+
+    /// Stores fresh tokens (JWT first, then the refresh token, as the official client does) and
+    /// then makes them current: persisted before announced.
+    async fn adopt_tokens(self: &Rc<Self>, tokens: Tokens) -> Result<String, Error> {
+        let session = Session::new(tokens.token.clone(), now_ms(), true, self.skew_ms.get())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::InvalidResponse,
+                    "The server sent a token that is not a Convex Auth JWT",
+                )
+            })?;
+        self.write(&self.keys.jwt, Some(&tokens.token)).await;
+        self.write(&self.keys.refresh_token, Some(&tokens.refresh_token))
+            .await;
+        self.set_session(Some(session));
+        Ok(tokens.token)
+    }
+
+    /// Ends the session locally: storage cleared (which signs out other tabs), listeners told.
+    async fn end_session(self: &Rc<Self>) {
+        self.epoch.set(self.epoch.get().wrapping_add(1));
+        self.write(&self.keys.jwt, None).await;
+        self.write(&self.keys.refresh_token, None).await;
+        self.set_session(None);
+    }
+
+    // ---- start-up ----
+
+    async fn init(self: Rc<Self>) {
+        if let Some(e) = self.pending_error.borrow_mut().take() {
+            self.emit_error(e);
+        }
+        let token = self.read(&self.keys.jwt).await;
+        let stored = token.and_then(|t| Session::new(t, now_ms(), false, 0.0));
+        self.trace(if stored.is_some() {
+            "init: stored session"
+        } else {
+            "init: no stored session"
+        });
+        *self.session.borrow_mut() = stored;
+        let mut signed_in_by_code = false;
+        if let Some(code) = self.take_url_code().await {
+            self.trace("init: exchanging the URL code");
+            match self
+                .clone()
+                .sign_in_call(None, vec![("code".to_owned(), code)])
+                .await
+            {
+                Ok(out) if out.signing_in => signed_in_by_code = true,
+                Ok(_) => self.emit_error(Error::new(
+                    ErrorCode::InvalidCode,
+                    "The sign-in code from the URL was not accepted",
+                )),
+                Err(e) => self.emit_error(e),
+            }
+        }
+        // A stored token that is due (or unreadable, with a refresh token beside it) is replaced
+        // before the first state is announced; one attempt, the retries go on in the background.
+        let needs_refresh = match self.session.borrow().as_ref() {
+            Some(s) => !s.is_fresh(now_ms()),
+            None => false,
+        };
+        let has_refresh_token = needs_refresh
+            || (self.session.borrow().is_none()
+                && self.read(&self.keys.refresh_token).await.is_some());
+        if needs_refresh || has_refresh_token {
+            self.trace("init: refreshing");
+            if let Err(e) = self.refresh_once(false).await {
+                self.emit_error(e);
+                let _ = self.refresh(false);
+            }
+        }
+        self.loading.set(false);
+        self.schedule();
+        self.notify(true, Some((AuthEventKind::Initialized, None)));
+        if signed_in_by_code && self.session.borrow().is_some() {
+            self.notify(false, Some((AuthEventKind::SignedIn, None)));
+        }
+        if let Some(resolve) = self.ready_resolve.borrow_mut().take() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    }
+
+    /// The `code` of the page URL, removed from the URL, when it should be exchanged.
+    async fn take_url_code(&self) -> Option<String> {
+        let window = web_sys::window()?;
+        let url = web_sys::Url::new(&window.location().href().ok()?).ok()?;
+        let code = url.search_params().get("code")?;
+        let handle = match &self.should_handle_code {
+            ShouldHandleCode::Always => true,
+            ShouldHandleCode::Never => false,
+            ShouldHandleCode::With(f) => f(&url),
+        };
+        if !handle {
+            return None;
+        }
+        url.search_params().delete("code");
+        let mut relative = url.pathname();
+        relative.push_str(&url.search());
+        relative.push_str(&url.hash());
+        match &self.replace_url {
+            Some(f) => f(relative).await,
+            None => {
+                if let Ok(history) = window.history() {
+                    let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&relative));
+                }
+            }
+        }
+        Some(code)
+    }
+
+    // ---- sign-in / sign-out ----
+
+    async fn sign_in(
+        self: Rc<Self>,
+        provider: Option<String>,
+        params: Vec<(String, String)>,
+    ) -> Result<SignInOutcome, Error> {
+        self.wait_ready().await;
+        self.sign_in_call(provider, params).await
+    }
+
+    async fn sign_in_call(
+        self: Rc<Self>,
+        provider: Option<String>,
+        params: Vec<(String, String)>,
+    ) -> Result<SignInOutcome, Error> {
+        // The verifier belongs to one OAuth attempt: taken out for every sign-in, as the
+        // official client does.
+        let verifier = self.read(&self.keys.verifier).await;
+        if verifier.is_some() {
+            self.write(&self.keys.verifier, None).await;
+        }
+        let call = |verifier: Option<&str>| {
+            let args = protocol::sign_in_args(provider.as_deref(), &params, verifier);
+            let url = self.url.clone();
+            async move {
+                let value = transport::call(&url, "action", protocol::SIGN_IN, &args, None).await?;
+                protocol::interpret_sign_in(&value)
+            }
+        };
+        let mut result = call(verifier.as_deref()).await?;
+        // A verifier left behind by an abandoned OAuth attempt makes a magic-link code fail:
+        // try such a code once more without it.
+        if result == SignInResult::NoTokens
+            && verifier.is_some()
+            && params.iter().any(|(k, _)| k == "code")
+        {
+            result = call(None).await?;
+        }
+        self.trace("signIn: answered");
+        match result {
+            SignInResult::Tokens(tokens) => {
+                self.adopt_tokens(tokens).await?;
+                Ok(SignInOutcome {
+                    signing_in: true,
+                    redirect: None,
+                })
+            }
+            SignInResult::NoTokens | SignInResult::Started => Ok(SignInOutcome {
+                signing_in: false,
+                redirect: None,
+            }),
+            SignInResult::Redirect { url, verifier } => {
+                self.write(&self.keys.verifier, Some(&verifier)).await;
+                if self.navigate {
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().set_href(&url);
+                    }
+                }
+                Ok(SignInOutcome {
+                    signing_in: false,
+                    redirect: Some(url),
+                })
+            }
+        }
+    }
+
+    async fn sign_out(self: Rc<Self>) {
+        self.wait_ready().await;
+        let token = self.session.borrow().as_ref().map(|s| s.token.clone());
+        self.end_session().await;
+        if let Some(token) = token {
+            self.trace("signOut: deleting the server session");
+            // The local sign-out is done; the server may be unreachable or the token expired.
+            let _ =
+                transport::call(&self.url, "action", protocol::SIGN_OUT, "{}", Some(&token)).await;
+        }
+    }
+
+    // ---- tokens and refresh ----
+
+    pub(crate) async fn fetch_access_token(self: Rc<Self>, force: bool) -> Option<String> {
+        self.wait_ready().await;
+        let current = self
+            .session
+            .borrow()
+            .as_ref()
+            .map(|s| (s.token.clone(), s.is_fresh(now_ms())));
+        let token = match current {
+            Some((token, true))
+                if !force
+                    || self
+                        .handed_out
+                        .borrow()
+                        .as_ref()
+                        .is_some_and(|h| *h != token) =>
+            {
+                Some(token)
+            }
+            None if self.flight.borrow().is_none() => None,
+            _ => JsFuture::from(self.refresh(force))
+                .await
+                .ok()
+                .and_then(|v| v.as_string()),
+        };
+        self.handed_out.replace(token.clone());
+        token
+    }
+
+    /// The shared refresh: every caller joins the one in flight.
+    fn refresh(self: &Rc<Self>, force: bool) -> Promise {
+        if let Some(p) = self.flight.borrow().as_ref() {
+            return p.clone();
+        }
+        let inner = self.clone();
+        let p = future_to_promise(async move {
+            let token = inner.refresh_loop(force).await;
+            inner.flight.borrow_mut().take();
+            Ok(token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
+        });
+        *self.flight.borrow_mut() = Some(p.clone());
+        p
+    }
+
+    /// Refreshes until a definitive outcome: transient failures are retried with backoff
+    /// (at once when the browser comes back online) and never end the session.
+    async fn refresh_loop(self: &Rc<Self>, force: bool) -> Option<String> {
+        let start = self.session.borrow().as_ref().map(|s| s.token.clone());
+        let mut attempt = 0;
+        loop {
+            if self.disposed.get() {
+                return None;
+            }
+            // Another tab rotated while we waited: use its token.
+            if let Some(s) = self.session.borrow().as_ref() {
+                if attempt > 0 && Some(&s.token) != start.as_ref() && s.is_fresh(now_ms()) {
+                    return Some(s.token.clone());
+                }
+            }
+            match self.refresh_once(force).await {
+                Ok(token) => return token,
+                Err(e) => {
+                    self.emit_error(e);
+                    let (wait, wake) = sleep(backoff_ms(attempt, random()));
+                    self.wakers.borrow_mut().push(wake);
+                    let _ = JsFuture::from(wait).await;
+                    attempt = attempt.saturating_add(1);
+                }
+            }
+        }
+    }
+
+    /// One refresh request. `Ok(None)`: the session is over. `Err`: transient, session kept.
+    async fn refresh_once(self: &Rc<Self>, force: bool) -> Result<Option<String>, Error> {
+        let Some(refresh_token) = self.read(&self.keys.refresh_token).await else {
+            self.trace("refresh: no refresh token, signing out");
+            self.end_session().await;
+            return Ok(None);
+        };
+        if force {
+            // Make sure the new JWT differs from the one the caller holds.
+            let at = self
+                .session
+                .borrow()
+                .as_ref()
+                .map(Session::distinct_rotation_at_ms);
+            if let Some(at) = at.filter(|at| *at > now_ms()) {
+                let _ = JsFuture::from(sleep(at - now_ms()).0).await;
+            }
+        }
+        let epoch = self.epoch.get();
+        self.trace("refresh: request");
+        let answer = transport::call(
+            &self.url,
+            "action",
+            protocol::SIGN_IN,
+            &protocol::refresh_args(&refresh_token),
+            None,
+        )
+        .await
+        .and_then(|v| protocol::interpret_sign_in(&v));
+        if self.epoch.get() != epoch || self.disposed.get() {
+            // Signed out (or in again) meanwhile: this answer is for a session that is gone.
+            return Ok(self.session.borrow().as_ref().map(|s| s.token.clone()));
+        }
+        match answer {
+            Ok(SignInResult::Tokens(tokens)) => self.adopt_tokens(tokens).await.map(Some),
+            Ok(SignInResult::NoTokens) => {
+                self.trace("refresh: session ended by the server");
+                self.end_session().await;
+                Ok(None)
+            }
+            Ok(_) => Err(Error::new(
+                ErrorCode::InvalidResponse,
+                "Unexpected answer to a refresh",
+            )),
+            Err(e) if is_definitive(&e) => {
+                self.trace("refresh: refresh token rejected");
+                self.end_session().await;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Arms the timer for the current session's refresh.
+    fn schedule(self: &Rc<Self>) {
+        let due = self.session.borrow().as_ref().map(Session::refresh_due_ms);
+        let timer = due.filter(|_| !self.disposed.get()).map(|due| {
+            let weak = Rc::downgrade(self);
+            Timeout::new(due - now_ms(), move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.check_due();
+                }
+            })
+        });
+        *self.timer.borrow_mut() = timer;
+    }
+
+    /// Refreshes if the token is due (timer, wake-up, focus); re-arms a timer that fired early.
+    fn check_due(self: &Rc<Self>) {
+        if self.loading.get() || self.disposed.get() || self.flight.borrow().is_some() {
+            return;
+        }
+        let fresh = match self.session.borrow().as_ref() {
+            Some(s) => s.is_fresh(now_ms()),
+            None => return,
+        };
+        if fresh {
+            self.schedule();
+        } else {
+            let _ = self.refresh(false);
+        }
+    }
+
+    // ---- auth.fetch ----
+
+    fn is_own_origin(&self, url: &str) -> bool {
+        let (Ok(target), Ok(own)) = (web_sys::Url::new(url), web_sys::Url::new(&self.url)) else {
+            return false;
+        };
+        if target.origin() == own.origin() {
+            return true;
+        }
+        // The HTTP actions of `https://x.convex.cloud` are served by `https://x.convex.site`.
+        let host = own.hostname();
+        match host.strip_suffix(".convex.cloud") {
+            Some(name) => {
+                let mut twin = String::from("https://");
+                twin.push_str(name);
+                twin.push_str(".convex.site");
+                own.protocol() == "https:" && target.origin() == twin
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) async fn fetch(
+        self: Rc<Self>,
+        request: web_sys::Request,
+    ) -> Result<web_sys::Response, Error> {
+        if !self.is_own_origin(&request.url()) {
+            return transport::fetch_request(&request).await;
+        }
+        let Some(token) = self.clone().fetch_access_token(false).await else {
+            return transport::fetch_request(&request).await;
+        };
+        // Keep an unread copy for the retry (a body can be read only once; `Request::clone` is the
+        // JS method that copies it).
+        let spare = request
+            .clone()
+            .map_err(|_| Error::params("The request body was already used"))?;
+        let response = transport::fetch_request(&with_bearer(&request, &token)?).await?;
+        if response.status() != 401 {
+            return Ok(response);
+        }
+        self.trace("fetch: 401, refreshing once");
+        match self.clone().fetch_access_token(true).await {
+            Some(fresh) if fresh != token => {
+                transport::fetch_request(&with_bearer(&spare, &fresh)?).await
+            }
+            _ => Ok(response),
+        }
+    }
+
+    // ---- browser events ----
+
+    fn listen_to_browser(self: &Rc<Self>) {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let add = |target: web_sys::EventTarget,
+                   name: &'static str,
+                   f: fn(&Rc<Inner>, web_sys::Event)| {
+            let weak = Rc::downgrade(self);
+            let closure = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+                if let Some(inner) = weak.upgrade() {
+                    f(&inner, e);
+                }
+            });
+            if target
+                .add_event_listener_with_callback(name, closure.as_ref().unchecked_ref())
+                .is_ok()
+            {
+                self.dom.borrow_mut().push(DomListener {
+                    target,
+                    name,
+                    closure,
+                });
+            }
+        };
+        add(window.clone().into(), "storage", Inner::on_storage);
+        add(window.clone().into(), "online", |inner, _| {
+            for wake in inner.wakers.borrow_mut().drain(..) {
+                let _ = wake.call0(&JsValue::UNDEFINED);
+            }
+            inner.check_due();
+        });
+        add(window.clone().into(), "focus", |inner, _| inner.check_due());
+        if let Some(doc) = window.document() {
+            add(doc.into(), "visibilitychange", |inner, _| inner.check_due());
+        }
+    }
+
+    /// Another tab changed the shared localStorage: follow its sign-in, refresh or sign-out.
+    fn on_storage(self: &Rc<Self>, e: web_sys::Event) {
+        let Some(e) = e.dyn_ref::<web_sys::StorageEvent>() else {
+            return;
+        };
+        let ours = match (self.shared_area.borrow().as_ref(), e.storage_area()) {
+            (Some(area), Some(other)) => js_sys::Object::is(area, &other),
+            _ => false,
+        };
+        if !ours || self.loading.get() {
+            return;
+        }
+        let key = e.key();
+        if key.as_deref().is_some_and(|k| k != self.keys.jwt) {
+            return; // `key == None` is `storage.clear()`
+        }
+        let value = if key.is_some() { e.new_value() } else { None };
+        let session = value.and_then(|t| Session::new(t, now_ms(), false, self.skew_ms.get()));
+        self.trace("storage event: following another tab");
+        self.set_session(session);
+    }
+
+    fn dispose(&self) {
+        self.disposed.set(true);
+        self.timer.borrow_mut().take();
+        self.dom.borrow_mut().clear();
+        self.listeners.borrow_mut().clear();
+        for wake in self.wakers.borrow_mut().drain(..) {
+            let _ = wake.call0(&JsValue::UNDEFINED);
+        }
+    }
+}
+
+/// A copy of `request` carrying `Authorization: Bearer <token>`.
+fn with_bearer(request: &web_sys::Request, token: &str) -> Result<web_sys::Request, Error> {
+    let copy = request
+        .clone()
+        .map_err(|_| Error::params("The request body was already used"))?;
+    let mut value = String::with_capacity(token.len() + 7);
+    value.push_str("Bearer ");
+    value.push_str(token);
+    copy.headers()
+        .set("Authorization", &value)
+        .map_err(|_| Error::params("The request's headers are immutable"))?;
+    Ok(copy)
+}
+
+/// Converts the JS storage option value into a [`Storage`] (a name or an adapter object).
+pub(crate) fn storage_from_js(value: &JsValue) -> Result<Storage, Error> {
+    if value.is_undefined() {
+        return Ok(Storage::LocalStorage);
+    }
+    if let Some(name) = value.as_string() {
+        return match name.as_str() {
+            "localStorage" => Ok(Storage::LocalStorage),
+            "sessionStorage" => Ok(Storage::SessionStorage),
+            "memory" => Ok(Storage::Memory),
+            _ => Err(Error::options("`storage` must be \"localStorage\", \"sessionStorage\", \"memory\" or an adapter object")),
+        };
+    }
+    if value.is_object() {
+        return Ok(Storage::Custom(Rc::new(JsStorage::new(value.clone())?)));
+    }
+    Err(Error::options(
+        "`storage` must be a storage name or an adapter object",
+    ))
+}
+
+/// Wraps a JS `replaceURL` callback (`(url) => void | Promise<void>`).
+pub(crate) fn replace_url_from_js(f: Function) -> Rc<dyn Fn(String) -> LocalFuture<()>> {
+    Rc::new(move |url: String| {
+        let r = f.call1(&JsValue::UNDEFINED, &JsValue::from_str(&url));
+        Box::pin(async move {
+            if let Ok(v) = r {
+                let _ = settle(v).await;
+            }
+        })
+    })
+}

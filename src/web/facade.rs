@@ -1,0 +1,483 @@
+//! The `#[wasm_bindgen]` facade: converts between JS values and the Rust client, nothing more.
+
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::client::{self, ConvexAuthClient, Inner, Options, ShouldHandleCode, Subscription};
+use crate::core::error::Error;
+use crate::core::session::{AuthEvent, AuthState};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** A storage adapter; each method may return its result or a Promise of it. */
+export interface TokenStorage {
+  getItem(key: string): string | null | undefined | Promise<string | null | undefined>;
+  setItem(key: string, value: string): void | Promise<void>;
+  removeItem(key: string): void | Promise<void>;
+}
+
+/** Options of `new ConvexAuthClient(options)`. */
+export interface ConvexAuthClientOptions {
+  /** The deployment URL, e.g. `https://happy-animal-123.convex.cloud` or `http://127.0.0.1:3210`. */
+  url: string;
+  /** Where tokens are kept (default `"localStorage"`). */
+  storage?: "localStorage" | "sessionStorage" | "memory" | TokenStorage;
+  /** Storage key namespace (default: `url`). */
+  storageNamespace?: string;
+  /** Whether to exchange a `?code=` found in the page URL (default: true). */
+  shouldHandleCode?: boolean | ((url: URL) => boolean);
+  /** Replaces the page URL after `code` is removed (default: `history.replaceState`). */
+  replaceURL?: (relativeUrl: string) => void | Promise<void>;
+  /** Whether an OAuth sign-in navigates the window to the provider (default: true). */
+  navigate?: boolean;
+  /** Trace to `console.debug`; tokens are never printed (default: false). */
+  verbose?: boolean;
+}
+
+/** The auth state. The same object is returned until the state changes. */
+export interface AuthState {
+  readonly isLoading: boolean;
+  readonly isAuthenticated: boolean;
+  /** The current JWT. */
+  readonly token: string | null;
+  readonly userId: string | null;
+  readonly sessionId: string | null;
+  /** The JWT's `exp`, epoch milliseconds. */
+  readonly expiresAt: number | null;
+}
+
+/** Stable error codes. */
+export type ConvexAuthErrorCode =
+  | "InvalidOptions" | "InvalidParams" | "Network" | "Timeout" | "Server" | "InvalidResponse"
+  | "Unauthenticated" | "Storage" | "InvalidSecret" | "InvalidAccountId" | "TooManyFailedAttempts"
+  | "InvalidCode" | "ConvexError" | "FunctionError";
+
+/** Every error the client throws or rejects with. */
+export interface ConvexAuthError extends Error {
+  name: "ConvexAuthError";
+  code: ConvexAuthErrorCode;
+  /** Whether the same call may succeed later (network, timeout, 5xx). */
+  retryable: boolean;
+  /** The server's `ConvexError` payload, when there is one. */
+  data?: unknown;
+}
+
+/** An auth event, as `onChange` listeners receive it. */
+export type AuthEvent =
+  | { type: "initialized" | "signedIn" | "signedOut" | "tokenRefreshed"; state: AuthState }
+  | { type: "error"; state: AuthState; error: ConvexAuthError };
+
+/** What `signIn` achieved. */
+export interface SignInResult {
+  /** `true` when a session was started. */
+  signingIn: boolean;
+  /** For OAuth: the provider URL the window is sent to. */
+  redirect?: URL;
+}
+
+/** The Convex client's `AuthTokenFetcher`. */
+export type AuthTokenFetcher = (args: { forceRefreshToken: boolean }) => Promise<string | null>;
+"#;
+
+/// A JS `Error` named `ConvexAuthError` with `code`, `retryable` and `data`.
+pub(crate) fn js_error(e: Error) -> JsValue {
+    let err = js_sys::Error::new(&e.message);
+    err.set_name("ConvexAuthError");
+    let _ = Reflect::set(&err, &"code".into(), &e.code.as_str().into());
+    let _ = Reflect::set(&err, &"retryable".into(), &e.retryable.into());
+    if let Some(data) = e.data {
+        if let Ok(v) = js_sys::JSON::parse(&data.to_json_string()) {
+            let _ = Reflect::set(&err, &"data".into(), &v);
+        }
+    }
+    err.into()
+}
+
+fn nullable_str(v: &Option<String>) -> JsValue {
+    v.as_deref().map_or(JsValue::NULL, JsValue::from_str)
+}
+
+fn state_object(s: &AuthState) -> JsValue {
+    let o = Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&o, &k.into(), &v);
+    };
+    set("isLoading", s.is_loading.into());
+    set("isAuthenticated", s.is_authenticated.into());
+    set("token", nullable_str(&s.token));
+    set("userId", nullable_str(&s.user_id));
+    set("sessionId", nullable_str(&s.session_id));
+    set(
+        "expiresAt",
+        s.expires_at.map_or(JsValue::NULL, JsValue::from_f64),
+    );
+    Object::freeze(&o).into()
+}
+
+/// The snapshot object for the current state: the same object until the state changes.
+fn snapshot(inner: &Inner) -> JsValue {
+    let version = inner.version();
+    if let Some((v, obj)) = inner.snapshot_js.borrow().as_ref() {
+        if *v == version {
+            return obj.clone();
+        }
+    }
+    let obj = state_object(&inner.state());
+    *inner.snapshot_js.borrow_mut() = Some((version, obj.clone()));
+    obj
+}
+
+fn event_object(inner: &Inner, e: &AuthEvent) -> JsValue {
+    let o = Object::new();
+    let _ = Reflect::set(&o, &"type".into(), &e.kind.as_str().into());
+    let _ = Reflect::set(&o, &"state".into(), &snapshot(inner));
+    if let Some(err) = &e.error {
+        let _ = Reflect::set(&o, &"error".into(), &js_error(err.clone()));
+    }
+    o.into()
+}
+
+/// Calls a user listener; an exception is reported without disturbing the other listeners.
+fn call_listener(f: &Function, arg: &JsValue) {
+    if let Err(e) = f.call1(&JsValue::UNDEFINED, arg) {
+        web_sys::console::error_2(&"[convex-auth-wasm] a listener threw:".into(), &e);
+    }
+}
+
+/// An unsubscribe function for `sub`, safe to call any number of times.
+fn unsubscribe_fn(sub: Subscription) -> JsValue {
+    let mut sub = Some(sub);
+    Closure::<dyn FnMut()>::new(move || drop(sub.take())).into_js_value()
+}
+
+fn listener_arg(f: &JsValue) -> Result<Function, JsValue> {
+    f.clone()
+        .dyn_into::<Function>()
+        .map_err(|_| js_error(Error::params("The listener must be a function")))
+}
+
+/// Reads one option: `Ok(None)` when absent.
+fn opt(options: &JsValue, key: &str) -> Option<JsValue> {
+    Reflect::get(options, &key.into())
+        .ok()
+        .filter(|v| !v.is_undefined())
+}
+
+const OPTION_KEYS: [&str; 7] = [
+    "url",
+    "storage",
+    "storageNamespace",
+    "shouldHandleCode",
+    "replaceURL",
+    "navigate",
+    "verbose",
+];
+
+fn options_from_js(options: &JsValue) -> Result<Options, Error> {
+    if !options.is_object() {
+        return Err(Error::options("Options must be an object with a `url`"));
+    }
+    for key in Object::keys(options.unchecked_ref::<Object>()).iter() {
+        if !OPTION_KEYS
+            .iter()
+            .any(|k| key.as_string().as_deref() == Some(k))
+        {
+            return Err(Error::options("Unknown option (allowed: url, storage, storageNamespace, shouldHandleCode, replaceURL, navigate, verbose)"));
+        }
+    }
+    let url = opt(options, "url")
+        .and_then(|v| v.as_string())
+        .ok_or_else(|| Error::options("`url` is required and must be a string"))?;
+    let mut o = Options::new(url).storage(client::storage_from_js(
+        &opt(options, "storage").unwrap_or(JsValue::UNDEFINED),
+    )?);
+    if let Some(ns) = opt(options, "storageNamespace") {
+        o = o.storage_namespace(
+            ns.as_string()
+                .ok_or_else(|| Error::options("`storageNamespace` must be a string"))?,
+        );
+    }
+    let bool_opt = |key: &str, msg: &'static str| -> Result<Option<bool>, Error> {
+        opt(options, key)
+            .map(|v| v.as_bool().ok_or_else(|| Error::options(msg)))
+            .transpose()
+    };
+    if let Some(v) = opt(options, "shouldHandleCode") {
+        o = o.should_handle_code(match (v.as_bool(), v.dyn_into::<Function>()) {
+            (Some(true), _) => ShouldHandleCode::Always,
+            (Some(false), _) => ShouldHandleCode::Never,
+            (None, Ok(f)) => ShouldHandleCode::With(Rc::new(move |url: &web_sys::Url| {
+                f.call1(&JsValue::UNDEFINED, url)
+                    .is_ok_and(|r| r.is_truthy())
+            })),
+            _ => {
+                return Err(Error::options(
+                    "`shouldHandleCode` must be a boolean or a function",
+                ))
+            }
+        });
+    }
+    if let Some(v) = opt(options, "replaceURL") {
+        let f = v
+            .dyn_into::<Function>()
+            .map_err(|_| Error::options("`replaceURL` must be a function"))?;
+        o = o.replace_url(client::replace_url_from_js(f));
+    }
+    if let Some(v) = bool_opt("navigate", "`navigate` must be a boolean")? {
+        o = o.navigate(v);
+    }
+    if let Some(v) = bool_opt("verbose", "`verbose` must be a boolean")? {
+        o = o.verbose(v);
+    }
+    Ok(o)
+}
+
+/// `signIn` params: a plain object of strings or a `FormData`.
+fn params_from_js(params: &JsValue) -> Result<Vec<(String, String)>, Error> {
+    if params.is_undefined() || params.is_null() {
+        return Ok(Vec::new());
+    }
+    let bad = || Error::params("`params` must be a FormData or a plain object of strings");
+    let entries: Array = if let Some(form) = params.dyn_ref::<web_sys::FormData>() {
+        let iter = js_sys::try_iter(form).ok().flatten().ok_or_else(bad)?;
+        iter.filter_map(Result::ok).collect()
+    } else if params.is_object() && !Array::is_array(params) {
+        Object::entries(params.unchecked_ref::<Object>())
+    } else {
+        return Err(bad());
+    };
+    let mut out = Vec::with_capacity(entries.length() as usize);
+    for entry in entries.iter() {
+        let entry: Array = entry.unchecked_into();
+        let value = entry.get(1);
+        if value.is_undefined() {
+            continue;
+        }
+        let key = entry.get(0).as_string().ok_or_else(bad)?;
+        let value = value
+            .as_string()
+            .ok_or_else(|| Error::params("Every `params` value must be a string"))?;
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+/// The Convex Auth client for the browser.
+#[wasm_bindgen(js_name = ConvexAuthClient)]
+pub struct JsConvexAuthClient {
+    client: ConvexAuthClient,
+    get_snapshot: JsValue,
+    subscribe: JsValue,
+    on_change: JsValue,
+    fetch_access_token: JsValue,
+}
+
+#[wasm_bindgen(js_class = ConvexAuthClient)]
+impl JsConvexAuthClient {
+    /// Creates the client. Throws a `ConvexAuthError` (`InvalidOptions`) for bad options.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "ConvexAuthClientOptions")] options: JsValue,
+    ) -> Result<JsConvexAuthClient, JsValue> {
+        #[cfg(feature = "debug-panics")]
+        console_error_panic_hook::set_once();
+        let client = ConvexAuthClient::new(options_from_js(&options).map_err(js_error)?)
+            .map_err(js_error)?;
+        let inner = client.inner.clone();
+
+        let i = inner.clone();
+        let get_snapshot =
+            Closure::<dyn Fn() -> JsValue>::new(move || snapshot(&i)).into_js_value();
+
+        let i = Rc::downgrade(&inner);
+        let subscribe =
+            Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |f: JsValue| {
+                let f = listener_arg(&f)?;
+                let Some(inner) = i.upgrade() else {
+                    return Ok(Closure::<dyn Fn()>::new(|| {}).into_js_value());
+                };
+                let weak = Rc::downgrade(&inner);
+                let f2 = f.clone();
+                let sub = inner.add_state_listener(Rc::new(move |_: &AuthState| {
+                    if let Some(inner) = weak.upgrade() {
+                        call_listener(&f2, &snapshot(&inner));
+                    }
+                }));
+                call_listener(&f, &snapshot(&inner));
+                Ok(unsubscribe_fn(sub))
+            })
+            .into_js_value();
+
+        let i = Rc::downgrade(&inner);
+        let on_change =
+            Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |f: JsValue| {
+                let f = listener_arg(&f)?;
+                let Some(inner) = i.upgrade() else {
+                    return Ok(Closure::<dyn Fn()>::new(|| {}).into_js_value());
+                };
+                let weak = Rc::downgrade(&inner);
+                let sub = inner.add_event_listener(Rc::new(move |e: &AuthEvent| {
+                    if let Some(inner) = weak.upgrade() {
+                        call_listener(&f, &event_object(&inner, e));
+                    }
+                }));
+                Ok(unsubscribe_fn(sub))
+            })
+            .into_js_value();
+
+        let i = inner.clone();
+        let fetch_access_token =
+            Closure::<dyn Fn(JsValue) -> js_sys::Promise>::new(move |args: JsValue| {
+                let force = args.is_object()
+                    && Reflect::get(&args, &"forceRefreshToken".into())
+                        .is_ok_and(|v| v.is_truthy());
+                let i = i.clone();
+                future_to_promise(async move {
+                    Ok(i.fetch_access_token(force)
+                        .await
+                        .map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
+                })
+            })
+            .into_js_value();
+
+        Ok(JsConvexAuthClient {
+            client,
+            get_snapshot,
+            subscribe,
+            on_change,
+            fetch_access_token,
+        })
+    }
+
+    /// Resolves once the first state is known (stored session loaded, URL code exchanged). Never rejects.
+    pub async fn ready(&self) {
+        self.client.ready().await;
+    }
+
+    /// `true` until the first state is known.
+    #[wasm_bindgen(getter = isLoading)]
+    pub fn is_loading(&self) -> bool {
+        self.client.state().is_loading
+    }
+
+    /// Whether a session is held. Never flips to false during a refresh.
+    #[wasm_bindgen(getter = isAuthenticated)]
+    pub fn is_authenticated(&self) -> bool {
+        self.client.inner.state().is_authenticated
+    }
+
+    /// The current JWT, or null (`useAuthToken`).
+    #[wasm_bindgen(getter, unchecked_return_type = "string | null")]
+    pub fn token(&self) -> JsValue {
+        nullable_str(&self.client.token())
+    }
+
+    /// `() => AuthState`: the current state, the same object until it changes. Works unbound.
+    #[wasm_bindgen(getter = getSnapshot, unchecked_return_type = "() => AuthState")]
+    pub fn get_snapshot(&self) -> JsValue {
+        self.get_snapshot.clone()
+    }
+
+    /// `(listener) => unsubscribe`: calls `listener(state)` now and after every change. Works
+    /// unbound (React `useSyncExternalStore`, Svelte stores, Vue).
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "(listener: (state: AuthState) => void) => () => void"
+    )]
+    pub fn subscribe(&self) -> JsValue {
+        self.subscribe.clone()
+    }
+
+    /// `(listener) => unsubscribe`: auth events. Works unbound.
+    #[wasm_bindgen(getter = onChange, unchecked_return_type = "(listener: (event: AuthEvent) => void) => () => void")]
+    pub fn on_change(&self) -> JsValue {
+        self.on_change.clone()
+    }
+
+    /// The Convex client's token fetcher: `convex.setAuth(auth.fetchAccessToken)`. Never rejects;
+    /// resolves null only when signed out. Works unbound.
+    #[wasm_bindgen(getter = fetchAccessToken, unchecked_return_type = "AuthTokenFetcher")]
+    pub fn fetch_access_token(&self) -> JsValue {
+        self.fetch_access_token.clone()
+    }
+
+    /// Signs in. `provider` is a provider id (omit it to exchange `params.code`); `params` a
+    /// plain object of strings or a `FormData`.
+    #[wasm_bindgen(js_name = signIn, unchecked_return_type = "Promise<SignInResult>")]
+    pub fn sign_in(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] provider: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, string> | FormData")] params: JsValue,
+    ) -> js_sys::Promise {
+        let inner = self.client.inner.clone();
+        let parsed = (|| {
+            let provider = match provider.as_string() {
+                Some(p) => Some(p),
+                None if provider.is_undefined() || provider.is_null() => None,
+                None => return Err(Error::params("`provider` must be a string")),
+            };
+            Ok((provider, params_from_js(&params)?))
+        })();
+        future_to_promise(async move {
+            let (provider, params) = parsed.map_err(js_error)?;
+            let out = inner.sign_in_js(provider, params).await.map_err(js_error)?;
+            let o = Object::new();
+            let _ = Reflect::set(&o, &"signingIn".into(), &out.signing_in.into());
+            if let Some(url) = out
+                .redirect
+                .as_deref()
+                .and_then(|u| web_sys::Url::new(u).ok())
+            {
+                let _ = Reflect::set(&o, &"redirect".into(), &url);
+            }
+            Ok(o.into())
+        })
+    }
+
+    /// `fetch` with `Authorization: Bearer <jwt>` for the deployment's own origins (the url's
+    /// origin, and `*.convex.site` for a `*.convex.cloud` url); on a 401 it refreshes once and
+    /// retries once. Other origins get the request unchanged.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
+    pub fn fetch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RequestInit")] init: JsValue,
+    ) -> js_sys::Promise {
+        let inner = self.client.inner.clone();
+        let request = if let Some(req) = input
+            .dyn_ref::<web_sys::Request>()
+            .filter(|_| init.is_undefined())
+        {
+            Ok(Clone::clone(req))
+        } else {
+            let url = input
+                .as_string()
+                .or_else(|| input.dyn_ref::<web_sys::Url>().map(|u| u.href()));
+            let init = init.unchecked_into::<web_sys::RequestInit>();
+            match (url, input.dyn_ref::<web_sys::Request>()) {
+                (Some(url), _) if init.is_undefined() => web_sys::Request::new_with_str(&url),
+                (Some(url), _) => web_sys::Request::new_with_str_and_init(&url, &init),
+                (None, Some(req)) => web_sys::Request::new_with_request_and_init(req, &init),
+                (None, None) => Err(JsValue::UNDEFINED),
+            }
+            .map_err(|_| Error::params("`fetch` needs a URL, a string or a Request"))
+        };
+        future_to_promise(async move {
+            let request = request.map_err(js_error)?;
+            inner
+                .fetch(request)
+                .await
+                .map(JsValue::from)
+                .map_err(js_error)
+        })
+    }
+
+    /// Signs out here and in every tab sharing the storage; deletes the server session. Always resolves.
+    #[wasm_bindgen(js_name = signOut)]
+    pub async fn sign_out(&self) {
+        self.client.sign_out().await;
+    }
+}

@@ -1,0 +1,7 @@
+//! The browser edges: platform bindings, storage, transport, the client and its JS facade.
+
+pub mod client;
+mod facade;
+mod platform;
+pub mod storage;
+mod transport;

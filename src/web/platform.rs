@@ -1,0 +1,125 @@
+//! Small bindings to the browser: clock, timers, randomness, console, and awaiting values that
+//! may or may not be Promises. Everything here works in windows and workers.
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout_with_arg(handler: &Function, ms: f64, arg: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+    #[wasm_bindgen(js_namespace = console, js_name = debug)]
+    fn console_debug(prefix: &str, msg: &str);
+}
+
+/// Device clock, epoch milliseconds.
+pub(crate) fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// A uniform random number in `[0, 1)`.
+pub(crate) fn random() -> f64 {
+    js_sys::Math::random()
+}
+
+/// `console.debug` with the SDK's prefix.
+pub(crate) fn debug(msg: &str) {
+    console_debug("[convex-auth-wasm]", msg);
+}
+
+/// Longest delay `setTimeout` honours (2^31 − 1 ms); longer ones fire at once.
+const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
+
+/// A pending `setTimeout`, cancelled when dropped.
+pub(crate) struct Timeout {
+    id: JsValue,
+    _closure: Closure<dyn FnMut()>,
+}
+
+impl Timeout {
+    /// Runs `f` once after `ms` milliseconds (clamped to what browsers honour).
+    pub(crate) fn new(ms: f64, f: impl FnOnce() + 'static) -> Timeout {
+        let mut f = Some(f);
+        let closure = Closure::<dyn FnMut()>::new(move || {
+            if let Some(f) = f.take() {
+                f();
+            }
+        });
+        let id = set_timeout(
+            closure.as_ref().unchecked_ref(),
+            ms.clamp(0.0, MAX_TIMEOUT_MS),
+        );
+        Timeout {
+            id,
+            _closure: closure,
+        }
+    }
+}
+
+impl Drop for Timeout {
+    fn drop(&mut self) {
+        clear_timeout(&self.id);
+    }
+}
+
+/// A Promise that resolves after `ms`, with its `resolve` function so that it can be woken early.
+pub(crate) fn sleep(ms: f64) -> (Promise, Function) {
+    let mut resolve_fn = None;
+    let promise = Promise::new(&mut |resolve, _reject| {
+        set_timeout(&resolve, ms.clamp(0.0, MAX_TIMEOUT_MS));
+        resolve_fn = Some(resolve);
+    });
+    // The executor runs synchronously, so `resolve_fn` is always set here.
+    (
+        promise,
+        resolve_fn.unwrap_or_else(|| Function::new_no_args("")),
+    )
+}
+
+/// Awaits `value` if it is a thenable, else returns it: for JS callbacks whose contract is
+/// `T | Promise<T>` (binding them as `async` imports would trap on plain values).
+pub(crate) async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
+    if value.is_object()
+        && js_sys::Reflect::get(&value, &JsValue::from_str("then")).is_ok_and(|t| t.is_function())
+    {
+        JsFuture::from(Promise::resolve(&value)).await
+    } else {
+        Ok(value)
+    }
+}
+
+/// Like [`settle`], giving up after `ms` with `Err(None)` (a Promise that never settles must
+/// not hang the client).
+pub(crate) async fn settle_within(value: JsValue, ms: f64) -> Result<JsValue, Option<JsValue>> {
+    if !(value.is_object()
+        && js_sys::Reflect::get(&value, &JsValue::from_str("then")).is_ok_and(|t| t.is_function()))
+    {
+        return Ok(value);
+    }
+    const TIMED_OUT: &str = "__convexAuthTimedOut";
+    let timer = Promise::new(&mut |resolve, _| {
+        set_timeout_with_arg(&resolve, ms, &JsValue::from_str(TIMED_OUT));
+    });
+    let race = Promise::race(&js_sys::Array::of2(&Promise::resolve(&value), &timer));
+    match JsFuture::from(race).await {
+        Ok(v) if v.as_string().as_deref() == Some(TIMED_OUT) => Err(None),
+        Ok(v) => Ok(v),
+        Err(e) => Err(Some(e)),
+    }
+}
+
+/// The message of a thrown JS value (an `Error`'s `message`, or the value as a string).
+pub(crate) fn js_message(e: &JsValue) -> String {
+    if let Some(s) = e.as_string() {
+        return s;
+    }
+    js_sys::Reflect::get(e, &JsValue::from_str("message"))
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| "unknown error".to_owned())
+}
