@@ -1,0 +1,526 @@
+// The local Convex backend: the demo app's functions in ../convex run on convex-test with the
+// real @convex-dev/auth, behind Convex's public HTTP API. This module decides nothing about
+// auth: sign-in, tokens and sessions are @convex-dev/auth's; it only verifies Bearer JWTs the
+// way the Convex backend does (OIDC discovery of the issuers in auth.config.js), routes HTTP
+// actions, and adds the test-only endpoints of BACKEND.md (outbox, OAuth identity, faults,
+// request log).
+import { readdirSync } from "node:fs";
+import http from "node:http";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import * as jose from "jose";
+import { OAuth2Server } from "oauth2-mock-server";
+
+const CONVEX_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "convex");
+const MAX_BODY = 1 << 20;
+const INTERNAL_HEADER = "x-local-backend-internal";
+const DEFAULT_IDP_USER = Object.freeze({
+  sub: "mock-user-1",
+  email: "octocat@example.com",
+  name: "Mona Octocat",
+});
+const GITHUB_CLIENT = { id: "local-github-client", secret: "local-github-secret" };
+const OIDC_CLIENT = { id: "local-oidc-client", secret: "local-oidc-secret" };
+
+/** Every `.js` file under convex/, keyed the way convex-test expects ("./convex/auth.js"). */
+function convexModules() {
+  const modules = {};
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith(".js")) {
+        const url = pathToFileURL(full).href;
+        modules[`./convex/${relative(CONVEX_DIR, full).split("\\").join("/")}`] = () => import(url);
+      }
+    }
+  };
+  walk(CONVEX_DIR);
+  return modules;
+}
+
+/**
+ * Starts the OAuth mock and the backend. Options: port (0 = any), host, siteUrl,
+ * jwtDurationMs, jwtPrivateKey and jwks (PEM and JSON; a fresh RS256 pair otherwise).
+ * Resolves to {url, siteUrl, idpUrl, close()}.
+ */
+export async function startBackend(options = {}) {
+  const host = options.host ?? "127.0.0.1";
+  const siteUrl = (options.siteUrl ?? "http://localhost:5173").replace(/\/$/, "");
+
+  let idpUser = { ...DEFAULT_IDP_USER };
+  const idp = new OAuth2Server(undefined, undefined, {
+    // The paths of github.com, so the stock GitHub provider works with `enterprise.baseUrl`;
+    // the OIDC provider finds the same endpoints through discovery.
+    endpoints: {
+      authorize: "/login/oauth/authorize",
+      token: "/login/oauth/access_token",
+      userinfo: "/api/v3/user",
+    },
+  });
+  await idp.issuer.keys.generate("RS256");
+  idp.service.on("beforeTokenSigning", (token) => {
+    token.payload.sub = idpUser.sub;
+    token.payload.email = idpUser.email;
+    token.payload.name = idpUser.name;
+  });
+  idp.service.on("beforeResponse", (response, req) => {
+    // GitHub is plain OAuth 2: its token answer has no id_token.
+    if (tokenClientId(req) === GITHUB_CLIENT.id) delete response.body.id_token;
+  });
+  idp.service.on("beforeUserinfo", (response) => {
+    response.body = {
+      sub: idpUser.sub,
+      id: idpUser.sub,
+      login: idpUser.sub,
+      name: idpUser.name,
+      email: idpUser.email,
+    };
+  });
+  await idp.start(0, host);
+  const idpUrl = `http://${host}:${idp.address().port}`;
+  idp.issuer.url = idpUrl;
+
+  const server = http.createServer();
+  server.keepAliveTimeout = 0;
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 3210, host, resolve);
+  });
+  const backendUrl = `http://${host}:${server.address().port}`;
+
+  // convexAuth() reads its settings when auth.js is first imported.
+  let privateKey = options.jwtPrivateKey;
+  let jwks = options.jwks;
+  if (!privateKey || !jwks) {
+    const pair = await jose.generateKeyPair("RS256", { extractable: true });
+    privateKey = await jose.exportPKCS8(pair.privateKey);
+    const jwk = await jose.exportJWK(pair.publicKey);
+    jwks = JSON.stringify({ keys: [{ use: "sig", ...jwk }] });
+  }
+  Object.assign(process.env, {
+    CONVEX_SITE_URL: backendUrl,
+    SITE_URL: siteUrl,
+    JWT_PRIVATE_KEY: privateKey,
+    JWKS: jwks,
+    GITHUB_BASE_URL: idpUrl,
+    AUTH_GITHUB_ID: GITHUB_CLIENT.id,
+    AUTH_GITHUB_SECRET: GITHUB_CLIENT.secret,
+    AUTH_MOCK_OIDC_ISSUER: idpUrl,
+    AUTH_MOCK_OIDC_ID: OIDC_CLIENT.id,
+    AUTH_MOCK_OIDC_SECRET: OIDC_CLIENT.secret,
+  });
+  if (options.jwtDurationMs !== undefined) process.env.JWT_DURATION_MS = String(options.jwtDurationMs);
+
+  const [{ convexTest }, { anyApi }, values, schema, authConfig] = await Promise.all([
+    import("convex-test"),
+    import("convex/server"),
+    import("convex/values"),
+    import(pathToFileURL(join(CONVEX_DIR, "schema.js")).href),
+    import(pathToFileURL(join(CONVEX_DIR, "auth.config.js")).href),
+  ]);
+  const modules = convexModules();
+
+  // Everything /_test/reset empties.
+  const state = { t: null, outbox: [], faults: [], requests: [] };
+  const reset = () => {
+    state.t = convexTest(schema.default, modules);
+    state.outbox = [];
+    state.faults = [];
+    state.requests = [];
+    idpUser = { ...DEFAULT_IDP_USER };
+  };
+  reset();
+  globalThis.__convexAuthLocalOutbox = (message) => state.outbox.push(message);
+
+  // ---- Bearer verification, as the Convex backend does it ----
+  const jwksByIssuer = new Map();
+  async function keySetFor(domain) {
+    let keySet = jwksByIssuer.get(domain);
+    if (!keySet) {
+      const response = await fetch(`${domain}/.well-known/openid-configuration`, {
+        headers: { [INTERNAL_HEADER]: "1" },
+      });
+      if (!response.ok) throw new Error(`OIDC discovery failed for ${domain}`);
+      const { jwks_uri } = await response.json();
+      keySet = jose.createRemoteJWKSet(new URL(jwks_uri), { headers: { [INTERNAL_HEADER]: "1" } });
+      jwksByIssuer.set(domain, keySet);
+    }
+    return keySet;
+  }
+
+  /** null without a header, {identity} for a valid JWT, {status, code, message} otherwise. */
+  async function authenticate(header) {
+    if (header === undefined) return null;
+    const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header);
+    let claims;
+    try {
+      if (!match) throw new Error("no bearer");
+      claims = jose.decodeJwt(match[1]);
+    } catch {
+      return {
+        status: 401,
+        code: "InvalidAuthHeader",
+        message: "Could not parse JWT payload. Check that the token is a valid JWT format.",
+      };
+    }
+    const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    const provider = authConfig.default.providers.find(
+      (p) => p.domain === claims.iss && audiences.includes(p.applicationID),
+    );
+    if (!provider) {
+      return {
+        status: 401,
+        code: "NoAuthProvider",
+        message:
+          "No auth provider found matching the given token. Check that your JWT's issuer and audience match one of your configured providers.",
+      };
+    }
+    try {
+      const { payload } = await jose.jwtVerify(match[1], await keySetFor(provider.domain), {
+        issuer: provider.domain,
+        audience: provider.applicationID,
+      });
+      const identity = { subject: payload.sub, issuer: payload.iss, tokenIdentifier: `${payload.iss}|${payload.sub}` };
+      for (const claim of ["name", "email", "picture"]) {
+        if (typeof payload[claim] === "string") identity[claim] = payload[claim];
+      }
+      return { identity };
+    } catch {
+      return {
+        status: 401,
+        code: "Unauthenticated",
+        message:
+          "Could not verify OIDC token claim. Check that the token signature is valid and the token hasn't expired.",
+      };
+    }
+  }
+
+  // ---- Faults and the request log ----
+  function takeFault(path) {
+    const fault = state.faults.find((f) => f.path === path && f.count > 0);
+    if (!fault) return null;
+    fault.count -= 1;
+    if (fault.count === 0) state.faults.splice(state.faults.indexOf(fault), 1);
+    return fault;
+  }
+
+  // ---- The public HTTP API ----
+  async function callFunction(kind, path, args, identity) {
+    const [modulePath, name = "default"] = path.replace(/\.js(?=:|$)/, "").split(":");
+    const notFound = {
+      status: "error",
+      errorMessage: `Could not find public function for '${path}'. Did you forget to run \`npx convex dev\` or \`npx convex deploy\`?`,
+      logLines: [],
+    };
+    if (!/^[A-Za-z0-9_]+(\/[A-Za-z0-9_]+)*$/.test(modulePath) || modulePath.startsWith("_") || modulePath === "http") {
+      return notFound;
+    }
+    const loader = modules[`./convex/${modulePath}.js`];
+    const fn = loader ? (await loader())[name] : undefined;
+    const kindFlag = { query: "isQuery", mutation: "isMutation", action: "isAction" }[kind];
+    if (typeof fn !== "function" || !fn.isPublic || !fn[kindFlag]) return notFound;
+    const ref = modulePath.split("/").reduce((r, part) => r[part], anyApi)[name];
+    const accessor = identity ? state.t.withIdentity(identity) : state.t;
+    try {
+      const value = await accessor[kind](ref, args);
+      return { status: "success", value: values.convexToJson(value ?? null), logLines: [] };
+    } catch (error) {
+      const requestId = Math.random().toString(16).slice(2, 18);
+      const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof values.ConvexError || (error?.name === "ConvexError" && "data" in error)) {
+        return {
+          status: "error",
+          errorMessage: `[Request ID: ${requestId}] Server Error\nUncaught ConvexError: ${message}`,
+          errorData: values.convexToJson(error.data ?? null),
+          logLines: [],
+        };
+      }
+      return {
+        status: "error",
+        errorMessage: `[Request ID: ${requestId}] Server Error\nUncaught Error: ${message}\n    at handler (../convex/${modulePath}.js)`,
+        logLines: [],
+      };
+    }
+  }
+
+  function authCallKind(path, args) {
+    if (path === "auth:signOut") return "signOut";
+    if (path !== "auth:signIn") return null;
+    if (args?.provider === undefined && args?.refreshToken !== undefined) return "refresh";
+    if (args?.provider === undefined && args?.params?.code !== undefined) return "code";
+    return "signIn";
+  }
+
+  async function handleApi(req, res, routeKind, body, entry) {
+    let request;
+    try {
+      request = JSON.parse(body.toString("utf8") || "null");
+    } catch {
+      return sendJson(res, 400, { code: "BadJsonBody", message: "The request body is not JSON." });
+    }
+    let path = request?.path;
+    if (routeKind.startsWith("run:")) path = routeKind.slice(4);
+    let args = request?.args ?? {};
+    try {
+      if (request?.format === "convex_encoded_json") {
+        args = values.jsonToConvex(Array.isArray(args) ? (args[0] ?? {}) : args);
+      } else if (request?.format !== undefined && request?.format !== "json") {
+        return sendJson(res, 400, { code: "BadFormat", message: `Unsupported format ${request.format}` });
+      }
+    } catch (error) {
+      return sendJson(res, 400, { code: "BadArgs", message: String(error?.message ?? error) });
+    }
+    if (typeof path !== "string" || args === null || typeof args !== "object" || Array.isArray(args)) {
+      return sendJson(res, 400, { code: "BadRequest", message: "Expected {path, args, format}." });
+    }
+    Object.assign(entry, {
+      path,
+      kind: authCallKind(path, args),
+      provider: typeof args.provider === "string" ? args.provider : null,
+    });
+    const fault = takeFault(path);
+    entry.fault = fault?.kind ?? null;
+    if (fault?.kind === "network") return resetConnection(res);
+    if (fault?.kind === "status") {
+      return sendJson(res, fault.status ?? 503, { code: "InjectedFault", message: `Injected status ${fault.status ?? 503}` });
+    }
+    if (fault?.kind === "delay") await sleep(fault.delayMs ?? 0);
+    const auth = await authenticate(req.headers.authorization);
+    if (auth && !auth.identity) return sendJson(res, auth.status, { code: auth.code, message: auth.message });
+    const kind = routeKind.startsWith("run:") ? await kindOf(path) : routeKind;
+    const result = kind
+      ? await callFunction(kind, path, args, auth?.identity)
+      : await callFunction("query", path, args, auth?.identity);
+    if (fault?.kind === "lost-response") return resetConnection(res);
+    return sendJson(res, result.status === "success" ? 200 : 560, result);
+  }
+
+  async function kindOf(path) {
+    const [modulePath, name = "default"] = path.split(":");
+    const loader = modules[`./convex/${modulePath}.js`];
+    const fn = loader ? (await loader())[name] : undefined;
+    if (fn?.isQuery) return "query";
+    if (fn?.isMutation) return "mutation";
+    if (fn?.isAction) return "action";
+    return null;
+  }
+
+  async function handleHttpAction(req, res, url, body, entry) {
+    entry.path = url.pathname;
+    const fault = takeFault(url.pathname);
+    entry.fault = fault?.kind ?? null;
+    if (fault?.kind === "network") return resetConnection(res);
+    if (fault?.kind === "status") return sendJson(res, fault.status ?? 503, { code: "InjectedFault" });
+    if (fault?.kind === "delay") await sleep(fault.delayMs ?? 0);
+    const auth = await authenticate(req.headers.authorization);
+    const accessor = auth?.identity ? state.t.withIdentity(auth.identity) : state.t;
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (name === "host" || name === "connection" || name === INTERNAL_HEADER) continue;
+      for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+    }
+    const hasBody = req.method !== "GET" && req.method !== "HEAD" && body.length > 0;
+    const response = await accessor.fetch(url.pathname + url.search, {
+      method: req.method,
+      headers,
+      body: hasBody ? body : undefined,
+    });
+    if (fault?.kind === "lost-response") return resetConnection(res);
+    const out = {};
+    response.headers.forEach((value, name) => {
+      if (name !== "set-cookie") out[name] = value;
+    });
+    const cookies = response.headers.getSetCookie();
+    if (cookies.length > 0) out["set-cookie"] = cookies;
+    const payload = Buffer.from(await response.arrayBuffer());
+    res.writeHead(response.status, { ...corsHeaders(req), ...out });
+    res.end(payload);
+    return response.status;
+  }
+
+  // ---- Test endpoints ----
+  async function handleTest(req, res, url, body) {
+    const route = `${req.method} ${url.pathname}`;
+    const json = () => {
+      try {
+        return JSON.parse(body.toString("utf8") || "{}");
+      } catch {
+        return undefined;
+      }
+    };
+    switch (route) {
+      case "GET /_test/health":
+        return sendJson(res, 200, { ok: true, url: backendUrl, siteUrl, idpUrl });
+      case "POST /_test/reset":
+        reset();
+        return sendJson(res, 200, { ok: true });
+      case "GET /_test/outbox": {
+        const to = url.searchParams.get("to");
+        const messages = state.outbox.filter((m) => to === null || m.to === to);
+        return sendJson(res, 200, { messages });
+      }
+      case "DELETE /_test/outbox":
+        state.outbox = [];
+        return sendJson(res, 200, { ok: true });
+      case "GET /_test/idp/user":
+        return sendJson(res, 200, idpUser);
+      case "POST /_test/idp/user": {
+        const user = json();
+        if (!user || typeof user.sub !== "string" || user.sub === "") {
+          return sendJson(res, 400, { error: "Expected {sub, email?, name?} with a non-empty sub." });
+        }
+        if (!["email", "name"].every((k) => user[k] === undefined || typeof user[k] === "string")) {
+          return sendJson(res, 400, { error: "email and name must be strings when given." });
+        }
+        idpUser = { sub: user.sub, email: user.email, name: user.name };
+        return sendJson(res, 200, idpUser);
+      }
+      case "GET /_test/faults":
+        return sendJson(res, 200, { faults: state.faults });
+      case "DELETE /_test/faults":
+        state.faults = [];
+        return sendJson(res, 200, { ok: true });
+      case "POST /_test/faults": {
+        const f = json();
+        const kinds = ["network", "lost-response", "status", "delay"];
+        const count = f?.count ?? 1;
+        if (
+          !f ||
+          typeof f.path !== "string" ||
+          !kinds.includes(f.kind) ||
+          !Number.isInteger(count) ||
+          count < 1 ||
+          (f.kind === "status" && !(Number.isInteger(f.status) && f.status >= 100 && f.status <= 599)) ||
+          (f.kind === "delay" && !(Number.isFinite(f.delayMs) && f.delayMs >= 0))
+        ) {
+          return sendJson(res, 400, {
+            error: 'Expected {path, kind: "network"|"lost-response"|"status"|"delay", count?, status?, delayMs?}.',
+          });
+        }
+        const fault = { path: f.path, kind: f.kind, count };
+        if (f.kind === "status") fault.status = f.status;
+        if (f.kind === "delay") fault.delayMs = f.delayMs;
+        state.faults.push(fault);
+        return sendJson(res, 200, { faults: state.faults });
+      }
+      case "GET /_test/requests":
+        return sendJson(res, 200, state.requests);
+      default:
+        return sendJson(res, 404, { error: `No test endpoint ${route}` });
+    }
+  }
+
+  server.on("request", async (req, res) => {
+    res.setHeader("Connection", "close");
+    const url = new URL(req.url ?? "/", backendUrl);
+    try {
+      if (req.method === "OPTIONS" && !(await hasHttpRoute(url.pathname, "OPTIONS"))) {
+        res.writeHead(204, { ...corsHeaders(req), "Access-Control-Max-Age": "600" });
+        return res.end();
+      }
+      const body = await readBody(req);
+      if (body === null) return sendJson(res, 413, { code: "BodyTooLarge", message: "Request body too large." });
+      res.corsHeaders = corsHeaders(req);
+      if (url.pathname.startsWith("/_test/")) return await handleTest(req, res, url, body);
+      const entry = {
+        path: url.pathname,
+        kind: null,
+        provider: null,
+        hasAuth: req.headers.authorization !== undefined,
+        at: Date.now(),
+        status: null,
+        fault: null,
+      };
+      const logged = req.headers[INTERNAL_HEADER] === undefined;
+      if (logged) state.requests.push(entry);
+      const api = /^\/api\/(query|mutation|action)$/.exec(url.pathname);
+      const run = /^\/api\/run\/(.+)\/([^/]+)$/.exec(url.pathname);
+      if (req.method === "POST" && api) {
+        entry.status = await handleApi(req, res, api[1], body, entry);
+      } else if (req.method === "POST" && run) {
+        entry.status = await handleApi(req, res, `run:${run[1]}:${run[2]}`, body, entry);
+      } else {
+        entry.status = await handleHttpAction(req, res, url, body, entry);
+      }
+    } catch (error) {
+      console.error("local backend:", error);
+      if (!res.headersSent) sendJson(res, 500, { code: "InternalServerError", message: String(error?.message ?? error) });
+      else res.destroy();
+    }
+  });
+
+  let router;
+  async function hasHttpRoute(pathname, method) {
+    router ??= (await modules["./convex/http.js"]()).default;
+    return router.lookup(pathname, method) !== null;
+  }
+
+  return {
+    url: backendUrl,
+    siteUrl,
+    idpUrl,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await idp.stop();
+    },
+  };
+}
+
+function tokenClientId(req) {
+  const header = req.headers.authorization;
+  if (typeof header === "string" && header.startsWith("Basic ")) {
+    const decoded = Buffer.from(header.slice(6), "base64").toString("utf8");
+    return decodeURIComponent(decoded.split(":")[0]);
+  }
+  return req.body?.client_id;
+}
+
+function corsHeaders(req) {
+  return {
+    "Access-Control-Allow-Origin": req.headers.origin ?? "*",
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, Convex-Client",
+    "Cross-Origin-Resource-Policy": "cross-origin",
+    Vary: "Origin",
+  };
+}
+
+function sendJson(res, status, value) {
+  const body = JSON.stringify(value);
+  res.writeHead(status, {
+    ...(res.corsHeaders ?? {}),
+    "Content-Type": "application/json",
+    "Content-Length": Buffer.byteLength(body),
+    "Cache-Control": "no-store",
+  });
+  res.end(body);
+  return status;
+}
+
+/** Resets the TCP connection (RST) so the client sees a network error, not an answer. */
+function resetConnection(res) {
+  const socket = res.socket;
+  if (socket && typeof socket.resetAndDestroy === "function") socket.resetAndDestroy();
+  else socket?.destroy();
+  return null;
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on("data", (chunk) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        resolve(null);
+        req.destroy();
+      } else chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
