@@ -4,8 +4,9 @@
 // port), HOST, SITE_URL, JWT_DURATION_MS, JWT_PRIVATE_KEY and JWKS.
 import { startBackend } from "./server.mjs";
 
-// stdout carries only the ready line; whatever the functions log goes to stderr.
-for (const level of ["log", "info", "debug"]) console[level] = console.error;
+// stdout carries only the ready line. The functions' info logs go to stderr with VERBOSE=1 and
+// are dropped otherwise; warnings and errors always go to stderr.
+for (const level of ["log", "info", "debug"]) console[level] = process.env.VERBOSE ? console.error : () => {};
 
 const port = process.env.PORT === undefined ? 3210 : Number(process.env.PORT);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {

@@ -1,0 +1,138 @@
+// Starts the local backend and the demo server (which serves ../pkg at /pkg/) and a headless
+// Chromium through playwright-core, for end-to-end tests of the built package.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import net from "node:net";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const RESULTS = `${ROOT}test-results`;
+export const TEST_PAGE = "/t.html";
+
+// A bare page that imports the built package; `?opts=<json>` adds constructor options.
+const TEST_PAGE_HTML = `<!doctype html><meta charset="utf-8"><title>pkg test</title>
+<script type="module">
+import init, { ConvexAuthClient } from "/pkg/convex_auth_wasm.js";
+import { CONVEX_URL } from "/config.js";
+await init();
+window.ConvexAuthClient = ConvexAuthClient;
+window.CONVEX_URL = CONVEX_URL;
+window.events = [];
+const opts = JSON.parse(new URLSearchParams(location.search).get("opts") ?? "{}");
+const auth = new ConvexAuthClient({ url: CONVEX_URL, ...opts });
+window.auth = auth;
+auth.onChange((e) => window.events.push(e.type));
+await auth.ready();
+window.readyDone = true;
+</script>`;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function startNode(script, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stderr.on("data", (d) => (err += d));
+    child.stdout.on("data", (d) => {
+      out += d;
+      const line = out.split("\n").find((l) => l.includes('"ready":true'));
+      if (line) resolve({ info: JSON.parse(line), child });
+    });
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}: ${err}`)));
+  });
+}
+
+const stop = (child) =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once("exit", resolve);
+    child.kill("SIGTERM");
+  });
+
+/** Backend + page server + browser. Returns helpers; call close() at the end. */
+export async function startHarness() {
+  if (!existsSync(`${ROOT}pkg/convex_auth_wasm.js`)) throw new Error("pkg/ is not built: run `make pkg`");
+  mkdirSync(RESULTS, { recursive: true });
+  const pagePort = await freePort();
+  const pageUrl = `http://localhost:${pagePort}`;
+  const backend = await startNode("www/backend/main.mjs", { PORT: "0", SITE_URL: `${pageUrl}${TEST_PAGE}` });
+  const convexUrl = backend.info.url;
+  const site = await startNode("www/serve.mjs", { PORT: String(pagePort), CONVEX_URL: convexUrl });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+
+  const api = async (method, path, body) => {
+    const r = await fetch(`${convexUrl}${path}`, {
+      method,
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return r.json();
+  };
+
+  return {
+    pageUrl,
+    convexUrl,
+    api,
+    reset: () => api("POST", "/_test/reset"),
+    requests: () => api("GET", "/_test/requests"),
+    outbox: async (to) => (await api("GET", `/_test/outbox?to=${encodeURIComponent(to)}`)).messages,
+    /** A fresh browser context (its own storage) that serves the bare test page. */
+    async context() {
+      const context = await browser.newContext();
+      await context.route(
+        (url) => url.pathname === TEST_PAGE,
+        (route) => route.fulfill({ status: 200, contentType: "text/html", body: TEST_PAGE_HTML }),
+      );
+      return context;
+    },
+    /** Opens the test page (optionally with options) and waits for `ready()`. */
+    async open(context, { opts, page, query = "" } = {}) {
+      page ??= await context.newPage();
+      const search = new URLSearchParams(query);
+      if (opts) search.set("opts", JSON.stringify(opts));
+      const qs = search.toString();
+      await page.goto(`${pageUrl}${TEST_PAGE}${qs ? `?${qs}` : ""}`);
+      await waitReady(page);
+      return page;
+    },
+    async close() {
+      await browser.close();
+      await stop(site.child);
+      await stop(backend.child);
+    },
+  };
+}
+
+export async function waitReady(page) {
+  await page.waitForFunction(() => window.readyDone === true, null, { timeout: 20_000 });
+}
+
+export const state = (page) => page.evaluate(() => window.auth.getSnapshot());
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,134 @@
+// The built package in a page, in headless Chromium, against the local backend.
+import assert from "node:assert/strict";
+import { after, before, beforeEach, test } from "node:test";
+import { sleep, startHarness, state, TEST_PAGE, waitReady } from "./harness.mjs";
+
+let h;
+before(async () => {
+  h = await startHarness();
+});
+after(() => h?.close());
+beforeEach(() => h.reset());
+
+const signUp = (page, email) =>
+  page.evaluate(
+    (email) => window.auth.signIn("password", { email, password: "correct horse battery", flow: "signUp" }),
+    email,
+  );
+
+test("sign-up, then a reload keeps the session and sends no request", async () => {
+  const context = await h.context();
+  const page = await h.open(context);
+  assert.equal((await state(page)).isAuthenticated, false);
+  const result = await signUp(page, "reload@example.com");
+  assert.deepEqual(result, { signingIn: true });
+  const before = await state(page);
+  assert.equal(before.isAuthenticated, true);
+  assert.match(before.userId, /users$/);
+
+  const sent = (await h.requests()).length;
+  await page.reload();
+  await waitReady(page);
+  await sleep(1000);
+  const after = await state(page);
+  assert.equal(after.isAuthenticated, true);
+  assert.equal(after.token, before.token);
+  assert.equal((await h.requests()).length, sent, "a reload with a valid JWT sends nothing");
+  assert.deepEqual(await page.evaluate(() => window.events), ["initialized"]);
+  await context.close();
+});
+
+test("magic link round trip: the link's ?code= is removed and exchanged", async () => {
+  const context = await h.context();
+  const page = await h.open(context);
+  const email = "magic@example.com";
+  assert.deepEqual(await page.evaluate((email) => window.auth.signIn("magic-link", { email }), email), {
+    signingIn: false,
+  });
+  const [message] = await h.outbox(email);
+  assert.ok(message.url.includes(`${TEST_PAGE}?code=`));
+  await page.goto(message.url);
+  await waitReady(page);
+  const s = await state(page);
+  assert.equal(s.isAuthenticated, true);
+  assert.equal(new URL(page.url()).searchParams.has("code"), false);
+  const kinds = (await h.requests()).map((r) => r.kind);
+  assert.deepEqual(kinds, ["signIn", "code"]);
+  await context.close();
+});
+
+test("GitHub OAuth round trip through the local mock", async () => {
+  await h.api("POST", "/_test/idp/user", { sub: "gh-7", email: "octo@example.com", name: "Octo Cat" });
+  const context = await h.context();
+  const page = await h.open(context);
+  // signIn navigates the window to the provider; the chain returns to the page with ?code=.
+  const navigated = page.waitForURL((url) => url.pathname === TEST_PAGE && url.searchParams.has("code"), {
+    timeout: 20_000,
+  });
+  await page.evaluate(() => {
+    window.auth.signIn("github");
+  });
+  await navigated;
+  await waitReady(page);
+  const s = await state(page);
+  assert.equal(s.isAuthenticated, true);
+  assert.equal(new URL(page.url()).searchParams.has("code"), false);
+  const viewer = await page.evaluate(async () => {
+    const r = await window.auth.fetch(`${window.CONVEX_URL}/api/query`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ path: "users:viewer", args: {}, format: "json" }),
+    });
+    return (await r.json()).value;
+  });
+  assert.equal(viewer.email, "octo@example.com");
+  assert.equal(viewer.name, "Octo Cat");
+  await context.close();
+});
+
+test("sign-out in one tab signs out the other", async () => {
+  const context = await h.context();
+  const first = await h.open(context);
+  await signUp(first, "tabs@example.com");
+  const second = await h.open(context);
+  assert.equal((await state(second)).isAuthenticated, true);
+  await first.evaluate(() => window.auth.signOut());
+  await second.waitForFunction(() => window.auth.isAuthenticated === false, null, { timeout: 5000 });
+  assert.ok((await second.evaluate(() => window.events)).includes("signedOut"));
+  const signOuts = (await h.requests()).filter((r) => r.kind === "signOut");
+  assert.equal(signOuts.length, 1);
+  assert.equal(signOuts[0].hasAuth, true);
+  await context.close();
+});
+
+test("a session stored under @convex-dev/auth/react's keys is picked up", async () => {
+  const result = await h.api("POST", "/api/action", {
+    path: "auth:signIn",
+    args: { provider: "anonymous" },
+    format: "json",
+  });
+  const { token, refreshToken } = result.value.tokens;
+  const ns = h.convexUrl.replace(/[^a-zA-Z0-9]/g, "");
+  const context = await h.context();
+  const page = await context.newPage();
+  await page.goto(`${h.pageUrl}/missing-page-for-storage`);
+  await page.evaluate(
+    ([ns, token, refreshToken]) => {
+      localStorage.setItem(`__convexAuthJWT_${ns}`, token);
+      localStorage.setItem(`__convexAuthRefreshToken_${ns}`, refreshToken);
+    },
+    [ns, token, refreshToken],
+  );
+  const sent = (await h.requests()).length;
+  await h.open(context, { page });
+  const s = await state(page);
+  assert.equal(s.isAuthenticated, true);
+  assert.equal(s.token, token);
+  assert.equal((await h.requests()).length, sent);
+  // And the other way round: what we store is what the official client reads.
+  await page.evaluate(() => window.auth.fetchAccessToken({ forceRefreshToken: true }));
+  const stored = await page.evaluate((ns) => localStorage.getItem(`__convexAuthJWT_${ns}`), ns);
+  assert.equal(stored, await page.evaluate(() => window.auth.token));
+  assert.notEqual(stored, token);
+  await context.close();
+});

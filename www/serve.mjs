@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// Static server for the demo page: www/ at /, the built package (../pkg) at /pkg/, and
+// /config.js telling the page which Convex deployment to use (CONVEX_URL). Prints one JSON
+// line {"ready":true,"url":...} when listening. PORT (default 5173; 0 = any free port).
+import { createReadStream, statSync } from "node:fs";
+import http from "node:http";
+import { extname, join, normalize, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const WWW = fileURLToPath(new URL(".", import.meta.url));
+const PKG = fileURLToPath(new URL("../pkg/", import.meta.url));
+const TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".wasm": "application/wasm",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ts": "text/plain; charset=utf-8",
+};
+// Only what the page needs is served from www/ (never the backend or node_modules).
+const PUBLIC = new Set(["index.html", "demo.js", "style.css", "favicon.svg"]);
+
+const convexUrl = process.env.CONVEX_URL ?? "http://127.0.0.1:3210";
+const port = process.env.PORT === undefined ? 5173 : Number(process.env.PORT);
+
+function resolveFile(pathname) {
+  if (pathname === "/config.js") return { config: true };
+  if (pathname.startsWith("/pkg/")) {
+    const file = normalize(join(PKG, decodeURIComponent(pathname.slice(5))));
+    return file.startsWith(PKG) ? { file } : null;
+  }
+  const name = pathname === "/" ? "index.html" : decodeURIComponent(pathname.slice(1));
+  if (PUBLIC.has(name)) return { file: join(WWW, name) };
+  // Other paths without an extension are the page too (OAuth `redirectTo` paths land here).
+  if (extname(pathname) === "" && !pathname.includes(sep + sep)) return { file: join(WWW, "index.html") };
+  return null;
+}
+
+function handler(req, res) {
+  const { pathname } = new URL(req.url ?? "/", "http://localhost");
+  const found = resolveFile(pathname);
+  const headers = { "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff" };
+  if (found?.config) {
+    res.writeHead(200, { ...headers, "Content-Type": TYPES[".js"] });
+    return res.end(`export const CONVEX_URL = ${JSON.stringify(convexUrl)};\n`);
+  }
+  let size = -1;
+  try {
+    if (found) size = statSync(found.file).isFile() ? statSync(found.file).size : -1;
+  } catch {}
+  if (size < 0) {
+    res.writeHead(404, { ...headers, "Content-Type": "text/plain" });
+    return res.end(pathname.startsWith("/pkg/") ? "Not built yet: run `make pkg`.\n" : "Not found\n");
+  }
+  res.writeHead(200, {
+    ...headers,
+    "Content-Type": TYPES[extname(found.file)] ?? "application/octet-stream",
+    "Content-Length": size,
+  });
+  createReadStream(found.file).pipe(res);
+}
+
+// Both loopback families, so http://localhost works whichever one the browser tries first.
+const v4 = http.createServer(handler);
+v4.listen(port, "127.0.0.1", () => {
+  const actual = v4.address().port;
+  const v6 = http.createServer(handler);
+  v6.on("error", () => {}); // no IPv6 loopback here: IPv4 alone serves localhost
+  v6.listen(actual, "::1");
+  process.stdout.write(`${JSON.stringify({ ready: true, url: `http://localhost:${actual}`, convexUrl })}\n`);
+  const stop = () => {
+    v4.closeAllConnections();
+    v6.closeAllConnections?.();
+    v4.close();
+    v6.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+});
