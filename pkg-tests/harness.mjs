@@ -8,24 +8,10 @@ import { chromium } from "playwright-core";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const RESULTS = `${ROOT}test-results`;
-export const TEST_PAGE = "/t.html";
+// pages/t.html: a bare page that imports the built package; `?opts=<json>` adds options.
+export const TEST_PAGE = "/test/t.html";
 
-// A bare page that imports the built package; `?opts=<json>` adds constructor options.
-const TEST_PAGE_HTML = `<!doctype html><meta charset="utf-8"><title>pkg test</title>
-<script type="module">
-import init, { ConvexAuthClient } from "/pkg/convex_auth_wasm.js";
-import { CONVEX_URL } from "/config.js";
-await init();
-window.ConvexAuthClient = ConvexAuthClient;
-window.CONVEX_URL = CONVEX_URL;
-window.events = [];
-const opts = JSON.parse(new URLSearchParams(location.search).get("opts") ?? "{}");
-const auth = new ConvexAuthClient({ url: CONVEX_URL, ...opts });
-window.auth = auth;
-auth.onChange((e) => window.events.push(e.type));
-await auth.ready();
-window.readyDone = true;
-</script>`;
+
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -72,7 +58,7 @@ export async function startHarness() {
   const pageUrl = `http://localhost:${pagePort}`;
   const backend = await startNode("www/backend/main.mjs", { PORT: "0", SITE_URL: `${pageUrl}${TEST_PAGE}` });
   const convexUrl = backend.info.url;
-  const site = await startNode("www/serve.mjs", { PORT: String(pagePort), CONVEX_URL: convexUrl });
+  const site = await startNode("www/serve.mjs", { PORT: String(pagePort), CONVEX_URL: convexUrl, TEST_PAGES_DIR: `${ROOT}pkg-tests/pages` });
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
@@ -103,15 +89,8 @@ export async function startHarness() {
     reset: () => api("POST", "/_test/reset"),
     requests: () => api("GET", "/_test/requests"),
     outbox: async (to) => (await api("GET", `/_test/outbox?to=${encodeURIComponent(to)}`)).messages,
-    /** A fresh browser context (its own storage) that serves the bare test page. */
-    async context() {
-      const context = await browser.newContext();
-      await context.route(
-        (url) => url.pathname === TEST_PAGE,
-        (route) => route.fulfill({ status: 200, contentType: "text/html", body: TEST_PAGE_HTML }),
-      );
-      return context;
-    },
+    /** A fresh browser context (its own storage). */
+    context: () => browser.newContext(),
     /** Opens the test page (optionally with options) and waits for `ready()`. */
     async open(context, { opts, page, query = "" } = {}) {
       page ??= await context.newPage();

@@ -23,6 +23,8 @@ const TYPES = {
 // Only what the page needs is served from www/ (never the backend or node_modules).
 const PUBLIC = new Set(["index.html", "demo.js", "style.css", "favicon.svg"]);
 
+// TEST_PAGES_DIR (tests only): extra pages served at /test/.
+const TEST_DIR = process.env.TEST_PAGES_DIR ? join(process.env.TEST_PAGES_DIR, sep) : null;
 const convexUrl = process.env.CONVEX_URL ?? "http://127.0.0.1:3210";
 const port = process.env.PORT === undefined ? 5173 : Number(process.env.PORT);
 
@@ -31,6 +33,10 @@ function resolveFile(pathname) {
   if (pathname.startsWith("/pkg/")) {
     const file = normalize(join(PKG, decodeURIComponent(pathname.slice(5))));
     return file.startsWith(PKG) ? { file } : null;
+  }
+  if (TEST_DIR && pathname.startsWith("/test/")) {
+    const file = normalize(join(TEST_DIR, decodeURIComponent(pathname.slice(6))));
+    return file.startsWith(TEST_DIR) ? { file } : null;
   }
   const name = pathname === "/" ? "index.html" : decodeURIComponent(pathname.slice(1));
   if (PUBLIC.has(name)) return { file: join(WWW, name) };
