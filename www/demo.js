@@ -63,7 +63,7 @@ function setFlag(el, value) {
 }
 let lastUser = undefined;
 function render(state) {
-  setFlag($("s-loading"), state.isLoading);
+  $("s-loading").textContent = String(state.isLoading);
   setFlag($("s-auth"), state.isAuthenticated);
   $("s-user").textContent = state.userId ?? "—";
   $("s-session").textContent = state.sessionId ?? "—";
