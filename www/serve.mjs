@@ -55,7 +55,8 @@ function handler(req, res) {
   }
   let size = -1;
   try {
-    if (found) size = statSync(found.file).isFile() ? statSync(found.file).size : -1;
+    const stat = found ? statSync(found.file) : null;
+    if (stat?.isFile()) size = stat.size;
   } catch {}
   if (size < 0) {
     res.writeHead(404, { ...headers, "Content-Type": "text/plain" });

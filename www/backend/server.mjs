@@ -206,20 +206,30 @@ export async function startBackend(options = {}) {
   }
 
   // ---- The public HTTP API ----
-  async function callFunction(kind, path, args, identity) {
+  /** The public function at `path` ("module/sub:name"), or null: {modulePath, name, fn}. */
+  async function resolvePublic(path) {
     const [modulePath, name = "default"] = path.replace(/\.js(?=:|$)/, "").split(":");
+    if (!/^[A-Za-z0-9_]+(\/[A-Za-z0-9_]+)*$/.test(modulePath) || modulePath.startsWith("_") || modulePath === "http") {
+      return null;
+    }
+    const loader = modules[`./convex/${modulePath}.js`];
+    const fn = loader ? (await loader())[name] : undefined;
+    return typeof fn === "function" && fn.isPublic ? { modulePath, name, fn } : null;
+  }
+
+  /** Runs a public function; kind "any" (the /api/run route) accepts whatever kind it is. */
+  async function callFunction(kind, path, args, identity) {
     const notFound = {
       status: "error",
       errorMessage: `Could not find public function for '${path}'. Did you forget to run \`npx convex dev\` or \`npx convex deploy\`?`,
       logLines: [],
     };
-    if (!/^[A-Za-z0-9_]+(\/[A-Za-z0-9_]+)*$/.test(modulePath) || modulePath.startsWith("_") || modulePath === "http") {
-      return notFound;
-    }
-    const loader = modules[`./convex/${modulePath}.js`];
-    const fn = loader ? (await loader())[name] : undefined;
+    const found = await resolvePublic(path);
+    if (!found) return notFound;
+    const { modulePath, name, fn } = found;
+    if (kind === "any") kind = fn.isQuery ? "query" : fn.isMutation ? "mutation" : "action";
     const kindFlag = { query: "isQuery", mutation: "isMutation", action: "isAction" }[kind];
-    if (typeof fn !== "function" || !fn.isPublic || !fn[kindFlag]) return notFound;
+    if (!fn[kindFlag]) return notFound;
     const ref = modulePath.split("/").reduce((r, part) => r[part], anyApi)[name];
     const accessor = identity ? state.t.withIdentity(identity) : state.t;
     try {
@@ -288,22 +298,9 @@ export async function startBackend(options = {}) {
     if (fault?.kind === "delay") await sleep(fault.delayMs ?? 0);
     const auth = await authenticate(req.headers.authorization);
     if (auth && !auth.identity) return sendJson(res, auth.status, { code: auth.code, message: auth.message });
-    const kind = routeKind.startsWith("run:") ? await kindOf(path) : routeKind;
-    const result = kind
-      ? await callFunction(kind, path, args, auth?.identity)
-      : await callFunction("query", path, args, auth?.identity);
+    const result = await callFunction(routeKind.startsWith("run:") ? "any" : routeKind, path, args, auth?.identity);
     if (fault?.kind === "lost-response") return resetConnection(res);
     return sendJson(res, result.status === "success" ? 200 : 560, result);
-  }
-
-  async function kindOf(path) {
-    const [modulePath, name = "default"] = path.split(":");
-    const loader = modules[`./convex/${modulePath}.js`];
-    const fn = loader ? (await loader())[name] : undefined;
-    if (fn?.isQuery) return "query";
-    if (fn?.isMutation) return "mutation";
-    if (fn?.isAction) return "action";
-    return null;
   }
 
   async function handleHttpAction(req, res, url, body, entry) {
