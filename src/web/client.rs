@@ -11,7 +11,9 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 
-use super::platform::{debug, now_ms, random, settle, sleep, Timeout};
+use super::encrypted::EncryptedStorage;
+use super::lock;
+use super::platform::{debug, deferred, now_ms, random, settle, sleep, Timeout};
 use super::storage::{JsStorage, MemoryStorage, Storage, TokenStorage, WebStorage};
 use super::transport;
 use crate::core::error::{Error, ErrorCode};
@@ -147,6 +149,15 @@ pub(crate) struct Inner {
     store: RefCell<Rc<dyn TokenStorage>>,
     /// The `Storage` whose `storage` events other tabs fire (localStorage only).
     shared_area: RefCell<Option<web_sys::Storage>>,
+    /// Whether other tabs use the same storage (localStorage, encrypted, adapters): refreshes
+    /// then take the Web Lock.
+    shared: bool,
+    /// Tells the other tabs that the stored JWT changed, for shared storages without `storage`
+    /// events (encrypted, adapters).
+    channel: Option<web_sys::BroadcastChannel>,
+    /// Set while this tab holds the refresh lock: error events wait until it is released.
+    holding_lock: Cell<bool>,
+    held_errors: RefCell<Vec<Error>>,
     storage_failed: Cell<bool>,
     pending_error: RefCell<Option<Error>>,
     session: RefCell<Option<Session>>,
@@ -226,6 +237,7 @@ impl ConvexAuthClient {
         let keys = Keys::new(options.storage_namespace.as_deref().unwrap_or(&options.url));
         let mut pending_error = None;
         let mut shared_area = None;
+        let shared = !matches!(options.storage, Storage::SessionStorage | Storage::Memory);
         let store: Rc<dyn TokenStorage> = match options.storage {
             Storage::LocalStorage | Storage::SessionStorage => {
                 match WebStorage::open(matches!(options.storage, Storage::LocalStorage)) {
@@ -242,10 +254,17 @@ impl ConvexAuthClient {
                 }
             }
             Storage::Memory => Rc::new(MemoryStorage::default()),
+            Storage::Encrypted => Rc::new(EncryptedStorage::new()),
             Storage::Custom(s) => s,
         };
-        let mut resolve_fn = None;
-        let ready = Promise::new(&mut |resolve, _| resolve_fn = Some(resolve));
+        let channel = if shared && shared_area.is_none() {
+            let mut name = String::from("convex-auth-wasm:");
+            name.push_str(&keys.jwt);
+            web_sys::BroadcastChannel::new(&name).ok()
+        } else {
+            None
+        };
+        let (ready, resolve_fn) = deferred();
         let inner = Rc::new(Inner {
             url,
             keys,
@@ -254,6 +273,10 @@ impl ConvexAuthClient {
             should_handle_code: options.should_handle_code,
             replace_url: options.replace_url,
             storage_failed: Cell::new(pending_error.is_some()),
+            shared,
+            channel,
+            holding_lock: Cell::new(false),
+            held_errors: RefCell::new(Vec::new()),
             store: RefCell::new(store),
             shared_area: RefCell::new(shared_area),
             pending_error: RefCell::new(pending_error),
@@ -266,7 +289,7 @@ impl ConvexAuthClient {
             listeners: RefCell::new(Vec::new()),
             next_id: Cell::new(0),
             ready,
-            ready_resolve: RefCell::new(resolve_fn),
+            ready_resolve: RefCell::new(Some(resolve_fn)),
             flight: RefCell::new(None),
             timer: RefCell::new(None),
             wakers: RefCell::new(Vec::new()),
@@ -356,6 +379,20 @@ impl Drop for ConvexAuthClient {
     fn drop(&mut self) {
         self.inner.dispose();
     }
+}
+
+/// How long a refresh waits for another tab's refresh lock before going on without it: longer
+/// than a refresh can take (the request timeout), so only a stuck holder is passed over.
+const LOCK_TIMEOUT_MS: f64 = transport::REQUEST_TIMEOUT_MS + 5_000.0;
+
+/// What a refresh produced.
+enum Rotation {
+    /// Nothing to change (the answer came for a session that has ended since).
+    Current,
+    /// A new token, already stored: minted by the server or stored by another tab.
+    Replaced(Session),
+    /// The session is over; storage already cleared.
+    Ended,
 }
 
 /// Signs out (locally) only for answers that are definitive about the refresh token.
@@ -461,6 +498,10 @@ impl Inner {
 
     fn emit_error(&self, e: Error) {
         self.trace(e.code.as_str());
+        if self.holding_lock.get() {
+            self.held_errors.borrow_mut().push(e);
+            return;
+        }
         self.notify(false, Some((AuthEventKind::Error, Some(e))));
     }
 
@@ -510,6 +551,11 @@ impl Inner {
                 None => store.remove_item(key).await,
             };
         }
+        if key == self.keys.jwt && !self.storage_failed.get() {
+            if let Some(channel) = &self.channel {
+                let _ = channel.post_message(&JsValue::from_str("jwt"));
+            }
+        }
     }
 
     // ---- session changes ----
@@ -537,28 +583,32 @@ impl Inner {
         }
     }
 
-    /// Stores fresh tokens (JWT first, then the refresh token, as the official client does) and
-    /// then makes them current: persisted before announced.
-    async fn adopt_tokens(self: &Rc<Self>, tokens: Tokens) -> Result<String, Error> {
-        let session = Session::new(tokens.token.clone(), now_ms(), true, self.skew_ms.get())
-            .ok_or_else(|| {
+    /// Stores fresh tokens (JWT first, then the refresh token, as the official client does),
+    /// returning the session to make current: persisted before announced.
+    async fn persist(&self, tokens: Tokens) -> Result<Session, Error> {
+        let session =
+            Session::new(tokens.token, now_ms(), true, self.skew_ms.get()).ok_or_else(|| {
                 Error::new(
                     ErrorCode::InvalidResponse,
                     "The server sent a token that is not a Convex Auth JWT",
                 )
             })?;
-        self.write(&self.keys.jwt, Some(&tokens.token)).await;
+        self.write(&self.keys.jwt, Some(&session.token)).await;
         self.write(&self.keys.refresh_token, Some(&tokens.refresh_token))
             .await;
-        self.set_session(Some(session));
-        Ok(tokens.token)
+        Ok(session)
     }
 
-    /// Ends the session locally: storage cleared (which signs out other tabs), listeners told.
-    async fn end_session(self: &Rc<Self>) {
-        self.epoch.set(self.epoch.get().wrapping_add(1));
+    /// Removes the session's tokens from storage (which signs out other tabs).
+    async fn clear_tokens(&self) {
         self.write(&self.keys.jwt, None).await;
         self.write(&self.keys.refresh_token, None).await;
+    }
+
+    /// Ends the session locally: storage cleared, listeners told.
+    async fn end_session(self: &Rc<Self>) {
+        self.epoch.set(self.epoch.get().wrapping_add(1));
+        self.clear_tokens().await;
         self.set_session(None);
     }
 
@@ -689,7 +739,8 @@ impl Inner {
         self.trace("signIn: answered");
         match result {
             SignInResult::Tokens(tokens) => {
-                self.adopt_tokens(tokens).await?;
+                let session = self.persist(tokens).await?;
+                self.set_session(Some(session));
                 Ok(SignInOutcome {
                     signing_in: true,
                     redirect: None,
@@ -799,13 +850,13 @@ impl Inner {
         }
     }
 
-    /// One refresh request. `Ok(None)`: the session is over. `Err`: transient, session kept.
+    /// One refresh. `Ok(None)`: the session is over. `Err`: transient, session kept.
+    ///
+    /// For storages shared with other tabs the rotation runs under the Web Lock, and the tab that
+    /// gets the lock first looks whether another tab already stored a newer token. Listeners are
+    /// told only after the lock is released.
     async fn refresh_once(self: &Rc<Self>, force: bool) -> Result<Option<String>, Error> {
-        let Some(refresh_token) = self.read(&self.keys.refresh_token).await else {
-            self.trace("refresh: no refresh token, signing out");
-            self.end_session().await;
-            return Ok(None);
-        };
+        let held = self.session.borrow().as_ref().map(|s| s.token.clone());
         if force {
             // Make sure the new JWT differs from the one the caller holds.
             let at = self
@@ -818,6 +869,53 @@ impl Inner {
             }
         }
         let epoch = self.epoch.get();
+        let guard = if self.shared {
+            lock::acquire(&self.keys.refresh_token, LOCK_TIMEOUT_MS).await
+        } else {
+            None
+        };
+        self.holding_lock.set(guard.is_some());
+        let outcome = self.rotate(held.as_deref(), epoch).await;
+        drop(guard);
+        self.holding_lock.set(false);
+        let held_errors = std::mem::take(&mut *self.held_errors.borrow_mut());
+        for e in held_errors {
+            self.emit_error(e);
+        }
+        match outcome? {
+            Rotation::Current => Ok(self.session.borrow().as_ref().map(|s| s.token.clone())),
+            Rotation::Replaced(session) => {
+                let token = session.token.clone();
+                self.set_session(Some(session));
+                Ok(Some(token))
+            }
+            Rotation::Ended => {
+                self.epoch.set(self.epoch.get().wrapping_add(1));
+                self.set_session(None);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The part of a refresh that may run under the lock: storage and the request, no listener.
+    async fn rotate(&self, held: Option<&str>, epoch: u64) -> Result<Rotation, Error> {
+        // Another tab (or caller) may have rotated while this one waited: adopt its token.
+        if let Some(stored) = self.read(&self.keys.jwt).await {
+            if Some(stored.as_str()) != held {
+                let now = now_ms();
+                if let Some(s) = Session::new(stored, now, false, self.skew_ms.get()) {
+                    if s.is_fresh(now) {
+                        self.trace("refresh: adopting the token another tab stored");
+                        return Ok(Rotation::Replaced(s));
+                    }
+                }
+            }
+        }
+        let Some(refresh_token) = self.read(&self.keys.refresh_token).await else {
+            self.trace("refresh: no refresh token, signing out");
+            self.clear_tokens().await;
+            return Ok(Rotation::Ended);
+        };
         self.trace("refresh: request");
         let answer = transport::call(
             &self.url,
@@ -830,14 +928,17 @@ impl Inner {
         .and_then(|v| protocol::interpret_sign_in(&v));
         if self.epoch.get() != epoch || self.disposed.get() {
             // Signed out (or in again) meanwhile: this answer is for a session that is gone.
-            return Ok(self.session.borrow().as_ref().map(|s| s.token.clone()));
+            return Ok(Rotation::Current);
         }
         match answer {
-            Ok(SignInResult::Tokens(tokens)) => self.adopt_tokens(tokens).await.map(Some),
+            Ok(SignInResult::Tokens(tokens)) => {
+                let session = self.persist(tokens).await?;
+                Ok(Rotation::Replaced(session))
+            }
             Ok(SignInResult::NoTokens) => {
                 self.trace("refresh: session ended by the server");
-                self.end_session().await;
-                Ok(None)
+                self.clear_tokens().await;
+                Ok(Rotation::Ended)
             }
             Ok(_) => Err(Error::new(
                 ErrorCode::InvalidResponse,
@@ -845,8 +946,8 @@ impl Inner {
             )),
             Err(e) if is_definitive(&e) => {
                 self.trace("refresh: refresh token rejected");
-                self.end_session().await;
-                Ok(None)
+                self.clear_tokens().await;
+                Ok(Rotation::Ended)
             }
             Err(e) => Err(e),
         }
@@ -959,6 +1060,11 @@ impl Inner {
             }
         };
         add(window.clone().into(), "storage", Inner::on_storage);
+        if let Some(channel) = &self.channel {
+            add(channel.clone().into(), "message", |inner, _| {
+                spawn_local(inner.clone().follow_storage());
+            });
+        }
         add(window.clone().into(), "online", |inner, _| {
             for wake in inner.wakers.borrow_mut().drain(..) {
                 let _ = wake.call0(&JsValue::UNDEFINED);
@@ -993,8 +1099,27 @@ impl Inner {
         self.set_session(session);
     }
 
+    /// Another tab wrote the JWT of a shared storage without `storage` events: read it and
+    /// follow (no event when it is the token this tab already has).
+    async fn follow_storage(self: Rc<Self>) {
+        if self.loading.get() || self.disposed.get() {
+            return;
+        }
+        let token = self.read(&self.keys.jwt).await;
+        let current = self.session.borrow().as_ref().map(|s| s.token.clone());
+        if token == current {
+            return;
+        }
+        let session = token.and_then(|t| Session::new(t, now_ms(), false, self.skew_ms.get()));
+        self.trace("broadcast: following another tab");
+        self.set_session(session);
+    }
+
     fn dispose(&self) {
         self.disposed.set(true);
+        if let Some(channel) = &self.channel {
+            channel.close();
+        }
         self.timer.borrow_mut().take();
         self.dom.borrow_mut().clear();
         self.listeners.borrow_mut().clear();
@@ -1028,7 +1153,8 @@ pub(crate) fn storage_from_js(value: &JsValue) -> Result<Storage, Error> {
             "localStorage" => Ok(Storage::LocalStorage),
             "sessionStorage" => Ok(Storage::SessionStorage),
             "memory" => Ok(Storage::Memory),
-            _ => Err(Error::options("`storage` must be \"localStorage\", \"sessionStorage\", \"memory\" or an adapter object")),
+            "encrypted" => Ok(Storage::Encrypted),
+            _ => Err(Error::options("`storage` must be \"localStorage\", \"sessionStorage\", \"memory\", \"encrypted\" or an adapter object")),
         };
     }
     if value.is_object() {

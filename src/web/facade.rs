@@ -24,7 +24,7 @@ export interface ConvexAuthClientOptions {
   /** The deployment URL, e.g. `https://happy-animal-123.convex.cloud` or `http://127.0.0.1:3210`. */
   url: string;
   /** Where tokens are kept (default `"localStorage"`). */
-  storage?: "localStorage" | "sessionStorage" | "memory" | TokenStorage;
+  storage?: "localStorage" | "sessionStorage" | "memory" | "encrypted" | TokenStorage;
   /** Storage key namespace (default: `url`). */
   storageNamespace?: string;
   /** Whether to exchange a `?code=` found in the page URL (default: true). */

@@ -1,7 +1,9 @@
 //! The browser edges: platform bindings, storage, transport, the client and its JS facade.
 
 pub mod client;
+mod encrypted;
 mod facade;
+mod lock;
 mod platform;
 pub mod storage;
 mod transport;

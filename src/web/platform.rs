@@ -67,18 +67,23 @@ impl Drop for Timeout {
     }
 }
 
-/// A Promise that resolves after `ms`, with its `resolve` function so that it can be woken early.
-pub(crate) fn sleep(ms: f64) -> (Promise, Function) {
+/// A pending Promise with its `resolve` function.
+pub(crate) fn deferred() -> (Promise, Function) {
     let mut resolve_fn = None;
-    let promise = Promise::new(&mut |resolve, _reject| {
-        set_timeout(&resolve, ms.clamp(0.0, MAX_TIMEOUT_MS));
-        resolve_fn = Some(resolve);
-    });
-    // The executor runs synchronously, so `resolve_fn` is always set here.
+    let promise = Promise::new(&mut |resolve, _reject| resolve_fn = Some(resolve));
+    // The executor runs synchronously, so `resolve_fn` is always set here; the placeholder
+    // (calling it is a caught TypeError) only satisfies the types.
     (
         promise,
-        resolve_fn.unwrap_or_else(|| Function::new_no_args("")),
+        resolve_fn.unwrap_or_else(|| JsValue::UNDEFINED.unchecked_into()),
     )
+}
+
+/// A Promise that resolves after `ms`, with its `resolve` function so that it can be woken early.
+pub(crate) fn sleep(ms: f64) -> (Promise, Function) {
+    let (promise, resolve) = deferred();
+    set_timeout(&resolve, ms.clamp(0.0, MAX_TIMEOUT_MS));
+    (promise, resolve)
 }
 
 /// Awaits `value` if it is a thenable, else returns it: for JS callbacks whose contract is

@@ -210,6 +210,9 @@ pub enum Storage {
     SessionStorage,
     /// Memory only: the session ends with the page.
     Memory,
+    /// IndexedDB, AES-GCM encrypted under a non-extractable key; other tabs follow through a
+    /// `BroadcastChannel`.
+    Encrypted,
     /// A custom store.
     Custom(Rc<dyn TokenStorage>),
 }
@@ -220,6 +223,7 @@ impl std::fmt::Debug for Storage {
             Storage::LocalStorage => "LocalStorage",
             Storage::SessionStorage => "SessionStorage",
             Storage::Memory => "Memory",
+            Storage::Encrypted => "Encrypted",
             Storage::Custom(_) => "Custom",
         })
     }
