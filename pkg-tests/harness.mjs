@@ -11,8 +11,6 @@ export const RESULTS = `${ROOT}test-results`;
 // pages/t.html: a bare page that imports the built package; `?opts=<json>` adds options.
 export const TEST_PAGE = "/test/t.html";
 
-
-
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -50,13 +48,18 @@ const stop = (child) =>
     child.kill("SIGTERM");
   });
 
-/** Backend + page server + browser. Returns helpers; call close() at the end. */
-export async function startHarness() {
+/** Backend + page server + browser. Returns helpers; call close() at the end. `backendEnv`
+ *  adds environment variables of the backend (e.g. `JWT_DURATION_MS`). */
+export async function startHarness({ backendEnv = {} } = {}) {
   if (!existsSync(`${ROOT}pkg/convex_auth_wasm.js`)) throw new Error("pkg/ is not built: run `make pkg`");
   mkdirSync(RESULTS, { recursive: true });
   const pagePort = await freePort();
   const pageUrl = `http://localhost:${pagePort}`;
-  const backend = await startNode("www/backend/main.mjs", { PORT: "0", SITE_URL: `${pageUrl}${TEST_PAGE}` });
+  const backend = await startNode("www/backend/main.mjs", {
+    PORT: "0",
+    SITE_URL: `${pageUrl}${TEST_PAGE}`,
+    ...backendEnv,
+  });
   const convexUrl = backend.info.url;
   const site = await startNode("www/serve.mjs", { PORT: String(pagePort), CONVEX_URL: convexUrl, TEST_PAGES_DIR: `${ROOT}pkg-tests/pages` });
   const browser = await chromium.launch({
@@ -87,6 +90,8 @@ export async function startHarness() {
     convexUrl,
     api,
     reset: () => api("POST", "/_test/reset"),
+    /** Injects a fault (`{path, kind, count, status?, delayMs?}`, BACKEND.md). */
+    fault: (f) => api("POST", "/_test/faults", f),
     requests: () => api("GET", "/_test/requests"),
     outbox: async (to) => (await api("GET", `/_test/outbox?to=${encodeURIComponent(to)}`)).messages,
     /** A fresh browser context (its own storage). */

@@ -44,6 +44,7 @@ run_check "cargo fmt --check" cargo fmt --all -- --check
 run_check "clippy (host)" cargo clippy --all-targets --quiet -- -D warnings
 run_check "clippy (wasm32)" cargo clippy --all-targets --quiet --target wasm32-unknown-unknown -- -D warnings
 run_suite native cargo cargo test --quiet
+run_check "fuzz the core for 60 s (scripts/fuzz.sh)" bash scripts/fuzz.sh 60
 
 # Browser tests of the crate against one backend with short-lived tokens.
 if start_backend TEST_URL PORT=0 JWT_DURATION_MS=20000; then

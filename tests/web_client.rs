@@ -1012,7 +1012,7 @@ async fn encrypted_storage_persists_hides_tokens_and_broadcasts() {
     let key = JsValue::from_str(&Keys::new(&ns).jwt);
     let record = js_async(
         "return new Promise((ok, no) => { const r = indexedDB.open('convex-auth-wasm'); r.onerror = no;
-           r.onsuccess = () => { const g = r.result.transaction('encrypted').objectStore('encrypted').get(a);
+           r.onsuccess = () => { const g = r.result.transaction('kv').objectStore('kv').get('encrypted:' + a);
              g.onsuccess = () => { ok(g.result); r.result.close(); }; g.onerror = no; }; })",
         &key,
         &JsValue::NULL,

@@ -12,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 
 use super::encrypted::EncryptedStorage;
+use super::idb::Handover;
 use super::lock;
 use super::platform::{debug, deferred, now_ms, random, settle, sleep, Timeout};
 use super::storage::{JsStorage, MemoryStorage, Storage, TokenStorage, WebStorage};
@@ -155,6 +156,8 @@ pub(crate) struct Inner {
     /// Tells the other tabs that the stored JWT changed, for shared storages without `storage`
     /// events (encrypted, adapters).
     channel: Option<web_sys::BroadcastChannel>,
+    /// The IndexedDB copy of the JWT that tabs read under the refresh lock (localStorage only).
+    handover: Option<Handover>,
     /// Set while this tab holds the refresh lock: error events wait until it is released.
     holding_lock: Cell<bool>,
     held_errors: RefCell<Vec<Error>>,
@@ -238,6 +241,7 @@ impl ConvexAuthClient {
         let mut pending_error = None;
         let mut shared_area = None;
         let shared = !matches!(options.storage, Storage::SessionStorage | Storage::Memory);
+        let handover = matches!(options.storage, Storage::LocalStorage).then(Handover::default);
         let store: Rc<dyn TokenStorage> = match options.storage {
             Storage::LocalStorage | Storage::SessionStorage => {
                 match WebStorage::open(matches!(options.storage, Storage::LocalStorage)) {
@@ -275,6 +279,7 @@ impl ConvexAuthClient {
             storage_failed: Cell::new(pending_error.is_some()),
             shared,
             channel,
+            handover,
             holding_lock: Cell::new(false),
             held_errors: RefCell::new(Vec::new()),
             store: RefCell::new(store),
@@ -552,6 +557,9 @@ impl Inner {
             };
         }
         if key == self.keys.jwt && !self.storage_failed.get() {
+            if let Some(handover) = &self.handover {
+                handover.write(key, value).await;
+            }
             if let Some(channel) = &self.channel {
                 let _ = channel.post_message(&JsValue::from_str("jwt"));
             }
@@ -899,17 +907,25 @@ impl Inner {
 
     /// The part of a refresh that may run under the lock: storage and the request, no listener.
     async fn rotate(&self, held: Option<&str>, epoch: u64) -> Result<Rotation, Error> {
-        // Another tab (or caller) may have rotated while this one waited: adopt its token.
-        if let Some(stored) = self.read(&self.keys.jwt).await {
-            if Some(stored.as_str()) != held {
-                let now = now_ms();
-                if let Some(s) = Session::new(stored, now, false, self.skew_ms.get()) {
-                    if s.is_fresh(now) {
-                        self.trace("refresh: adopting the token another tab stored");
-                        return Ok(Rotation::Replaced(s));
-                    }
+        // Another tab (or caller) may have rotated while this one waited: adopt its token. The
+        // newest of the stored JWT and the hand-over copy wins (localStorage may lag here).
+        let now = now_ms();
+        let parse =
+            |t: Option<String>| t.and_then(|t| Session::new(t, now, false, self.skew_ms.get()));
+        let mut latest = parse(self.read(&self.keys.jwt).await);
+        if let Some(handover) = &self.handover {
+            if let Some(copy) = parse(handover.read(&self.keys.jwt).await) {
+                if latest
+                    .as_ref()
+                    .map_or(true, |s| s.claims.iat <= copy.claims.iat)
+                {
+                    latest = Some(copy);
                 }
             }
+        }
+        if let Some(s) = latest.filter(|s| Some(s.token.as_str()) != held && s.is_fresh(now)) {
+            self.trace("refresh: adopting the token another tab stored");
+            return Ok(Rotation::Replaced(s));
         }
         let Some(refresh_token) = self.read(&self.keys.refresh_token).await else {
             self.trace("refresh: no refresh token, signing out");

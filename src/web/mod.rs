@@ -3,6 +3,7 @@
 pub mod client;
 mod encrypted;
 mod facade;
+mod idb;
 mod lock;
 mod platform;
 pub mod storage;

@@ -1,0 +1,176 @@
+//! Feeds arbitrary bytes to every part of the core that reads untrusted input (server answers,
+//! JWTs, stored values, namespaces) to show that none of them can panic.
+//!
+//! The only assertions are invariants that must hold for every input: a parsed JSON document
+//! serialises to text that parses back to the same value, and base64url decoding undoes
+//! encoding. Everything that is allowed to fail (`None`, `Err`) is only exercised.
+//!
+//! Run with `scripts/fuzz.sh [SECONDS]`.
+
+#![no_main]
+
+use convex_auth_wasm::core::json::{self, Json};
+use convex_auth_wasm::core::protocol::{self, SignInResult};
+use convex_auth_wasm::core::session::{self, AuthState, Session};
+use convex_auth_wasm::core::{error, jwt, keys};
+use libfuzzer_sys::fuzz_target;
+
+/// Device clocks to try, picked by the first byte: ordinary ones and the edge cases a broken
+/// `Date.now()` or a hostile stored value could produce.
+const NOWS: [f64; 8] = [
+    1_700_000_000_000.0,
+    0.0,
+    -1.0,
+    9.007_199_254_740_993e15,
+    f64::MAX,
+    f64::MIN,
+    f64::NAN,
+    f64::INFINITY,
+];
+
+/// Fallback skews to try, picked by the second byte.
+const SKEWS: [f64; 6] = [
+    0.0,
+    500.0,
+    -3_600_000.0,
+    f64::MAX,
+    f64::NEG_INFINITY,
+    f64::NAN,
+];
+
+/// The HTTP statuses whose answers the client reads.
+const STATUSES: [u16; 7] = [200, 400, 401, 403, 429, 500, 560];
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let text: &str = &text;
+    let now = NOWS[usize::from(data.first().copied().unwrap_or(0)) % NOWS.len()];
+    let skew = SKEWS[usize::from(data.get(1).copied().unwrap_or(0)) % SKEWS.len()];
+
+    // Storage keys from a namespace (deployment url or `storageNamespace`).
+    let k = keys::Keys::new(text);
+    std::hint::black_box(&k);
+
+    // base64url: arbitrary text, and a round trip of the raw bytes.
+    std::hint::black_box(jwt::base64url_decode(text));
+    let encoded = b64url(data);
+    assert_eq!(
+        jwt::base64url_decode(&encoded).as_deref(),
+        Some(data),
+        "base64url round trip"
+    );
+
+    // JSON: parse, then the round trip, then every accessor on every node.
+    if let Some(v) = json::parse(text) {
+        let out = v.to_json_string();
+        let again = json::parse(&out);
+        assert!(again.is_some(), "serialised JSON does not parse: {out:?}");
+        assert_eq!(
+            again.as_ref(),
+            Some(&v),
+            "JSON round trip changed the value"
+        );
+        walk(&v);
+        // The parsed value as an `auth:signIn` result and as a `ConvexError` payload.
+        exercise_sign_in(&v, now, skew);
+        let e = error::from_function_error(text, Some(v));
+        std::hint::black_box(e.to_string());
+    }
+    let e = error::from_function_error(text, None);
+    std::hint::black_box(e.to_string());
+
+    // The HTTP answer to an action call, for every status the client distinguishes.
+    for status in STATUSES {
+        match protocol::parse_response(status, text) {
+            Ok(value) => exercise_sign_in(&value, now, skew),
+            Err(e) => {
+                std::hint::black_box(e.to_string());
+                std::hint::black_box(format!("{e:?}"));
+            }
+        }
+    }
+
+    // The input as an access token, and as the claims (payload) of an otherwise valid token.
+    exercise_token(text.to_owned(), now, skew);
+    let wrapped = format!("eyJhbGciOiJSUzI1NiJ9.{encoded}.c2ln");
+    exercise_token(wrapped, now, skew);
+});
+
+/// Runs a token through claims decoding, session construction, refresh timing and the public
+/// snapshot.
+fn exercise_token(token: String, now: f64, skew: f64) {
+    if let Some(c) = jwt::decode(&token) {
+        std::hint::black_box((c.lifetime_ms(), c.expires_at_ms()));
+    }
+    let mut sessions = Vec::new();
+    for fresh in [true, false] {
+        let s = Session::new(token.clone(), now, fresh, skew);
+        if let Some(s) = &s {
+            std::hint::black_box((
+                s.refresh_due_ms(),
+                s.is_fresh(now),
+                s.is_fresh(0.0),
+                s.distinct_rotation_at_ms(),
+                s.leeway_ms(),
+            ));
+            std::hint::black_box(format!("{s:?}"));
+        }
+        for loading in [true, false] {
+            let st = AuthState::of(loading, s.as_ref());
+            std::hint::black_box(format!("{st:?}"));
+        }
+        sessions.push(s);
+    }
+    if let [a, b] = &sessions[..] {
+        std::hint::black_box(session::transition(a.as_ref(), b.as_ref()));
+        std::hint::black_box(session::transition(None, b.as_ref()));
+    }
+}
+
+/// Interprets a value as an `auth:signIn` result and follows the tokens it carries.
+fn exercise_sign_in(value: &Json, now: f64, skew: f64) {
+    match protocol::interpret_sign_in(value) {
+        Ok(SignInResult::Tokens(t)) => {
+            std::hint::black_box(format!("{t:?}"));
+            std::hint::black_box(protocol::refresh_args(&t.refresh_token));
+            exercise_token(t.token, now, skew);
+        }
+        Ok(SignInResult::Redirect { url, verifier }) => {
+            std::hint::black_box(protocol::sign_in_args(None, &[], Some(&verifier)));
+            std::hint::black_box(keys::Keys::new(&url));
+        }
+        Ok(other) => {
+            std::hint::black_box(other);
+        }
+        Err(e) => {
+            std::hint::black_box(e.to_string());
+        }
+    }
+}
+
+/// Calls every accessor on every node (numbers are where the integer conversion lives).
+fn walk(v: &Json) {
+    std::hint::black_box((v.as_i64(), v.as_str(), v.is_null()));
+    std::hint::black_box(v.get("sub"));
+    match v {
+        Json::Arr(items) => items.iter().for_each(walk),
+        Json::Obj(fields) => fields.iter().for_each(|(_, i)| walk(i)),
+        _ => {}
+    }
+}
+
+/// Unpadded base64url.
+fn b64url(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
