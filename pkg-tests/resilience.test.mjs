@@ -118,15 +118,52 @@ test("sign-in: faults reject with typed errors and leave the state alone", async
   await context.close();
 });
 
-test("sign-out: an unreachable server still signs out locally", async () => {
+for (const [kind, extra] of [
+  ["network", {}],
+  ["lost-response", {}],
+  ["status", { status: 503 }],
+]) {
+  test(`sign-out: ${kind}${extra.status ? ` ${extra.status}` : ""} still signs out locally`, async () => {
+    const context = await h.context();
+    const page = await h.open(context);
+    await signUp(page);
+    await h.fault({ path: "auth:signOut", kind, count: 1, ...extra });
+    await page.evaluate(() => window.auth.signOut());
+    assert.equal((await state(page)).isAuthenticated, false);
+    assert.equal(await page$(page, () => localStorage.length), 0);
+    figures[`sign-out ${kind}${extra.status ? ` ${extra.status}` : ""}`] = { signedOutLocally: true, storageCleared: true };
+    await context.close();
+  });
+}
+
+// ---- auth.fetch ----
+
+test("auth.fetch: Bearer to the deployment only; a 401 refreshes once and retries once", async () => {
   const context = await h.context();
   const page = await h.open(context);
   await signUp(page);
-  await h.fault({ path: "auth:signOut", kind: "network", count: 1 });
-  await page.evaluate(() => window.auth.signOut());
-  assert.equal((await state(page)).isAuthenticated, false);
-  assert.equal(await page$(page, () => localStorage.length), 0);
-  figures["sign-out network"] = { signedOutLocally: true, storageCleared: true };
+  const authHeaders = [];
+  page.on("request", (r) => authHeaders.push([new URL(r.url()).origin, r.headers().authorization ?? null]));
+  const whoami = () => page.evaluate(async () => (await window.auth.fetch(`${window.CONVEX_URL}/whoami`)).status);
+  assert.equal(await whoami(), 200);
+  // Another origin (the page's own server) never gets the token.
+  assert.equal(await page.evaluate(async () => (await window.auth.fetch("/favicon.svg")).status), 200);
+  const foreign = authHeaders.filter(([origin]) => origin === h.pageUrl);
+  assert.ok(foreign.length >= 1 && foreign.every(([, a]) => a === null), "no Authorization for another origin");
+  assert.ok(authHeaders.some(([origin, a]) => origin === h.convexUrl && a?.startsWith("Bearer ")));
+  // One 401: refresh once, retry once, succeed.
+  let since = (await h.requests()).length;
+  await h.fault({ path: "/whoami", kind: "status", status: 401, count: 1 });
+  assert.equal(await whoami(), 200);
+  let log = (await h.requests()).slice(since);
+  assert.equal(log.filter((r) => r.kind === "refresh").length, 1);
+  // Two 401s: the second answer is returned, no loop.
+  since = (await h.requests()).length;
+  await h.fault({ path: "/whoami", kind: "status", status: 401, count: 2 });
+  assert.equal(await whoami(), 401);
+  log = (await h.requests()).slice(since);
+  assert.equal(log.filter((r) => r.kind === "refresh").length, 1, "refreshed once, not in a loop");
+  figures["auth.fetch 401"] = { refreshes: 1, retries: 1, tokenToOtherOrigins: false };
   await context.close();
 });
 

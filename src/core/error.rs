@@ -90,6 +90,15 @@ impl Error {
         }
     }
 
+    /// The same error with every occurrence of `secret` in its message replaced (a server may
+    /// echo a malformed token back, e.g. "Can't parse refresh token: ...").
+    pub fn redact(mut self, secret: &str) -> Self {
+        if !secret.is_empty() && self.message.contains(secret) {
+            self.message = self.message.replace(secret, "[redacted]");
+        }
+        self
+    }
+
     /// Overrides retryability.
     pub fn retryable(mut self, retryable: bool) -> Self {
         self.retryable = retryable;
@@ -164,6 +173,17 @@ fn thrown_message(error_message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn redact_removes_a_secret_from_the_message() {
+        let e = Error::new(
+            ErrorCode::FunctionError,
+            "Can't parse refresh token: abc|def",
+        )
+        .redact("abc|def");
+        assert_eq!(e.message, "Can't parse refresh token: [redacted]");
+        assert_eq!(Error::new(ErrorCode::Network, "x").redact("").message, "x");
+    }
+
     use super::*;
 
     #[test]

@@ -317,13 +317,18 @@ impl ConvexAuthClient {
         self.inner.state()
     }
 
-    /// The current JWT, if signed in.
+    /// The current JWT, if signed in. A token that is due (the tab slept past its timer) starts
+    /// a refresh in the background; the current one is returned meanwhile.
     pub fn token(&self) -> Option<String> {
-        self.inner
-            .session
-            .borrow()
-            .as_ref()
-            .map(|s| s.token.clone())
+        let (token, due) = {
+            let session = self.inner.session.borrow();
+            let s = session.as_ref()?;
+            (s.token.clone(), !s.is_fresh(now_ms()))
+        };
+        if due {
+            self.inner.check_due();
+        }
+        Some(token)
     }
 
     /// Calls `f` with the state now and after every change.
@@ -941,7 +946,8 @@ impl Inner {
             None,
         )
         .await
-        .and_then(|v| protocol::interpret_sign_in(&v));
+        .and_then(|v| protocol::interpret_sign_in(&v))
+        .map_err(|e| e.redact(&refresh_token));
         if self.epoch.get() != epoch || self.disposed.get() {
             // Signed out (or in again) meanwhile: this answer is for a session that is gone.
             return Ok(Rotation::Current);
