@@ -314,6 +314,33 @@ test("storage whose getItem throws: ready, one Storage error, sign-in works", as
   await context.close();
 });
 
+for (const kind of ["rejects", "never settles"]) {
+  test(`an async adapter whose Promise ${kind}: memory fallback, one Storage error`, async () => {
+    const context = await h.context();
+    const page = await h.open(context, { opts: { storage: "memory" } });
+    const started = Date.now();
+    const outcome = await page.evaluate(async (kind) => {
+      const fail = () => (kind === "rejects" ? Promise.reject(new Error("disk on fire")) : new Promise(() => {}));
+      const errors = [];
+      const auth = new window.ConvexAuthClient({
+        url: window.CONVEX_URL,
+        storageNamespace: "adapter",
+        storage: { getItem: fail, setItem: fail, removeItem: fail },
+      });
+      auth.onChange((e) => e.error && errors.push(e.error.code));
+      await auth.ready();
+      const result = await auth.signIn("anonymous");
+      const token = await auth.fetchAccessToken({ forceRefreshToken: true });
+      const out = { result, signedIn: auth.isAuthenticated, token: token === auth.token, errors };
+      auth.free();
+      return out;
+    }, kind);
+    assert.deepEqual(outcome, { result: { signingIn: true }, signedIn: true, token: true, errors: ["Storage"] });
+    figures[`adapter Promise ${kind}`] = { signedIn: true, errorEvents: ["Storage"], fallback: "memory", totalMs: Date.now() - started };
+    await context.close();
+  });
+}
+
 test("a corrupt stored JWT beside a good refresh token: the session is recovered", async () => {
   const context = await h.context();
   const page = await h.open(context);
