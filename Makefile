@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 setup:
 	@bash scripts/setup.sh
 
-# The npm package (wasm-pack, --target web, release, wasm-opt -Oz) in pkg/.
+# The npm package in pkg/ (web and bundler builds, release, wasm-opt -Oz), packed into target/npm/.
 pkg: setup
 	@bash scripts/build-pkg.sh
 

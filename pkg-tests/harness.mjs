@@ -51,7 +51,7 @@ const stop = (child) =>
 /** Backend + page server + browser. Returns helpers; call close() at the end. `backendEnv`
  *  adds environment variables of the backend (e.g. `JWT_DURATION_MS`). */
 export async function startHarness({ backendEnv = {} } = {}) {
-  if (!existsSync(`${ROOT}pkg/convex_auth_wasm.js`)) throw new Error("pkg/ is not built: run `make pkg`");
+  if (!existsSync(`${ROOT}pkg/web/convex_auth_wasm.js`)) throw new Error("pkg/ is not built: run `make pkg`");
   mkdirSync(RESULTS, { recursive: true });
   const pagePort = await freePort();
   const pageUrl = `http://localhost:${pagePort}`;

@@ -1,8 +1,24 @@
 #!/usr/bin/env bash
-# Builds the npm package into pkg/ (wasm-pack --target web, release profile, wasm-opt -Oz from
-# binaryen 132 in tools/, which comes first on PATH through the Makefile).
+# Builds the npm package into pkg/ and packs it into target/npm/convex-auth-wasm-<version>.tgz:
+#   pkg/web/      wasm-pack --target web (the default export: `await init()` once, then use it;
+#                 works in browsers, Vite, esbuild, Rollup)
+#   pkg/bundler/  wasm-pack --target bundler (`convex-auth-wasm/bundler`: no init(), for bundlers
+#                 with WebAssembly ESM integration such as webpack 5)
+#   pkg/package.json, pkg/README.md   from npm/, with the crate's version
+# Release profile, wasm-opt -Oz from binaryen 132 in tools/ (first on PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/tools/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-wasm-pack --quiet build --target web --release --out-dir pkg --no-pack 2>&1 | grep -v '^\[INFO\]' || true
-test -f pkg/convex_auth_wasm_bg.wasm
+VERSION=$(sed -n 's/^version = "\([^"]*\)"/\1/p' Cargo.toml | head -n1)
+rm -rf pkg
+for target in web bundler; do
+  wasm-pack --quiet build --target "$target" --release --out-dir "pkg/$target" --no-pack 2>&1 | grep -v '^\[INFO\]' || true
+  test -f "pkg/$target/convex_auth_wasm_bg.wasm"
+  rm -f "pkg/$target/.gitignore"
+done
+sed "s/\"version\": \"0.0.0\"/\"version\": \"$VERSION\"/" npm/package.json > pkg/package.json
+cp npm/README.md pkg/README.md
+mkdir -p target/npm
+rm -f target/npm/convex-auth-wasm-*.tgz
+(cd pkg && npm pack --silent --pack-destination ../target/npm >/dev/null)
+test -f "target/npm/convex-auth-wasm-$VERSION.tgz"

@@ -78,6 +78,21 @@ export interface SignInResult {
   redirect?: URL;
 }
 
+/** Methods whose arguments are optional (merged into the class below). */
+export interface ConvexAuthClient {
+  /**
+   * Signs in with `provider` and its `params` (a plain object of strings or a `FormData`); omit
+   * `provider` to exchange `params.code`. Rejects with a `ConvexAuthError`.
+   */
+  signIn(provider?: string, params?: Record<string, string> | FormData): Promise<SignInResult>;
+  /**
+   * `fetch` with `Authorization: Bearer <jwt>` for the deployment's own origins (the url's
+   * origin, and `*.convex.site` for a `*.convex.cloud` url); on a 401 it refreshes once and
+   * retries once. Other origins get the request unchanged.
+   */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+}
+
 /** The Convex client's `AuthTokenFetcher`. */
 export type AuthTokenFetcher = (args: { forceRefreshToken: boolean }) => Promise<string | null>;
 "#;
@@ -406,13 +421,12 @@ impl JsConvexAuthClient {
 
     /// Signs in. `provider` is a provider id (omit it to exchange `params.code`); `params` a
     /// plain object of strings or a `FormData`.
-    #[wasm_bindgen(js_name = signIn, unchecked_return_type = "Promise<SignInResult>")]
-    pub fn sign_in(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] provider: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Record<string, string> | FormData")] params: JsValue,
-    ) -> js_sys::Promise {
+    /// (Typed in the `ConvexAuthClient` interface of the custom section: both arguments optional.)
+    #[wasm_bindgen(js_name = signIn, skip_typescript)]
+    pub fn sign_in(&self, provider: Option<JsValue>, params: Option<JsValue>) -> js_sys::Promise {
         let inner = self.client.inner.clone();
+        let provider = provider.unwrap_or(JsValue::UNDEFINED);
+        let params = params.unwrap_or(JsValue::UNDEFINED);
         let parsed = (|| {
             let provider = match provider.as_string() {
                 Some(p) => Some(p),
@@ -440,13 +454,11 @@ impl JsConvexAuthClient {
     /// `fetch` with `Authorization: Bearer <jwt>` for the deployment's own origins (the url's
     /// origin, and `*.convex.site` for a `*.convex.cloud` url); on a 401 it refreshes once and
     /// retries once. Other origins get the request unchanged.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
-    pub fn fetch(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "RequestInit")] init: JsValue,
-    ) -> js_sys::Promise {
+    /// (Typed in the `ConvexAuthClient` interface of the custom section: `init` optional.)
+    #[wasm_bindgen(skip_typescript)]
+    pub fn fetch(&self, input: JsValue, init: Option<JsValue>) -> js_sys::Promise {
         let inner = self.client.inner.clone();
+        let init = init.unwrap_or(JsValue::UNDEFINED);
         let request = if let Some(req) = input
             .dyn_ref::<web_sys::Request>()
             .filter(|_| init.is_undefined())

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Type tests of the packed package (after scripts/build-pkg.sh): installs the tarball into types/
+# (without saving it: its integrity changes with every build) and runs `tsc --noEmit` over
+# types/usage.ts (typical usage, must compile), types/misuse.ts and types/bundler.ts (every misuse
+# line carries @ts-expect-error, so tsc fails if one of them compiles).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VERSION=$(sed -n 's/^version = "\([^"]*\)"/\1/p' Cargo.toml | head -n1)
+TARBALL="$PWD/target/npm/convex-auth-wasm-$VERSION.tgz"
+test -f "$TARBALL" || { echo "no $TARBALL: run scripts/build-pkg.sh" >&2; exit 2; }
+cd types
+npm install --no-save --no-audit --no-fund --loglevel=error "$TARBALL" >/dev/null
+npx --no-install tsc -p . && echo "types: usage compiles, every misuse is rejected"
