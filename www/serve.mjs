@@ -41,7 +41,7 @@ function resolveFile(pathname) {
   const name = pathname === "/" ? "index.html" : decodeURIComponent(pathname.slice(1));
   if (PUBLIC.has(name)) return { file: join(WWW, name) };
   // Other paths without an extension are the page too (OAuth `redirectTo` paths land here).
-  if (extname(pathname) === "" && !pathname.includes(sep + sep)) return { file: join(WWW, "index.html") };
+  if (extname(pathname) === "") return { file: join(WWW, "index.html") };
   return null;
 }
 
