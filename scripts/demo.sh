@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 trap stop_backends EXIT INT TERM
+bash scripts/build-demo.sh
 if [ -z "${CONVEX_URL:-}" ]; then
   start_backend BACKEND_URL PORT="${BACKEND_PORT:-3210}" SITE_URL="http://localhost:${DEMO_PORT:-5173}"
   echo "Local Convex backend: $BACKEND_URL"

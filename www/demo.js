@@ -1,5 +1,5 @@
 // The demo page: every flow of ConvexAuthClient against the configured Convex deployment.
-import init, { ConvexAuthClient } from "/pkg/web/convex_auth_wasm.js";
+import init, { ConvexAuthClient } from "convex-auth-wasm";
 import { CONVEX_URL } from "/config.js";
 
 const $ = (id) => document.getElementById(id);

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// Static server for the demo page: www/ at /, the built package (../pkg) at /pkg/, and
-// /config.js telling the page which Convex deployment to use (CONVEX_URL). Prints one JSON
+// Static server for the demo page: the Vite build (www/dist, scripts/build-demo.sh) at /, the
+// built package (../pkg) at /pkg/ for the test pages, and /config.js telling the page which
+// Convex deployment to use (CONVEX_URL). Prints one JSON
 // line {"ready":true,"url":...} when listening. PORT (default 5173; 0 = any free port).
 import { createReadStream, statSync } from "node:fs";
 import http from "node:http";
 import { extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const WWW = fileURLToPath(new URL(".", import.meta.url));
+const DIST = fileURLToPath(new URL("dist/", import.meta.url));
 const PKG = fileURLToPath(new URL("../pkg/", import.meta.url));
 const TYPES = {
   ".html": "text/html; charset=utf-8",
@@ -20,8 +21,6 @@ const TYPES = {
   ".png": "image/png",
   ".ts": "text/plain; charset=utf-8",
 };
-// Only what the page needs is served from www/ (never the backend or node_modules).
-const PUBLIC = new Set(["index.html", "demo.js", "style.css", "favicon.svg"]);
 
 // TEST_PAGES_DIR (tests only): extra pages served at /test/.
 const TEST_DIR = process.env.TEST_PAGES_DIR ? join(process.env.TEST_PAGES_DIR, sep) : null;
@@ -38,11 +37,10 @@ function resolveFile(pathname) {
     const file = normalize(join(TEST_DIR, decodeURIComponent(pathname.slice(6))));
     return file.startsWith(TEST_DIR) ? { file } : null;
   }
-  const name = pathname === "/" ? "index.html" : decodeURIComponent(pathname.slice(1));
-  if (PUBLIC.has(name)) return { file: join(WWW, name) };
   // Other paths without an extension are the page too (OAuth `redirectTo` paths land here).
-  if (extname(pathname) === "") return { file: join(WWW, "index.html") };
-  return null;
+  if (extname(pathname) === "") return { file: join(DIST, "index.html") };
+  const file = normalize(join(DIST, decodeURIComponent(pathname.slice(1))));
+  return file.startsWith(DIST) ? { file } : null;
 }
 
 function handler(req, res) {
@@ -60,7 +58,7 @@ function handler(req, res) {
   } catch {}
   if (size < 0) {
     res.writeHead(404, { ...headers, "Content-Type": "text/plain" });
-    return res.end(pathname.startsWith("/pkg/") ? "Not built yet: run `make pkg`.\n" : "Not found\n");
+    return res.end(found ? "Not built yet: run `make pkg` (and scripts/build-demo.sh for the page).\n" : "Not found\n");
   }
   res.writeHead(200, {
     ...headers,
