@@ -76,6 +76,8 @@ export async function startHarness({ backendEnv = {} } = {}) {
     ],
   });
 
+  const servers = [];
+
   const api = async (method, path, body) => {
     const r = await fetch(`${convexUrl}${path}`, {
       method,
@@ -94,6 +96,14 @@ export async function startHarness({ backendEnv = {} } = {}) {
     fault: (f) => api("POST", "/_test/faults", f),
     requests: () => api("GET", "/_test/requests"),
     outbox: async (to) => (await api("GET", `/_test/outbox?to=${encodeURIComponent(to)}`)).messages,
+    /** Serves `dir` at `/test/` from another loopback page server (stopped by close()); returns
+     *  its origin. */
+    async serve(dir) {
+      const port = await freePort();
+      const server = await startNode("www/serve.mjs", { PORT: String(port), CONVEX_URL: convexUrl, TEST_PAGES_DIR: dir });
+      servers.push(server.child);
+      return `http://localhost:${port}`;
+    },
     /** A fresh browser context (its own storage). */
     context: () => browser.newContext(),
     /** Opens the test page (optionally with options) and waits for `ready()`. */
@@ -108,6 +118,7 @@ export async function startHarness({ backendEnv = {} } = {}) {
     },
     async close() {
       await browser.close();
+      for (const child of servers) await stop(child);
       await stop(site.child);
       await stop(backend.child);
     },

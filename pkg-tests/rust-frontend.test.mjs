@@ -1,43 +1,25 @@
 // The Rust front end: the Leptos example (examples-rust/leptos), built by scripts/rust-frontend.sh,
 // signs in, survives a reload and signs out in headless Chromium against the local backend.
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 import { startHarness } from "./harness.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 let h;
-let site;
 let siteUrl;
 before(async () => {
   execFileSync("bash", [`${ROOT}scripts/rust-frontend.sh`], { stdio: "inherit" });
   h = await startHarness();
-  // A second page server whose /test/ is the example.
-  site = spawn(process.execPath, ["www/serve.mjs"], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: "0", TEST_PAGES_DIR: `${ROOT}examples-rust/leptos` },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  siteUrl = await new Promise((resolve, reject) => {
-    let out = "";
-    site.stdout.on("data", (d) => {
-      out += d;
-      const line = out.split("\n").find((l) => l.includes('"ready":true'));
-      if (line) resolve(JSON.parse(line).url);
-    });
-    site.once("exit", (code) => reject(new Error(`serve.mjs exited with ${code}`)));
-  });
+  siteUrl = await h.serve(`${ROOT}examples-rust/leptos`);
 }, { timeout: 900_000 });
-after(async () => {
-  site?.kill("SIGTERM");
-  await h?.close();
-});
+after(() => h?.close());
 
 test("Leptos app: sign in anonymously, reload, sign out", async () => {
   const context = await h.context();
   const page = await context.newPage();
-  const url = `${siteUrl.replace(/\/$/, "")}/test/index.html?convex=${encodeURIComponent(h.convexUrl)}`;
+  const url = `${siteUrl}/test/index.html?convex=${encodeURIComponent(h.convexUrl)}`;
   await page.goto(url);
   const status = page.getByTestId("status");
   await status.filter({ hasText: "signed-out" }).waitFor({ timeout: 20_000 });

@@ -31,3 +31,12 @@ stop_backends() {
   done
   BACKEND_PIDS=()
 }
+
+# package_tarball: prints the path of the tarball packed by scripts/build-pkg.sh (fails if absent).
+package_tarball() {
+  local version tarball
+  version=$(sed -n 's/^version = "\([^"]*\)"/\1/p' Cargo.toml | head -n1)
+  tarball="$PWD/target/npm/convex-auth-wasm-$version.tgz"
+  [ -f "$tarball" ] || { echo "no $tarball: run scripts/build-pkg.sh" >&2; return 1; }
+  echo "$tarball"
+}

@@ -5,9 +5,8 @@
 # line carries @ts-expect-error, so tsc fails if one of them compiles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VERSION=$(sed -n 's/^version = "\([^"]*\)"/\1/p' Cargo.toml | head -n1)
-TARBALL="$PWD/target/npm/convex-auth-wasm-$VERSION.tgz"
-test -f "$TARBALL" || { echo "no $TARBALL: run scripts/build-pkg.sh" >&2; exit 2; }
+source scripts/lib.sh
+TARBALL=$(package_tarball)
 cd types
 npm install --no-save --no-audit --no-fund --loglevel=error "$TARBALL" >/dev/null
 npx --no-install tsc -p . && echo "types: usage compiles, every misuse is rejected"
