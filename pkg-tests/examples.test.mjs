@@ -1,0 +1,134 @@
+// The example apps of examples/ (vanilla JS, React, Svelte, Vue), built by examples/build.sh
+// from the packed package, in headless Chromium against the local backend: sign in
+// anonymously, the user id, users:viewer through the official ConvexHttpClient, no flicker
+// on load, sign-in, token refresh and reload, and sign out.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { after, before, test } from "node:test";
+import { RESULTS, sleep, startHarness } from "./harness.mjs";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const DIST = `${ROOT}examples/dist`;
+const FRAMEWORKS = ["vanilla", "react", "svelte", "vue"];
+
+/** Runs examples/build.sh; rejects with its output when it fails. */
+function build() {
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [`${ROOT}examples/build.sh`], {
+      env: { ...process.env, VITE_LOG_LEVEL: "warn" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`examples/build.sh exited with ${code}:\n${out}`))));
+  });
+}
+
+// Records every text the status element shows, from the first parsed node on (runs before
+// the page's scripts on every load of the context's pages). Observer callbacks run at each
+// microtask checkpoint, before the browser can paint, so every state that could have been
+// seen on screen is recorded.
+function recordStatuses() {
+  window.__statuses = [];
+  const record = () => {
+    const text = document.querySelector('[data-testid="status"]')?.textContent;
+    if (text !== undefined && text !== window.__statuses.at(-1)) window.__statuses.push(text);
+  };
+  new MutationObserver(record).observe(document, { subtree: true, childList: true, characterData: true });
+}
+
+const statuses = (page) => page.evaluate(() => window.__statuses);
+const text = (page, id) => page.getByTestId(id).textContent();
+const waitText = (page, id, expected, timeout = 20_000) =>
+  page.waitForFunction(
+    ([id, expected]) => document.querySelector(`[data-testid="${id}"]`)?.textContent === expected,
+    [id, expected],
+    { timeout },
+  );
+
+let h;
+let siteUrl;
+before(
+  async () => {
+    await build();
+    h = await startHarness();
+    siteUrl = await h.serve(DIST);
+  },
+  { timeout: 600_000 },
+);
+after(() => h?.close());
+
+for (const fw of FRAMEWORKS) {
+  test(`examples/${fw}: sign in anonymously, query the viewer, reload, sign out, without flicker`, async (t) => {
+    const context = await h.context();
+    await context.addInitScript(recordStatuses);
+    const page = await context.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("console", (m) => m.type() === "error" && errors.push(`${m.text()} (${m.location().url})`));
+    const url = `${siteUrl}/test/${fw}/index.html?convex=${encodeURIComponent(h.convexUrl)}`;
+    try {
+      // Signed out: the loading state (if any) then signed-out, never signed-in.
+      await page.goto(url);
+      await waitText(page, "status", "signed-out");
+      const beforeSignIn = await statuses(page);
+      assert.ok(
+        ["loading,signed-out", "signed-out"].includes(beforeSignIn.join()),
+        `statuses before sign-in: ${beforeSignIn}`,
+      );
+
+      await page.getByTestId("sign-in").click();
+      await waitText(page, "status", "signed-in");
+      const snapshot = await page.evaluate(() => window.auth.getSnapshot());
+      assert.equal(snapshot.isAuthenticated, true);
+      assert.match(snapshot.userId ?? "", /\S/);
+      assert.equal(await text(page, "user-id"), snapshot.userId);
+      // The official ConvexHttpClient carried the token: users:viewer knows the user.
+      await waitText(page, "viewer-id", snapshot.userId);
+      assert.deepEqual(await statuses(page), [...beforeSignIn, "signed-in"]);
+      // The session is stored under the page's own namespace.
+      assert.equal(await page.evaluate((fw) => localStorage.getItem(`__convexAuthJWT_${fw}`), fw), snapshot.token);
+
+      // A forced token refresh (a new exp: JWT times are in seconds) changes the state but
+      // not what the user sees.
+      await sleep(1_100);
+      const refreshed = await page.evaluate(async () => {
+        await window.auth.fetchAccessToken({ forceRefreshToken: true });
+        return window.auth.getSnapshot();
+      });
+      assert.notEqual(refreshed.token, snapshot.token);
+      assert.equal(refreshed.userId, snapshot.userId);
+      if (fw === "svelte") {
+        // The component re-renders from `$auth` on every store change, not only sign-in/out.
+        assert.ok(refreshed.expiresAt > snapshot.expiresAt, "the refresh moved exp");
+        await waitText(page, "expires-at", new Date(refreshed.expiresAt).toISOString());
+      }
+      assert.equal(await text(page, "user-id"), snapshot.userId);
+      assert.deepEqual(await statuses(page), [...beforeSignIn, "signed-in"]);
+      await page.screenshot({ path: `${RESULTS}/example-${fw}.png` });
+
+      // Reload: the stored session is back with no signed-out frame in between.
+      await page.reload();
+      await waitText(page, "status", "signed-in");
+      await waitText(page, "viewer-id", snapshot.userId);
+      assert.equal(await text(page, "user-id"), snapshot.userId);
+      const afterReload = await statuses(page);
+      assert.ok(["loading,signed-in", "signed-in"].includes(afterReload.join()), `statuses after reload: ${afterReload}`);
+
+      await page.getByTestId("sign-out").click();
+      await waitText(page, "status", "signed-out");
+      assert.deepEqual(await statuses(page), [...afterReload, "signed-out"]);
+      t.diagnostic(`statuses: first load ${[...beforeSignIn, "signed-in"].join(" → ")}; reload ${afterReload.join(" → ")} → signed-out`);
+      const state = await page.evaluate(() => window.auth.getSnapshot());
+      assert.equal(state.isAuthenticated, false);
+      assert.equal(state.userId, null);
+      assert.equal(await page.evaluate((fw) => localStorage.getItem(`__convexAuthJWT_${fw}`), fw), null);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+}
