@@ -15,6 +15,10 @@ for target in web bundler; do
   wasm-pack --quiet build --target "$target" --release --out-dir "pkg/$target" --no-pack 2>&1 | grep -v '^\[INFO\]' || true
   test -f "pkg/$target/convex_auth_wasm_bg.wasm"
   rm -f "pkg/$target/.gitignore"
+  # The raw wasm exports (InitOutput, *_bg.wasm.d.ts) are typed with `any` by wasm-bindgen; no
+  # `any` on the published surface: they are `unknown` (nobody should call them directly).
+  sed -i 's/\bany\b/unknown/g' "pkg/$target/convex_auth_wasm_bg.wasm.d.ts"
+  sed -i '/^export interface InitOutput/,/^}/ s/\bany\b/unknown/g' "pkg/$target/convex_auth_wasm.d.ts"
 done
 sed "s/\"version\": \"0.0.0\"/\"version\": \"$VERSION\"/" npm/package.json > pkg/package.json
 cp npm/README.md pkg/README.md

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 TARBALL=$(package_tarball)
+# No `any` anywhere in the published declarations.
+if grep -nE '(:|=>|<|\||&)\s*any\b|\bany\[\]' "$PWD"/pkg/*/*.d.ts; then echo "types: \`any\` in the published .d.ts" >&2; exit 1; fi
 cd types
 npm install --no-save --no-audit --no-fund --loglevel=error "$TARBALL" >/dev/null
 npx --no-install tsc -p . && echo "types: usage compiles, every misuse is rejected"
