@@ -9,12 +9,12 @@ use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 use super::encrypted::EncryptedStorage;
 use super::idb::Handover;
 use super::lock;
-use super::platform::{debug, deferred, now_ms, random, settle, sleep, Timeout};
+use super::platform::{debug, deferred, now_ms, promise, random, settle, sleep, spawn, Timeout};
 use super::storage::{JsStorage, MemoryStorage, Storage, TokenStorage, WebStorage};
 use super::transport;
 use crate::core::error::{Error, ErrorCode};
@@ -303,7 +303,7 @@ impl ConvexAuthClient {
             snapshot_js: RefCell::new(None),
         });
         inner.listen_to_browser();
-        spawn_local(inner.clone().init());
+        spawn(Box::pin(inner.clone().init()));
         Ok(ConvexAuthClient { inner })
     }
 
@@ -433,7 +433,7 @@ impl Inner {
         self.version.get()
     }
 
-    async fn wait_ready(&self) {
+    pub(crate) async fn wait_ready(&self) {
         let _ = JsFuture::from(self.ready.clone()).await;
     }
 
@@ -778,7 +778,7 @@ impl Inner {
         }
     }
 
-    async fn sign_out(self: Rc<Self>) {
+    pub(crate) async fn sign_out(self: Rc<Self>) {
         self.wait_ready().await;
         let token = self.session.borrow().as_ref().map(|s| s.token.clone());
         self.end_session().await;
@@ -826,11 +826,11 @@ impl Inner {
             return p.clone();
         }
         let inner = self.clone();
-        let p = future_to_promise(async move {
+        let p = promise(Box::pin(async move {
             let token = inner.refresh_loop(force).await;
             inner.flight.borrow_mut().take();
             Ok(token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
-        });
+        }));
         *self.flight.borrow_mut() = Some(p.clone());
         p
     }
@@ -1084,7 +1084,7 @@ impl Inner {
         add(window.clone().into(), "storage", Inner::on_storage);
         if let Some(channel) = &self.channel {
             add(channel.clone().into(), "message", |inner, _| {
-                spawn_local(inner.clone().follow_storage());
+                spawn(Box::pin(inner.clone().follow_storage()));
             });
         }
         add(window.clone().into(), "online", |inner, _| {

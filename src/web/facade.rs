@@ -2,9 +2,9 @@
 
 use std::rc::Rc;
 
+use super::platform::promise;
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::client::{self, ConvexAuthClient, Inner, Options, ShouldHandleCode, Subscription};
 use crate::core::error::Error;
@@ -350,11 +350,11 @@ impl JsConvexAuthClient {
                     && Reflect::get(&args, &"forceRefreshToken".into())
                         .is_ok_and(|v| v.is_truthy());
                 let i = i.clone();
-                future_to_promise(async move {
+                promise(Box::pin(async move {
                     Ok(i.fetch_access_token(force)
                         .await
                         .map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
-                })
+                }))
             })
             .into_js_value();
 
@@ -368,8 +368,13 @@ impl JsConvexAuthClient {
     }
 
     /// Resolves once the first state is known (stored session loaded, URL code exchanged). Never rejects.
-    pub async fn ready(&self) {
-        self.client.ready().await;
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn ready(&self) -> js_sys::Promise {
+        let inner = self.client.inner.clone();
+        promise(Box::pin(async move {
+            inner.wait_ready().await;
+            Ok(JsValue::UNDEFINED)
+        }))
     }
 
     /// `true` until the first state is known.
@@ -435,7 +440,7 @@ impl JsConvexAuthClient {
             };
             Ok((provider, params_from_js(&params)?))
         })();
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let (provider, params) = parsed.map_err(js_error)?;
             let out = inner.sign_in_js(provider, params).await.map_err(js_error)?;
             let o = Object::new();
@@ -448,7 +453,7 @@ impl JsConvexAuthClient {
                 let _ = Reflect::set(&o, &"redirect".into(), &url);
             }
             Ok(o.into())
-        })
+        }))
     }
 
     /// `fetch` with `Authorization: Bearer <jwt>` for the deployment's own origins (the url's
@@ -477,19 +482,23 @@ impl JsConvexAuthClient {
             }
             .map_err(|_| Error::params("`fetch` needs a URL, a string or a Request"))
         };
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let request = request.map_err(js_error)?;
             inner
                 .fetch(request)
                 .await
                 .map(JsValue::from)
                 .map_err(js_error)
-        })
+        }))
     }
 
     /// Signs out here and in every tab sharing the storage; deletes the server session. Always resolves.
-    #[wasm_bindgen(js_name = signOut)]
-    pub async fn sign_out(&self) {
-        self.client.sign_out().await;
+    #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
+    pub fn sign_out(&self) -> js_sys::Promise {
+        let inner = self.client.inner.clone();
+        promise(Box::pin(async move {
+            inner.sign_out().await;
+            Ok(JsValue::UNDEFINED)
+        }))
     }
 }

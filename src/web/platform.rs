@@ -1,9 +1,26 @@
 //! Small bindings to the browser: clock, timers, randomness, console, and awaiting values that
 //! may or may not be Promises. Everything here works in windows and workers.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
+
+/// A boxed future resolving to a JS result.
+pub(crate) type JsResultFuture = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+
+/// A Promise for a future. Every caller boxes its future, so wasm-bindgen-futures' machinery is
+/// instantiated once for the crate instead of once per call site (a few KB of wasm each).
+pub(crate) fn promise(f: JsResultFuture) -> Promise {
+    wasm_bindgen_futures::future_to_promise(f)
+}
+
+/// Runs a future to completion in the background (boxed, for the same reason as [`promise`]).
+pub(crate) fn spawn(f: Pin<Box<dyn Future<Output = ()>>>) {
+    wasm_bindgen_futures::spawn_local(f);
+}
 
 #[wasm_bindgen]
 extern "C" {
