@@ -59,6 +59,7 @@ fi
 
 run_suite backend node bash -c 'cd www && npm test --silent'
 run_check "build and pack the package" bash scripts/build-pkg.sh
+run_check "size budget (scripts/size-check.sh)" bash scripts/size-check.sh
 run_check "type tests (tsc)" bash scripts/type-test.sh
 run_check "build the demo with Vite from the tarball" bash scripts/build-demo.sh
 run_suite pkg-tests node bash -c 'cd pkg-tests && npm test --silent'
