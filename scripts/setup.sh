@@ -28,6 +28,9 @@ fi
 # 2. Rust: the wasm target and the pinned tools.
 rustup target list --installed | grep -qx wasm32-unknown-unknown || {
   log "rustup target add wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
+# The standard library's sources, for the size-optimised package build (scripts/build-pkg.sh).
+rustup component list --installed | grep -qx rust-src || {
+  log "rustup component add rust-src"; rustup component add rust-src; }
 
 have_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -q "$2"; }
 have_version wasm-bindgen "$WASM_BINDGEN_VERSION" || {
