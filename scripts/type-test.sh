@@ -12,3 +12,7 @@ if grep -nE '(:|=>|<|\||&)\s*any\b|\bany\[\]' "$PWD"/pkg/*/*.d.ts; then echo "ty
 cd types
 npm install --no-save --no-audit --no-fund --loglevel=error "$TARBALL" >/dev/null
 npx --no-install tsc -p . && echo "types: usage compiles, every misuse is rejected"
+# Server-side rendering imports the package in Node: the default entry must load without
+# touching browser globals (the .wasm is only fetched by init()).
+node --input-type=module -e "const m = await import('convex-auth-wasm'); if (typeof m.ConvexAuthClient !== 'function' || typeof m.default !== 'function') process.exit(1);" \
+  && echo "types: the default entry imports in Node (SSR)"
