@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: setup pkg backend demo test test-native test-wasm test-node fmt clean
+.PHONY: setup pkg backend demo test bench test-native test-wasm test-node fmt clean
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,11 @@ demo: pkg
 # Every check and test suite; ends with one line "N passed, M failed".
 test: setup
 	@bash scripts/test.sh
+
+# Benchmarks of the built package (bundle size against peer auth clients, cold start, requests per
+# load, refresh coalescing, hot path, memory); prints a table, writes bench/results.{json,md}.
+bench: setup
+	@bash scripts/bench.sh
 
 fmt:
 	cargo fmt --all

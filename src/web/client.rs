@@ -793,6 +793,10 @@ impl Inner {
     // ---- tokens and refresh ----
 
     pub(crate) async fn fetch_access_token(self: Rc<Self>, force: bool) -> Option<String> {
+        // The token callers held when this call began: concurrent forced calls that started
+        // together all count as holding it, so the first one's answer does not make the others
+        // rotate again.
+        let held = self.handed_out.borrow().clone();
         self.wait_ready().await;
         let current = self
             .session
@@ -800,14 +804,7 @@ impl Inner {
             .as_ref()
             .map(|s| (s.token.clone(), s.is_fresh(now_ms())));
         let token = match current {
-            Some((token, true))
-                if !force
-                    || self
-                        .handed_out
-                        .borrow()
-                        .as_ref()
-                        .is_some_and(|h| *h != token) =>
-            {
+            Some((token, true)) if !force || held.as_ref().is_some_and(|h| *h != token) => {
                 Some(token)
             }
             None if self.flight.borrow().is_none() => None,

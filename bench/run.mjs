@@ -1,0 +1,686 @@
+#!/usr/bin/env node
+// `make bench` (scripts/bench.sh builds the package first): measures the built package in pkg/
+// and prints one markdown table; writes bench/results.json and bench/results.md.
+//
+//   1. bundle size: ours (wasm + JS glue) against peer auth clients bundled with esbuild as in
+//      shared/PEERS.md §2; gzip = the GNU `gzip -9 -n` CLI, brotli = Node zlib quality 11
+//   2. cold start in headless Chromium: `await init()` and constructor → `ready()`, 30 loads
+//   3. backend requests per page load with a stored, valid session
+//   4. refresh coalescing: 1, 2, 4 tabs × 3 concurrent forced callers, 5 rotations each
+//   5. hot path: getSnapshot(), .token, fetchAccessToken({forceRefreshToken: false})
+//   6. wasm linear memory before and after subscribe/unsubscribe cycles, reads and refreshes
+//
+// Pages are served from loopback by www/serve.mjs (TEST_PAGES_DIR=bench/pages, at /test/);
+// the backend is the local one (www/backend/main.mjs). Intermediate files go to bench/out/.
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import zlib from "node:zlib";
+import * as esbuild from "esbuild";
+import { chromium } from "playwright-core";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BENCH = `${ROOT}bench/`;
+const OUT = `${BENCH}out/`;
+const PAGE = "/test/bench.html";
+const started = Date.now();
+const loadAtStart = os.loadavg()[0];
+
+// ---- settings (also written to results.json) ----
+const LOADS = 30; // measured page loads (after WARMUP_LOADS unmeasured ones)
+const WARMUP_LOADS = 2;
+const COALESCE_JWT_MS = 60_000;
+const COALESCE_TABS = [1, 2, 4];
+const COALESCE_CALLERS = 3;
+const COALESCE_ROTATIONS = 5;
+const HOT_RUNS = 5;
+const HOT_SYNC_N = 100_000;
+const HOT_ASYNC_N = 10_000;
+const MEM_SUBSCRIBE_CYCLES = 10_000;
+const MEM_READS = 1_000;
+const MEM_REFRESH_MS = 20_000;
+const PASSWORD = "correct horse battery";
+// The official client refreshes once on every page load (shared/PROTOCOL.md §3.1 (a):
+// AuthenticationManager forces a refresh after the server confirms the cached JWT).
+const OFFICIAL_REQUESTS_PER_LOAD = 1;
+
+// ---- small helpers ----
+const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sorted = (xs) => [...xs].sort((a, b) => a - b);
+function median(xs) {
+  const s = sorted(xs);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+const p95 = (xs) => sorted(xs)[Math.ceil(0.95 * xs.length) - 1]; // nearest rank
+const round = (x, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+const stats = (xs) => ({
+  median: round(median(xs)),
+  p95: round(p95(xs)),
+  min: round(Math.min(...xs)),
+  max: round(Math.max(...xs)),
+});
+const fmt = (n) => n.toLocaleString("en-US");
+const fmtBytes = (n) => `${fmt(n)} B`;
+const kib = (n) => `${round(n / 1024, 1)} KiB`;
+
+// gzip: GNU gzip -9 -n, as PEERS.md §2 measured (`gzip -9 -c file`, which also stores the file
+// name: a few bytes more); -n and stdin keep name and time out of the header.
+const gzipSize = (buf) => execFileSync("gzip", ["-9", "-n", "-c"], { input: buf, maxBuffer: 1 << 26 }).length;
+function sizes(buf) {
+  return {
+    raw: buf.length,
+    gzip: gzipSize(buf),
+    brotli: zlib.brotliCompressSync(buf, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
+  };
+}
+const gzipVersion = () => execFileSync("gzip", ["--version"], { encoding: "utf8" }).split("\n")[0].trim();
+const addSizes = (a, b) => ({ raw: a.raw + b.raw, gzip: a.gzip + b.gzip, brotli: a.brotli + b.brotli });
+const pkgVersion = (name) => JSON.parse(readFileSync(`${BENCH}node_modules/${name}/package.json`, "utf8")).version;
+
+// ---- 1. bundle size ----
+
+const ESBUILD_OPTIONS = {
+  bundle: true,
+  minify: true,
+  format: "esm",
+  platform: "browser",
+  target: "es2020",
+  define: { "process.env.NODE_ENV": '"production"' },
+  logLevel: "error",
+  absWorkingDir: BENCH,
+};
+
+// PEERS.md §2: one entry per peer importing the client the way an app does, assigned to
+// window.__x so nothing is tree-shaken away.
+const PEERS = [
+  {
+    id: "convex-auth-react",
+    label: "@convex-dev/auth/react (auth layer only)",
+    package: "@convex-dev/auth",
+    imports: ["ConvexAuthProvider", "useAuthActions", "useAuthToken"],
+    from: "@convex-dev/auth/react",
+    external: ["react", "react-dom", "convex"],
+  },
+  {
+    id: "better-auth",
+    label: "better-auth client (`better-auth/client`)",
+    package: "better-auth",
+    imports: ["createAuthClient"],
+    from: "better-auth/client",
+    external: [],
+  },
+  {
+    id: "oidc-client-ts",
+    label: "oidc-client-ts",
+    package: "oidc-client-ts",
+    imports: ["UserManager"],
+    from: "oidc-client-ts",
+    external: [],
+  },
+  {
+    id: "supabase-auth-js",
+    label: "@supabase/auth-js",
+    package: "@supabase/auth-js",
+    imports: ["AuthClient"],
+    from: "@supabase/auth-js",
+    external: [],
+  },
+];
+
+// `imports`: the named exports to import; "default" is imported as `init` (our glue's init()).
+async function bundle(id, imports, from, external) {
+  mkdirSync(`${OUT}bundle`, { recursive: true });
+  const entry = `${OUT}bundle/${id}.entry.js`;
+  const outfile = `${OUT}bundle/${id}.min.js`;
+  const specifiers = imports.map((i) => (i === "default" ? "default as init" : i));
+  const locals = imports.map((i) => (i === "default" ? "init" : i));
+  writeFileSync(entry, `import { ${specifiers.join(", ")} } from ${JSON.stringify(from)};\nwindow.__x = { ${locals.join(", ")} };\n`);
+  await esbuild.build({ ...ESBUILD_OPTIONS, entryPoints: [entry], outfile, external });
+  return sizes(readFileSync(outfile));
+}
+
+async function bundleSizes() {
+  log("bundle sizes (esbuild)");
+  const wasm = sizes(readFileSync(`${ROOT}pkg/web/convex_auth_wasm_bg.wasm`));
+  const glue = sizes(readFileSync(`${ROOT}pkg/web/convex_auth_wasm.js`));
+  // The glue through the same esbuild pipeline as the peers, imported as an app does.
+  const glueMinified = await bundle(
+    "convex-auth-wasm-glue",
+    ["default", "ConvexAuthClient"],
+    `${ROOT}pkg/web/convex_auth_wasm.js`,
+    [],
+  );
+  const total = addSizes(wasm, glueMinified);
+  const totalRawGlue = addSizes(wasm, glue);
+  const peers = [];
+  for (const p of PEERS) {
+    const s = await bundle(p.id, p.imports, p.from, p.external);
+    peers.push({
+      id: p.id,
+      label: p.label,
+      package: p.package,
+      version: pkgVersion(p.package),
+      entry: `import { ${p.imports.join(", ")} } from "${p.from}"`,
+      external: p.external,
+      minified: s.raw,
+      gzip: s.gzip,
+      brotli: s.brotli,
+      oursOverPeerGzip: round(total.gzip / s.gzip),
+    });
+  }
+  return { wasm, glue, glueMinified, total, totalRawGlue, peers };
+}
+
+// ---- processes (the startNode/freePort pattern of pkg-tests/harness.mjs) ----
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const children = [];
+function startNode(script, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    let out = "";
+    let err = "";
+    child.stderr.on("data", (d) => (err += d));
+    child.stdout.on("data", (d) => {
+      out += d;
+      const line = out.split("\n").find((l) => l.includes('"ready":true'));
+      if (line) resolve({ info: JSON.parse(line), child });
+    });
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}: ${err}`)));
+  });
+}
+
+const stop = (child) =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", resolve);
+    child.kill("SIGTERM");
+  });
+
+function backendApi(url) {
+  const call = async (method, path) => (await fetch(`${url}${path}`, { method })).json();
+  return {
+    url,
+    requests: () => call("GET", "/_test/requests"),
+  };
+}
+
+// ---- browser helpers ----
+
+let emails = 0;
+const signUp = (page) =>
+  page.evaluate(
+    ([email, password]) => window.auth.signIn("password", { email, password, flow: "signUp" }),
+    [`bench-${process.pid}-${++emails}@example.com`, PASSWORD],
+  );
+
+async function open(context, pageUrl, backendUrl, page) {
+  page ??= await context.newPage();
+  const trouble = [];
+  page.on("pageerror", (e) => trouble.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && trouble.push(`console: ${m.text()} ${m.location()?.url ?? ""}`));
+  page.on("requestfailed", (r) => trouble.push(`requestfailed: ${r.url()} ${r.failure()?.errorText ?? ""}`));
+  const started = Date.now();
+  await page.goto(`${pageUrl}${PAGE}?url=${encodeURIComponent(backendUrl)}`);
+  try {
+    await page.waitForFunction(() => window.readyDone === true, null, { timeout: 30_000 });
+  } catch (error) {
+    const state = await page.evaluate(() => ({ bench: window.bench, hasAuth: !!window.auth, hasWasm: !!window.wasm })).catch(() => null);
+    throw new Error(`the bench page was not ready after ${Date.now() - started} ms: ${JSON.stringify({ state, trouble })}`, { cause: error });
+  }
+  return page;
+}
+
+// ---- 2 + 3. cold start and requests per load ----
+
+async function coldStart(browser, pageUrl, backend) {
+  log(`cold start: ${WARMUP_LOADS} + ${LOADS} page loads with a stored session`);
+  const context = await browser.newContext();
+  let browserRequests = 0;
+  context.on("request", (r) => {
+    if (r.url().startsWith(backend.url)) browserRequests++;
+  });
+  const first = await open(context, pageUrl, backend.url);
+  const signedIn = await signUp(first);
+  if (!signedIn?.signingIn) throw new Error(`sign-up failed: ${JSON.stringify(signedIn)}`);
+  await first.close();
+  const samples = { initMs: [], readyMs: [], navToReadyMs: [] };
+  let since = 0;
+  for (let i = 0; i < WARMUP_LOADS + LOADS; i++) {
+    if (i === WARMUP_LOADS) {
+      since = (await backend.requests()).length;
+      browserRequests = 0;
+    }
+    // A fresh tab per load: the previous one is closed first, so no tab is left to share with.
+    const page = await open(context, pageUrl, backend.url);
+    const b = await page.evaluate(() => window.bench);
+    await page.close();
+    if (!b.isAuthenticated) throw new Error(`load ${i}: the stored session was not adopted`);
+    if (i < WARMUP_LOADS) continue;
+    samples.initMs.push(b.initMs);
+    samples.readyMs.push(b.readyMs);
+    samples.navToReadyMs.push(b.navToReadyMs);
+  }
+  await sleep(200); // anything a closed tab might still have sent
+  const backendLog = (await backend.requests()).slice(since);
+  return {
+    context,
+    coldStart: {
+      loads: LOADS,
+      warmupLoads: WARMUP_LOADS,
+      initMs: stats(samples.initMs),
+      readyMs: stats(samples.readyMs),
+      navToReadyMs: stats(samples.navToReadyMs),
+      samples: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, v.map((x) => round(x))])),
+    },
+    requestsPerLoad: {
+      loads: LOADS,
+      backendLoggedRequests: backendLog.length,
+      browserRequestsToBackend: browserRequests,
+      perLoad: round(Math.max(backendLog.length, browserRequests) / LOADS),
+      officialPerLoad: OFFICIAL_REQUESTS_PER_LOAD,
+      officialSource:
+        "shared/PROTOCOL.md §3.1 (a): the convex client's AuthenticationManager forces one refresh after the server confirms the cached JWT on every page load (not measured here)",
+    },
+  };
+}
+
+// ---- 4. refresh coalescing ----
+
+async function coalescing(browser, pageUrl, backend) {
+  const configs = [];
+  // Rotations that did not go 1 request → 1 token for every caller, with the details.
+  const anomalies = [];
+  for (const tabs of COALESCE_TABS) {
+    log(`coalescing: ${tabs} tab(s) × ${COALESCE_CALLERS} callers × ${COALESCE_ROTATIONS} rotations`);
+    const context = await browser.newContext();
+    const pages = [await open(context, pageUrl, backend.url)];
+    await signUp(pages[0]);
+    for (let i = 1; i < tabs; i++) pages.push(await open(context, pageUrl, backend.url));
+    const perRotation = [];
+    const distinctTokens = [];
+    // What each tab's callers were last handed: a forced call must answer something else.
+    let handed = pages.map(() => new Set());
+    for (let r = 0; r < COALESCE_ROTATIONS; r++) {
+      await sleep(200); // let the tabs settle on the last rotation's token
+      const since = (await backend.requests()).length;
+      // Every tab starts its callers at the same wall-clock instant, 300 ms from now (`held`:
+      // the tab's token just before).
+      const at = Date.now() + 300;
+      const byTab = await Promise.all(
+        pages.map((p) =>
+          p.evaluate(async ([n, at]) => {
+            await new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
+            const held = window.auth.token;
+            const errorsBefore = window.errors.length;
+            const got = await Promise.all(
+              Array.from({ length: n }, () => window.auth.fetchAccessToken({ forceRefreshToken: true })),
+            );
+            return { held, got, errors: window.errors.slice(errorsBefore) };
+          }, [COALESCE_CALLERS, at]),
+        ),
+      );
+      await sleep(200); // a refresh still on its way would be counted too
+      const sent = (await backend.requests()).slice(since).filter((e) => e.kind === "refresh");
+      const tokens = byTab.flatMap((t) => t.got);
+      perRotation.push(sent.length);
+      distinctTokens.push(new Set(tokens).size);
+      const short = (t) => (t ? `…${t.slice(-6)}` : String(t));
+      const bad = byTab.filter((t, i) => t.got.some((g) => !g || handed[i].has(g)));
+      handed = byTab.map((t) => new Set(t.got));
+      const errors = byTab.flatMap((t) => t.errors);
+      if (sent.length !== 1 || bad.length > 0 || errors.length > 0 || new Set(tokens).size !== 1) {
+        anomalies.push({
+          tabs,
+          rotation: r + 1,
+          refreshRequests: sent.map((e) => ({ status: e.status, fault: e.fault, atMs: e.at - sent[0].at })),
+          heldByTab: byTab.map((t) => short(t.held)),
+          gotByTab: byTab.map((t) => t.got.map(short)),
+          errorEvents: errors,
+          oldTokenAnswered: bad.length > 0,
+        });
+        log(`note: ${JSON.stringify(anomalies.at(-1))}`);
+      }
+    }
+    await context.close();
+    const total = perRotation.reduce((a, b) => a + b, 0);
+    configs.push({
+      tabs,
+      callersPerTab: COALESCE_CALLERS,
+      forcedCallsPerRotation: tabs * COALESCE_CALLERS,
+      rotations: COALESCE_ROTATIONS,
+      refreshRequests: total,
+      refreshRequestsPerRotation: round(total / COALESCE_ROTATIONS),
+      refreshRequestsByRotation: perRotation,
+      distinctTokensByRotation: distinctTokens,
+    });
+  }
+  return { jwtDurationMs: COALESCE_JWT_MS, configs, anomalies };
+}
+
+// ---- 5. hot path ----
+
+async function hotPath(context, pageUrl, backend) {
+  log("hot path");
+  const page = await open(context, pageUrl, backend.url);
+  const syncLoop = (which, n) =>
+    page.evaluate(
+      ([which, n]) => {
+        const auth = window.auth;
+        let sink;
+        const t0 = performance.now();
+        if (which === "getSnapshot") for (let i = 0; i < n; i++) sink = auth.getSnapshot();
+        else for (let i = 0; i < n; i++) sink = auth.token;
+        const t1 = performance.now();
+        window.sink = sink;
+        return ((t1 - t0) * 1e6) / n;
+      },
+      [which, n],
+    );
+  const asyncLoop = (n) =>
+    page.evaluate(async (n) => {
+      const auth = window.auth;
+      const expected = auth.token;
+      let sink;
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) sink = await auth.fetchAccessToken({ forceRefreshToken: false });
+      const t1 = performance.now();
+      if (sink !== expected) throw new Error("fetchAccessToken(false) did not return the current token");
+      return ((t1 - t0) * 1e6) / n;
+    }, n);
+  const measure = async (run) => {
+    await run(); // warm-up (JIT, caches)
+    const runs = [];
+    for (let i = 0; i < HOT_RUNS; i++) runs.push(await run());
+    return runs.map((x) => round(x, 1));
+  };
+  const result = {};
+  for (const [key, n, run] of [
+    ["getSnapshot", HOT_SYNC_N, () => syncLoop("getSnapshot", HOT_SYNC_N)],
+    ["token", HOT_SYNC_N, () => syncLoop("token", HOT_SYNC_N)],
+    ["fetchAccessToken", HOT_ASYNC_N, () => asyncLoop(HOT_ASYNC_N)],
+  ]) {
+    const runs = await measure(run);
+    result[key] = { callsPerRun: n, runs: HOT_RUNS, nsPerCall: round(median(runs), 1), nsPerCallByRun: runs };
+  }
+  await page.close();
+  return result;
+}
+
+// ---- 6. memory ----
+
+async function memory(context, pageUrl, backend) {
+  log(`memory (includes ${MEM_REFRESH_MS / 1000} s of forced refreshes)`);
+  const page = await open(context, pageUrl, backend.url);
+  const bytes = () => page.evaluate(() => window.wasm.memory.buffer.byteLength);
+  // Before each reading: a full GC through the DevTools protocol, then a few tasks for
+  // wasm-bindgen's FinalizationRegistry to free the Rust side of collected closures (each
+  // unsubscribe function is one). Without it a reading depends on when V8 happened to collect.
+  const cdp = await context.newCDPSession(page);
+  const collect = async () => {
+    for (let i = 0; i < 3; i++) {
+      await cdp.send("HeapProfiler.collectGarbage");
+      await page.evaluate(() => new Promise((r) => setTimeout(r, 20)));
+    }
+  };
+  const stages = [];
+  const mark = async (id, stage) => {
+    await collect();
+    const b = await bytes();
+    stages.push({ id, stage, bytes: b, growthBytes: b - (stages[0]?.bytes ?? b) });
+  };
+  await mark("ready", "after ready() (signed in, stored session)");
+  const cycles = () =>
+    page.evaluate((n) => {
+      for (let i = 0; i < n; i++) {
+        const unsubscribe = window.auth.subscribe(() => {});
+        unsubscribe();
+      }
+    }, MEM_SUBSCRIBE_CYCLES);
+  await cycles();
+  await mark("subscribe", `after ${fmt(MEM_SUBSCRIBE_CYCLES)} subscribe/unsubscribe cycles`);
+  // A second round tells a one-off growth (allocator pages) from a per-cycle leak.
+  await cycles();
+  await mark("subscribeAgain", `after ${fmt(MEM_SUBSCRIBE_CYCLES)} more subscribe/unsubscribe cycles`);
+  await page.evaluate(async (n) => {
+    for (let i = 0; i < n; i++) await window.auth.fetchAccessToken({ forceRefreshToken: false });
+    for (let i = 0; i < n; i++) window.auth.getSnapshot();
+  }, MEM_READS);
+  await mark("reads", `after ${fmt(MEM_READS)} fetchAccessToken(false) + ${fmt(MEM_READS)} getSnapshot()`);
+  const since = (await backend.requests()).length;
+  const refreshed = await page.evaluate(async (ms) => {
+    const seen = new Set([window.auth.token]);
+    const t0 = performance.now();
+    let n = 0;
+    while (performance.now() - t0 < ms) {
+      const t = await window.auth.fetchAccessToken({ forceRefreshToken: true });
+      if (!t || seen.has(t)) throw new Error("a forced refresh returned no token or an old one");
+      seen.add(t);
+      n++;
+    }
+    return { n, ms: performance.now() - t0 };
+  }, MEM_REFRESH_MS);
+  const backendRefreshes = (await backend.requests()).slice(since).filter((e) => e.kind === "refresh").length;
+  await mark("refreshes", `after ${MEM_REFRESH_MS / 1000} s of sequential forced refreshes`);
+  await cdp.detach();
+  await page.close();
+  return {
+    pageSizeBytes: 65_536,
+    stages,
+    forcedRefreshes: { count: refreshed.n, durationMs: Math.round(refreshed.ms), backendRefreshRequests: backendRefreshes },
+    note:
+      `1,000 forced refreshes would take ~1,000 s (each waits for a JWT in a new second), so this runs ` +
+      `${fmt(MEM_READS)} non-forced fetchAccessToken + ${fmt(MEM_READS)} getSnapshot, then sequential ` +
+      `forced refreshes (real rotations, each a new JWT) for ${MEM_REFRESH_MS / 1000} s, all in one tab. ` +
+      `Each reading follows a forced GC (DevTools protocol), so closures released by unsubscribe functions are freed first.`,
+  };
+}
+
+// ---- the table ----
+
+function table(r) {
+  const b = r.bundle;
+  const trio = (s) => `${fmt(s.raw)} / **${fmt(s.gzip)}** / ${fmt(s.brotli)}`;
+  const rows = [
+    ["Benchmark", "Measure", "convex-auth-wasm", "Comparison"],
+    ["Bundle (bytes: raw / gzip -9 / brotli-11)", "wasm `convex_auth_wasm_bg.wasm` (wasm-opt -Oz)", trio(b.wasm), ""],
+    ["", "JS glue `convex_auth_wasm.js`, as shipped", trio(b.glue), ""],
+    ["", "JS glue, esbuild-minified (PEERS.md §2 flags)", trio(b.glueMinified), ""],
+    ["", "**total: wasm + minified glue**", trio(b.total), `${kib(b.total.gzip)} gzip`],
+    ["", "total: wasm + glue as shipped", trio(b.totalRawGlue), ""],
+  ];
+  for (const p of b.peers) {
+    rows.push([
+      "",
+      `peer: ${p.label} ${p.version} (minified / gzip / brotli)`,
+      `${fmt(p.minified)} / **${fmt(p.gzip)}** / ${fmt(p.brotli)}`,
+      `ours/peer gzip = **${p.oursOverPeerGzip}×**`,
+    ]);
+  }
+  const c = r.coldStart;
+  const ms = (s) => `median **${s.median} ms**, p95 ${s.p95} ms`;
+  rows.push(
+    [`Cold start (${c.loads} fresh tabs, stored session)`, "(a) `await init()`: wasm fetch + compile + instantiate", ms(c.initMs), ""],
+    ["", "(b) constructor → `await auth.ready()`", ms(c.readyMs), ""],
+    ["", "navigation start → `ready()` resolved", ms(c.navToReadyMs), ""],
+  );
+  const q = r.requestsPerLoad;
+  rows.push([
+    "Requests per page load (valid stored session)",
+    `backend requests in ${q.loads} loads`,
+    `**${q.perLoad}** per load (${q.backendLoggedRequests} logged by the backend, ${q.browserRequestsToBackend} seen by the browser)`,
+    `official @convex-dev/auth/react: ${q.officialPerLoad} per load (a refresh; PROTOCOL.md §3.1)`,
+  ]);
+  for (const cfg of r.coalescing.configs) {
+    rows.push([
+      cfg === r.coalescing.configs[0] ? `Refresh coalescing (JWT ${r.coalescing.jwtDurationMs / 1000} s)` : "",
+      `${cfg.tabs} tab(s) × ${cfg.callersPerTab} concurrent forced callers (${cfg.forcedCallsPerRotation} calls), ${cfg.rotations} rotations`,
+      `**${cfg.refreshRequestsPerRotation}** refresh request(s) per rotation (${cfg.refreshRequestsByRotation.join(", ")})`,
+      `${cfg.forcedCallsPerRotation} without coalescing`,
+    ]);
+  }
+  const h = r.hotPath;
+  rows.push(
+    [`Hot path (median of ${h.getSnapshot.runs} runs)`, `\`auth.getSnapshot()\` × ${fmt(h.getSnapshot.callsPerRun)}`, `**${h.getSnapshot.nsPerCall} ns**/call`, ""],
+    ["", `\`auth.token\` × ${fmt(h.token.callsPerRun)}`, `**${h.token.nsPerCall} ns**/call`, ""],
+    [
+      "",
+      `\`await auth.fetchAccessToken({forceRefreshToken: false})\` × ${fmt(h.fetchAccessToken.callsPerRun)}`,
+      `**${h.fetchAccessToken.nsPerCall} ns**/call`,
+      "valid token, no request",
+    ],
+  );
+  const m = r.memory;
+  for (const s of m.stages) {
+    rows.push([
+      s === m.stages[0] ? "wasm linear memory (`memory.buffer.byteLength`)" : "",
+      s.id === "refreshes" ? `${s.stage} (${m.forcedRefreshes.count} rotations)` : s.stage,
+      `${fmtBytes(s.bytes)} (${kib(s.bytes)})`,
+      s === m.stages[0] ? "" : `growth ${s.growthBytes >= 0 ? "+" : ""}${fmt(s.growthBytes)} B`,
+    ]);
+  }
+  const esc = (cell) => String(cell).replaceAll("|", "\\|");
+  const lines = rows.map((row) => `| ${row.map(esc).join(" | ")} |`);
+  lines.splice(1, 0, "|---|---|---|---|");
+  return lines.join("\n");
+}
+
+// ---- main ----
+
+function machine(chromiumVersion) {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? "unknown";
+  return {
+    cpuModel: model,
+    cpus: os.cpus().length,
+    memoryBytes: os.totalmem(),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    chromium: chromiumVersion,
+    date: new Date(started).toISOString(),
+    // Other work on the machine makes the timings noisier; this tells how busy it was.
+    loadAverage1m: { atStart: round(loadAtStart), atEnd: round(os.loadavg()[0]) },
+  };
+}
+
+async function main() {
+  mkdirSync(OUT, { recursive: true });
+  const bundleResult = await bundleSizes();
+
+  const pagePort = await freePort();
+  const pageUrl = `http://localhost:${pagePort}`;
+  log("starting the local backends, the page server and Chromium");
+  const [main, short] = await Promise.all([
+    startNode("www/backend/main.mjs", { PORT: "0", SITE_URL: `${pageUrl}${PAGE}` }),
+    startNode("www/backend/main.mjs", { PORT: "0", SITE_URL: `${pageUrl}${PAGE}`, JWT_DURATION_MS: String(COALESCE_JWT_MS) }),
+  ]);
+  const backend = backendApi(main.info.url);
+  const shortBackend = backendApi(short.info.url);
+  await startNode("www/serve.mjs", { PORT: String(pagePort), CONVEX_URL: backend.url, TEST_PAGES_DIR: `${BENCH}pages` });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  try {
+    const { context, coldStart: cold, requestsPerLoad } = await coldStart(browser, pageUrl, backend);
+    const hot = await hotPath(context, pageUrl, backend);
+    const coalesce = await coalescing(browser, pageUrl, shortBackend);
+    const mem = await memory(context, pageUrl, backend);
+    await context.close();
+
+    const results = {
+      schema: 1,
+      machine: machine(browser.version()),
+      runtimeSeconds: 0,
+      versions: {
+        "convex-auth-wasm": JSON.parse(readFileSync(`${ROOT}pkg/package.json`, "utf8")).version,
+        esbuild: pkgVersion("esbuild"),
+        "playwright-core": pkgVersion("playwright-core"),
+        ...Object.fromEntries(PEERS.map((p) => [p.package, pkgVersion(p.package)])),
+      },
+      method: {
+        gzip: `GNU gzip CLI \`gzip -9 -n\` on stdin (${gzipVersion()}); PEERS.md §2's \`gzip -9 -c file\` also stores the file name (+5–30 B)`,
+        brotli: "Node zlib brotli, quality 11",
+        esbuild: "--bundle --minify --format=esm --platform=browser --target=es2020 --define:process.env.NODE_ENV='\"production\"'; entry `import {…} from \"<pkg>\"; window.__x = {…}`",
+        ours: "total = wasm + esbuild-minified glue (entry: `import init, { ConvexAuthClient }`), each compressed on its own as they are served",
+        coldStart: `${WARMUP_LOADS} unmeasured + ${LOADS} measured loads, each in a fresh tab of one browser context holding a valid session in localStorage (1 h JWT); served with Cache-Control: no-store, so every load fetches and compiles the wasm`,
+        requestsPerLoad: "backend request log (/_test/requests) and the browser's requests to the backend origin (incl. CORS preflights) during the measured loads",
+        coalescing: `backend with JWT_DURATION_MS=${COALESCE_JWT_MS}; fresh context per row, signed up in tab 1, other tabs opened on the stored session; per rotation every tab runs ${COALESCE_CALLERS} concurrent fetchAccessToken({forceRefreshToken: true}) and the backend's refresh requests are counted`,
+        hotPath: `tight loops inside the page, performance.now() around each run; one warm-up run, then ${HOT_RUNS} runs, median`,
+        memory:
+          "wasm.memory.buffer.byteLength (the exports object that init() resolves to); grows in 64 KiB pages, never shrinks, so it is the high-water mark. Each stage runs in one go, then GC is forced (CDP HeapProfiler.collectGarbage, 3× with a 20 ms task between, so wasm-bindgen's FinalizationRegistry frees collected closures) before the reading",
+      },
+      bundle: bundleResult,
+      coldStart: cold,
+      requestsPerLoad,
+      coalescing: coalesce,
+      hotPath: hot,
+      memory: mem,
+    };
+    results.runtimeSeconds = Math.round((Date.now() - started) / 1000);
+    const md = table(results);
+    const m = results.machine;
+    const header =
+      `# convex-auth-wasm benchmarks\n\n` +
+      `Produced by \`bash scripts/bench.sh\` (\`make bench\`) on ${m.date.slice(0, 10)}: ${m.cpuModel}, ${m.cpus} cores, ` +
+      `Node ${m.node}, headless Chromium ${m.chromium} (playwright-core ${results.versions["playwright-core"]}), ` +
+      `esbuild ${results.versions.esbuild}; 1-min load average ${m.loadAverage1m.atStart} at the start, ${m.loadAverage1m.atEnd} at the end. Run time ${results.runtimeSeconds} s. Raw figures and method: \`bench/results.json\`.\n\n` +
+      `Sizes: gzip = GNU \`gzip -9 -n\`, brotli = Node zlib quality 11; bold = gzip. Peers are bundled with esbuild exactly as in PEERS.md §2. ` +
+      `Memory: ${mem.note}\n\n`;
+    writeFileSync(`${BENCH}results.json`, `${JSON.stringify(results, null, 2)}\n`);
+    const notes = coalesce.anomalies.length
+      ? `\n\nCoalescing rotations that did not go "1 request, 1 token for every caller" (details in results.json): ` +
+        coalesce.anomalies
+          .map((a) => `${a.tabs} tab(s) rotation ${a.rotation}: ${a.refreshRequests.length} request(s), ${new Set(a.gotByTab.flat()).size} token(s)${a.oldTokenAnswered ? ", an old token answered" : ""}`)
+          .join("; ") + "."
+      : "";
+    writeFileSync(`${BENCH}results.md`, `${header}${md}${notes}\n`);
+    process.stdout.write(`\nmachine: ${m.cpuModel} × ${m.cpus}, Chromium ${m.chromium}, ${m.date}, load ${m.loadAverage1m.atStart}→${m.loadAverage1m.atEnd}\n\n${md}${notes}\n\n`);
+    process.stdout.write(`wrote bench/results.json and bench/results.md (${results.runtimeSeconds} s)\n`);
+  } finally {
+    await browser.close().catch(() => {});
+    await Promise.all(children.map(stop));
+  }
+}
+
+// Interrupted (Ctrl-C, a timeout): stop the backends and the page server too.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.once(signal, () => {
+    for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
+    process.exit(130);
+  });
+}
+
+main().catch(async (error) => {
+  console.error(error);
+  await Promise.all(children.map(stop));
+  process.exit(1);
+});

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make bench`: builds the package (scripts/build-pkg.sh), installs bench/'s pinned tools when
+# bench/package-lock.json is newer than the install, then runs bench/run.mjs, which prints one
+# markdown table and writes bench/results.json and bench/results.md. Needs the machine set up
+# (`make setup`: Rust/wasm-pack tools, www/node_modules for the local backend) and Chromium at
+# /usr/bin/chromium (or CHROMIUM=...). About 1–2 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+
+if [ ! -d www/node_modules ]; then
+  echo "bench: www/node_modules is missing (the local backend's packages): run \`make setup\` first" >&2
+  exit 1
+fi
+
+bash scripts/build-pkg.sh
+
+if [ ! -f bench/node_modules/.package-lock.json ] || [ bench/package-lock.json -nt bench/node_modules/.package-lock.json ]; then
+  echo "bench: npm ci in bench/" >&2
+  # Install scripts are not run (as in PEERS.md §2); esbuild's binary comes from its
+  # @esbuild/<platform> package, playwright-core uses the system Chromium.
+  (cd bench && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2
+fi
+
+node bench/run.mjs
+echo "bench: done in $(( $(date +%s) - started )) s" >&2
