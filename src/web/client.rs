@@ -320,15 +320,12 @@ impl ConvexAuthClient {
     /// The current JWT, if signed in. A token that is due (the tab slept past its timer) starts
     /// a refresh in the background; the current one is returned meanwhile.
     pub fn token(&self) -> Option<String> {
-        let (token, due) = {
-            let session = self.inner.session.borrow();
-            let s = session.as_ref()?;
-            (s.token.clone(), !s.is_fresh(now_ms()))
-        };
-        if due {
-            self.inner.check_due();
-        }
-        Some(token)
+        self.inner.refresh_if_due();
+        self.inner
+            .session
+            .borrow()
+            .as_ref()
+            .map(|s| s.token.clone())
     }
 
     /// Calls `f` with the state now and after every change.
@@ -984,6 +981,19 @@ impl Inner {
             })
         });
         *self.timer.borrow_mut() = timer;
+    }
+
+    /// Starts a refresh in the background when the current token is due (a timer that slept);
+    /// cheap otherwise: one clock read and a comparison.
+    pub(crate) fn refresh_if_due(self: &Rc<Self>) {
+        let due = self
+            .session
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| !s.is_fresh(now_ms()));
+        if due {
+            self.check_due();
+        }
     }
 
     /// Refreshes if the token is due (timer, wake-up, focus); re-arms a timer that fired early.

@@ -392,7 +392,10 @@ impl JsConvexAuthClient {
     /// The current JWT, or null (`useAuthToken`).
     #[wasm_bindgen(getter, unchecked_return_type = "string | null")]
     pub fn token(&self) -> JsValue {
-        nullable_str(&self.client.token())
+        // The snapshot already holds the token as a JS string: no copy out of wasm memory.
+        let inner = &self.client.inner;
+        inner.refresh_if_due();
+        Reflect::get(&snapshot(inner), &JsValue::from_str("token")).unwrap_or(JsValue::NULL)
     }
 
     /// `() => AuthState`: the current state, the same object until it changes. Works unbound.
