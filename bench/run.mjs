@@ -12,14 +12,14 @@
 //
 // Pages are served from loopback by www/serve.mjs (TEST_PAGES_DIR=bench/pages, at /test/);
 // the backend is the local one (www/backend/main.mjs). Intermediate files go to bench/out/.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
 import * as esbuild from "esbuild";
 import { chromium } from "playwright-core";
+import { freePort, startNode as startProcess, stop } from "../pkg-tests/processes.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BENCH = `${ROOT}bench/`;
@@ -175,46 +175,10 @@ async function bundleSizes() {
   return { wasm, glue, glueMinified, total, totalRawGlue, peers };
 }
 
-// ---- processes (the startNode/freePort pattern of pkg-tests/harness.mjs) ----
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+// ---- processes ----
 
 const children = [];
-function startNode(script, env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.push(child);
-    let out = "";
-    let err = "";
-    child.stderr.on("data", (d) => (err += d));
-    child.stdout.on("data", (d) => {
-      out += d;
-      const line = out.split("\n").find((l) => l.includes('"ready":true'));
-      if (line) resolve({ info: JSON.parse(line), child });
-    });
-    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}: ${err}`)));
-  });
-}
-
-const stop = (child) =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", resolve);
-    child.kill("SIGTERM");
-  });
+const startNode = (script, env) => startProcess(script, env, children);
 
 function backendApi(url) {
   const call = async (method, path) => (await fetch(`${url}${path}`, { method })).json();

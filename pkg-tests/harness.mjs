@@ -1,52 +1,14 @@
 // Starts the local backend and the demo server (which serves ../pkg at /pkg/) and a headless
 // Chromium through playwright-core, for end-to-end tests of the built package.
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
-import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { freePort, startNode, stop } from "./processes.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const RESULTS = `${ROOT}test-results`;
 // pages/t.html: a bare page that imports the built package; `?opts=<json>` adds options.
 export const TEST_PAGE = "/test/t.html";
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function startNode(script, env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stderr.on("data", (d) => (err += d));
-    child.stdout.on("data", (d) => {
-      out += d;
-      const line = out.split("\n").find((l) => l.includes('"ready":true'));
-      if (line) resolve({ info: JSON.parse(line), child });
-    });
-    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}: ${err}`)));
-  });
-}
-
-const stop = (child) =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve();
-    child.once("exit", resolve);
-    child.kill("SIGTERM");
-  });
 
 /** Backend + page server + browser. Returns helpers; call close() at the end. `backendEnv`
  *  adds environment variables of the backend (e.g. `JWT_DURATION_MS`). */
