@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
 import * as esbuild from "esbuild";
 import { chromium } from "playwright-core";
-import { freePort, startNode as startProcess, stop } from "../pkg-tests/processes.mjs";
+import { CHROMIUM_OPTIONS, freePort, startNode as startProcess, stop } from "../pkg-tests/processes.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BENCH = `${ROOT}bench/`;
@@ -560,19 +560,7 @@ async function main() {
   const backend = backendApi(main.info.url);
   const shortBackend = backendApi(short.info.url);
   await startNode("www/serve.mjs", { PORT: String(pagePort), CONVEX_URL: backend.url, TEST_PAGES_DIR: `${BENCH}pages` });
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  const browser = await chromium.launch(CHROMIUM_OPTIONS);
   try {
     const { context, coldStart: cold, requestsPerLoad } = await coldStart(browser, pageUrl, backend);
     const hot = await hotPath(context, pageUrl, backend);

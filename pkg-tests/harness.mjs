@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { freePort, startNode, stop } from "./processes.mjs";
+import { CHROMIUM_OPTIONS, freePort, startNode, stop } from "./processes.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const RESULTS = `${ROOT}test-results`;
@@ -24,19 +24,7 @@ export async function startHarness({ backendEnv = {} } = {}) {
   });
   const convexUrl = backend.info.url;
   const site = await startNode("www/serve.mjs", { PORT: String(pagePort), CONVEX_URL: convexUrl, TEST_PAGES_DIR: `${ROOT}pkg-tests/pages` });
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  const browser = await chromium.launch(CHROMIUM_OPTIONS);
 
   const servers = [];
 
