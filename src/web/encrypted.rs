@@ -11,7 +11,9 @@ use web_sys::{
     AesGcmParams, AesKeyGenParams, CryptoKey, IdbDatabase, IdbTransactionMode, SubtleCrypto,
 };
 
-use super::idb::{committed, fail, get_record, global, object_store, put_record, Database};
+use super::idb::{
+    committed, fail, get_record, global, object_store, put_record, record_key, Database,
+};
 use super::storage::{StorageFuture, TokenStorage};
 use crate::core::error::Error;
 
@@ -75,12 +77,6 @@ fn gcm_params(iv: &Uint8Array, key: &str) -> AesGcmParams {
     params
 }
 
-fn record_key(name: &str) -> String {
-    let mut k = String::from(PREFIX);
-    k.push_str(name);
-    k
-}
-
 impl EncryptedStorage {
     /// A store over the origin's `convex-auth-wasm` database.
     pub fn new() -> EncryptedStorage {
@@ -88,7 +84,7 @@ impl EncryptedStorage {
     }
 
     async fn get(&self, name: &str) -> Result<Option<String>, Error> {
-        let rk = record_key(name);
+        let rk = record_key(PREFIX, name);
         let rk = rk.as_str();
         let (record, key) = self
             .db
@@ -116,7 +112,7 @@ impl EncryptedStorage {
     }
 
     async fn set(&self, name: &str, value: &str) -> Result<(), Error> {
-        let rk = record_key(name);
+        let rk = record_key(PREFIX, name);
         let rk = rk.as_str();
         self.db
             .with(|db| async move {
@@ -147,7 +143,7 @@ impl EncryptedStorage {
     }
 
     async fn remove(&self, name: &str) -> Result<(), Error> {
-        let rk = record_key(name);
+        let rk = record_key(PREFIX, name);
         let rk = rk.as_str();
         self.db
             .with(|db| async move { put_record(&db, rk, None).await })

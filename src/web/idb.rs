@@ -117,6 +117,14 @@ pub(crate) async fn open_database() -> Result<IdbDatabase, Error> {
     Ok(db)
 }
 
+/// The record key `<prefix><name>` (the store holds records of several kinds).
+pub(crate) fn record_key(prefix: &str, name: &str) -> String {
+    let mut k = String::with_capacity(prefix.len() + name.len());
+    k.push_str(prefix);
+    k.push_str(name);
+    k
+}
+
 /// Stores `value` under `key` (removes it for `None`), committed when this returns.
 pub(crate) async fn put_record(
     db: &IdbDatabase,
@@ -171,15 +179,9 @@ pub(crate) struct Handover {
 }
 
 impl Handover {
-    fn key(jwt_key: &str) -> String {
-        let mut k = String::from("handover:");
-        k.push_str(jwt_key);
-        k
-    }
-
     /// The JWT last written for `jwt_key`, if known.
     pub(crate) async fn read(&self, jwt_key: &str) -> Option<String> {
-        let key = Handover::key(jwt_key);
+        let key = record_key("handover:", jwt_key);
         let key = key.as_str();
         self.db
             .with(|db| async move { get_record(&db, key).await })
@@ -190,7 +192,7 @@ impl Handover {
 
     /// Records the JWT written for `jwt_key` (`None`: removed).
     pub(crate) async fn write(&self, jwt_key: &str, token: Option<&str>) {
-        let key = Handover::key(jwt_key);
+        let key = record_key("handover:", jwt_key);
         let key = key.as_str();
         let value = token.map(JsValue::from_str);
         let value = value.as_ref();
