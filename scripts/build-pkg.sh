@@ -5,7 +5,8 @@
 #   pkg/bundler/  wasm-pack --target bundler (`convex-auth-wasm/bundler`: no init(), for bundlers
 #                 with WebAssembly ESM integration such as webpack 5)
 #   pkg/package.json, pkg/README.md   from npm/, with the crate's version
-# Release profile, wasm-opt -Oz from binaryen 132 in tools/ (first on PATH).
+# Release profile, wasm-opt -Oz from binaryen 132 in tools/ (first on PATH), JS minified by
+# esbuild from tools/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/tools/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -18,7 +19,7 @@ VERSION=$(sed -n 's/^version = "\([^"]*\)"/\1/p' Cargo.toml | head -n1)
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="$PWD/target/pkg-build"
 export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none"
-SIZE_ARGS=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
+SIZE_ARGS=(--features small-alloc -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
 rm -rf pkg
 for target in web bundler; do
   wasm-pack --quiet build --target "$target" --release --out-dir "pkg/$target" --no-pack . -- "${SIZE_ARGS[@]}" 2>&1 | grep -v '^\[INFO\]' || true
@@ -28,6 +29,13 @@ for target in web bundler; do
   # `any` on the published surface: they are `unknown` (nobody should call them directly).
   sed -i 's/\bany\b/unknown/g' "pkg/$target/convex_auth_wasm_bg.wasm.d.ts"
   sed -i '/^export interface InitOutput/,/^}/ s/\bany\b/unknown/g' "pkg/$target/convex_auth_wasm.d.ts"
+  # The JS ships minified (glue and src/web/io.js), as an app's bundler would emit it; exports
+  # and imports are kept, and so is the `@ts-self-types` line that points Deno at the types.
+  find "pkg/$target" -name '*.js' -print0 | while IFS= read -r -d '' js; do
+    banner=$(head -n1 "$js" | grep '@ts-self-types' || true)
+    esbuild "$js" --minify --format=esm --log-level=warning --allow-overwrite --outfile="$js" \
+      ${banner:+"--banner:js=$banner"}
+  done
 done
 sed "s/\"version\": \"0.0.0\"/\"version\": \"$VERSION\"/" npm/package.json > pkg/package.json
 cp npm/README.md pkg/README.md

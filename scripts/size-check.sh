@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# The size budget (after scripts/build-pkg.sh): pkg/web's .wasm plus its JS glue, as shipped,
-# `gzip -9 -n`, must not exceed BUDGET bytes. The budget is a ratchet: lower it whenever the
+# The size budget (after scripts/build-pkg.sh): pkg/web's .wasm plus its JS (glue and snippets), as
+# shipped, `gzip -9 -n`, must not exceed BUDGET bytes. The budget is a ratchet: lower it whenever the
 # package gets smaller, never raise it. Issue 6's target is 24,576 bytes (and then below
 # better-auth's 12,155); the current figure is far above it, see README "Performance".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=63000
+BUDGET=50300
 wasm=$(gzip -9 -n -c pkg/web/convex_auth_wasm_bg.wasm | wc -c)
-glue=$(gzip -9 -n -c pkg/web/convex_auth_wasm.js | wc -c)
+# The JS is the glue and the snippets it imports (src/web/io.js), each compressed on its own as
+# it is served.
+glue=0
+while IFS= read -r -d '' js; do
+  glue=$((glue + $(gzip -9 -n -c "$js" | wc -c)))
+done < <(find pkg/web -name '*.js' -print0)
 total=$((wasm + glue))
 echo "size: wasm $wasm + glue $glue = $total bytes gzip -9 (budget $BUDGET)"
 [ "$total" -le "$BUDGET" ] || { echo "size: over budget by $((total - BUDGET)) bytes" >&2; exit 1; }

@@ -11,6 +11,14 @@
 //!   by wasm-bindgen and usable from Rust front ends (Leptos, Yew, Dioxus).
 
 pub mod core;
+
+// The npm build's allocator (feature `small-alloc`). `LockedAllocator` is lol_alloc's safe
+// wrapper; its spin lock is never contended in a single-threaded wasm instance.
+#[cfg(all(target_arch = "wasm32", feature = "small-alloc"))]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

@@ -12,9 +12,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use super::encrypted::EncryptedStorage;
-use super::idb::Handover;
-use super::lock;
-use super::platform::{debug, deferred, now_ms, promise, random, settle, sleep, spawn, Timeout};
+use super::io::{self, Handover};
+use super::platform::{debug, deferred, now_ms, promise, random, sleep, spawn, Timeout};
 use super::storage::{JsStorage, MemoryStorage, Storage, TokenStorage, WebStorage};
 use super::transport;
 use crate::core::error::{Error, ErrorCode};
@@ -390,7 +389,7 @@ impl Drop for ConvexAuthClient {
 
 /// How long a refresh waits for another tab's refresh lock before going on without it: longer
 /// than a refresh can take (the request timeout), so only a stuck holder is passed over.
-const LOCK_TIMEOUT_MS: f64 = transport::REQUEST_TIMEOUT_MS + 5_000.0;
+const LOCK_TIMEOUT_MS: f64 = io::REQUEST_TIMEOUT_MS + 5_000.0;
 
 /// What a refresh produced.
 enum Rotation {
@@ -877,7 +876,7 @@ impl Inner {
         }
         let epoch = self.epoch.get();
         let guard = if self.shared {
-            lock::acquire(&self.keys.refresh_token, LOCK_TIMEOUT_MS).await
+            io::acquire(&self.keys.refresh_token, LOCK_TIMEOUT_MS).await
         } else {
             None
         };
@@ -1200,7 +1199,7 @@ pub(crate) fn replace_url_from_js(f: Function) -> Rc<dyn Fn(String) -> LocalFutu
         let r = f.call1(&JsValue::UNDEFINED, &JsValue::from_str(&url));
         Box::pin(async move {
             if let Ok(v) = r {
-                let _ = settle(v).await;
+                let _ = JsFuture::from(Promise::resolve(&v)).await;
             }
         })
     })

@@ -3,8 +3,7 @@
 pub mod client;
 mod encrypted;
 mod facade;
-mod idb;
-mod lock;
+mod io;
 mod platform;
 pub mod storage;
 mod transport;

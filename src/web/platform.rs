@@ -6,7 +6,6 @@ use std::pin::Pin;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 /// A boxed future resolving to a JS result.
 pub(crate) type JsResultFuture = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
@@ -26,8 +25,6 @@ pub(crate) fn spawn(f: Pin<Box<dyn Future<Output = ()>>>) {
 extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(handler: &Function, ms: f64) -> JsValue;
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout_with_arg(handler: &Function, ms: f64, arg: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(id: &JsValue);
     #[wasm_bindgen(js_namespace = console, js_name = debug)]
@@ -101,38 +98,6 @@ pub(crate) fn sleep(ms: f64) -> (Promise, Function) {
     let (promise, resolve) = deferred();
     set_timeout(&resolve, ms.clamp(0.0, MAX_TIMEOUT_MS));
     (promise, resolve)
-}
-
-/// Awaits `value` if it is a thenable, else returns it: for JS callbacks whose contract is
-/// `T | Promise<T>` (binding them as `async` imports would trap on plain values).
-pub(crate) async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
-    if value.is_object()
-        && js_sys::Reflect::get(&value, &JsValue::from_str("then")).is_ok_and(|t| t.is_function())
-    {
-        JsFuture::from(Promise::resolve(&value)).await
-    } else {
-        Ok(value)
-    }
-}
-
-/// Like [`settle`], giving up after `ms` with `Err(None)` (a Promise that never settles must
-/// not hang the client).
-pub(crate) async fn settle_within(value: JsValue, ms: f64) -> Result<JsValue, Option<JsValue>> {
-    if !(value.is_object()
-        && js_sys::Reflect::get(&value, &JsValue::from_str("then")).is_ok_and(|t| t.is_function()))
-    {
-        return Ok(value);
-    }
-    const TIMED_OUT: &str = "__convexAuthTimedOut";
-    let timer = Promise::new(&mut |resolve, _| {
-        set_timeout_with_arg(&resolve, ms, &JsValue::from_str(TIMED_OUT));
-    });
-    let race = Promise::race(&js_sys::Array::of2(&Promise::resolve(&value), &timer));
-    match JsFuture::from(race).await {
-        Ok(v) if v.as_string().as_deref() == Some(TIMED_OUT) => Err(None),
-        Ok(v) => Ok(v),
-        Err(e) => Err(Some(e)),
-    }
 }
 
 /// The message of a thrown JS value (an `Error`'s `message`, or the value as a string).

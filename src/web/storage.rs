@@ -9,7 +9,8 @@ use std::rc::Rc;
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::platform::{js_message, settle_within};
+use super::io::settle_within;
+use super::platform::js_message;
 use crate::core::error::Error;
 
 /// A boxed future, as [`TokenStorage`] methods return.
@@ -158,12 +159,10 @@ impl JsStorage {
 
     async fn call(&self, result: Result<JsValue, JsValue>) -> Result<JsValue, Error> {
         let value = result.map_err(storage_err)?;
-        settle_within(value, ADAPTER_TIMEOUT_MS)
+        settle_within(&value, ADAPTER_TIMEOUT_MS)
             .await
-            .map_err(|e| match e {
-                Some(e) => storage_err(e),
-                None => Error::storage("The storage adapter did not settle in time"),
-            })
+            .map_err(storage_err)?
+            .ok_or_else(|| Error::storage("The storage adapter did not settle in time"))
     }
 }
 

@@ -1,0 +1,167 @@
+// Browser plumbing of the wasm client, as Promises: IndexedDB, WebCrypto, Web Locks, fetch with a
+// timeout, and a time limit for storage adapters. It only wires callbacks and events into
+// Promises; every decision is made in Rust (src/web). Shipped beside the wasm by wasm-bindgen:
+// this wiring costs a fraction of the size of the same code as Rust futures and closures.
+
+const STORE = "kv";
+const IV = 12;
+const text = new TextEncoder();
+
+let db; // Promise of the open IDBDatabase "convex-auth-wasm"; unset after a failure or a close
+
+const open = () => {
+  if (!db) {
+    if (!globalThis.indexedDB) throw Error("IndexedDB is not available here");
+    const r = indexedDB.open("convex-auth-wasm", 1);
+    r.onupgradeneeded = () => r.result.createObjectStore(STORE);
+    const p = (db = new Promise((ok, fail) => {
+      r.onsuccess = () => {
+        // A page that deletes or upgrades the database may proceed; the next call reopens.
+        r.result.onversionchange = () => {
+          r.result.close();
+          if (db === p) db = undefined;
+        };
+        ok(r.result);
+      };
+      r.onerror = () => fail(r.error);
+    }));
+  }
+  return db;
+};
+
+// Runs `op(store)` in a transaction and resolves with its request's result once committed.
+// A failure is retried once on a fresh connection (another page may have closed this one).
+const run = async (mode, op, retry = 1) => {
+  try {
+    const tx = (await open()).transaction(STORE, mode);
+    const r = op(tx.objectStore(STORE));
+    return await new Promise((ok, fail) => {
+      tx.oncomplete = () => ok(r.result);
+      tx.onerror = tx.onabort = () => fail(tx.error || r.error || Error("IndexedDB transaction failed"));
+    });
+  } catch (e) {
+    if (!retry) throw e;
+    const stale = db;
+    db = undefined;
+    stale?.then((d) => d.close(), () => {});
+    return run(mode, op, 0);
+  }
+};
+
+/** The record `key`, or undefined. */
+export const idbGet = (key) => run("readonly", (s) => s.get(key));
+
+/** Stores `value` under `key` (deletes it when undefined); resolves once committed. */
+export const idbSet = (key, value) =>
+  run("readwrite", (s) => (value === undefined ? s.delete(key) : s.put(value, key)));
+
+const subtle = () => {
+  if (!globalThis.crypto || !crypto.subtle) throw Error("WebCrypto is not available (insecure context)");
+  return crypto.subtle;
+};
+
+const isKey = (k) => !!globalThis.CryptoKey && k instanceof CryptoKey;
+
+// The database's AES-GCM key (non-extractable), created on first use. Two tabs creating it at
+// once race on `add`: the loser reads the winner's key.
+const cryptoKey = async () => {
+  const KEY = "__convexAuthWasmKey";
+  const stored = await idbGet(KEY);
+  if (isKey(stored)) return stored;
+  const key = await subtle().generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+  try {
+    await run("readwrite", (s) => s.add(key, KEY), 0);
+    return key;
+  } catch {
+    const winner = await idbGet(KEY);
+    if (isKey(winner)) return winner;
+    throw Error("The encryption key could not be stored");
+  }
+};
+
+// The storage key is bound to its value as additional data: a record moved to another key does
+// not decrypt.
+const gcm = (iv, name) => ({ name: "AES-GCM", iv, additionalData: text.encode(name) });
+
+/** The decrypted value of `name`; undefined when absent or when it does not decrypt. */
+export const decrypt = async (name) => {
+  const record = await idbGet("encrypted:" + name);
+  const key = await cryptoKey();
+  if (!(record instanceof Uint8Array) || record.length <= IV) return undefined;
+  try {
+    const plain = await subtle().decrypt(gcm(record.subarray(0, IV), name), key, record.subarray(IV));
+    return new TextDecoder("utf-8", { fatal: true }).decode(plain);
+  } catch {
+    return undefined; // tampered, truncated, or sealed under a lost key: the next write replaces it
+  }
+};
+
+/** Stores `value` under `name`, sealed as a random 96-bit IV followed by the AES-GCM ciphertext. */
+export const encrypt = async (name, value) => {
+  const key = await cryptoKey();
+  const iv = crypto.getRandomValues(new Uint8Array(IV));
+  const sealed = new Uint8Array(await subtle().encrypt(gcm(iv, name), key, text.encode(value)));
+  const record = new Uint8Array(IV + sealed.length);
+  record.set(iv);
+  record.set(sealed, IV);
+  return idbSet("encrypted:" + name, record);
+};
+
+/** Removes the value of `name`. */
+export const erase = (name) => idbSet("encrypted:" + name);
+
+/**
+ * Takes the Web Lock `name`, waiting at most `ms`. Resolves with the function that releases it,
+ * or undefined when Web Locks are missing or the wait timed out (the browser also releases the
+ * locks of a closed tab).
+ */
+export const lock = (name, ms) =>
+  new Promise((granted) => {
+    const locks = globalThis.navigator && navigator.locks;
+    if (!locks) return granted();
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), ms);
+    locks
+      .request(name, { signal: abort.signal }, () => {
+        clearTimeout(timer);
+        return new Promise(granted);
+      })
+      .catch(() => granted());
+  });
+
+/**
+ * POSTs `body` (JSON) to `url`, with `Authorization: Bearer <bearer>` when given, and resolves
+ * with [status, text]. The request and the read of the answer share `ms`. Rejects with 0 (the
+ * server could not be reached), 1 (the connection broke while reading) or 2 (timed out).
+ */
+export const post = async (url, body, bearer, ms) => {
+  const abort = new AbortController();
+  let stage = 0;
+  const timer = setTimeout(() => {
+    stage = 2;
+    abort.abort();
+  }, ms);
+  const headers = { "Content-Type": "application/json" };
+  if (bearer) headers.Authorization = "Bearer " + bearer;
+  try {
+    const r = await fetch(url, { method: "POST", body, headers, signal: abort.signal });
+    stage = 1;
+    return [r.status, await r.text()];
+  } catch {
+    throw stage;
+  } finally {
+    clearTimeout(timer);
+  }
+};
+
+/**
+ * Settles `value` (a value or a Promise, from a storage adapter) within `ms`: resolves with
+ * [value], or with undefined when it took too long; rejects as it rejects.
+ */
+export const within = (value, ms) => {
+  let timer;
+  return Promise.race([
+    Promise.resolve(value).then((v) => [v]),
+    new Promise((ok) => (timer = setTimeout(ok, ms))),
+  ]).finally(() => clearTimeout(timer));
+};

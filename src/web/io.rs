@@ -1,0 +1,114 @@
+//! The browser's asynchronous APIs, through `io.js` (shipped beside the wasm by wasm-bindgen):
+//! IndexedDB records, AES-GCM values, Web Locks and the Convex HTTP API with a timeout. The JS
+//! side only turns callbacks and events into Promises; what to do with the results is decided
+//! here and in the client.
+
+use js_sys::{Array, Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use super::platform::js_message;
+use crate::core::error::{Error, ErrorCode};
+
+#[wasm_bindgen(module = "/src/web/io.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = idbGet)]
+    fn idb_get(key: &str) -> Promise;
+    #[wasm_bindgen(js_name = idbSet)]
+    fn idb_set(key: &str, value: Option<&str>) -> Promise;
+    pub(crate) fn decrypt(name: &str) -> Promise;
+    pub(crate) fn encrypt(name: &str, value: &str) -> Promise;
+    pub(crate) fn erase(name: &str) -> Promise;
+    fn lock(name: &str, ms: f64) -> Promise;
+    fn post(url: &str, body: &str, bearer: Option<&str>, ms: f64) -> Promise;
+    fn within(value: &JsValue, ms: f64) -> Promise;
+}
+
+/// Awaits a storage Promise; a rejection is a `Storage` error with the browser's message.
+pub(crate) async fn storage(p: Promise) -> Result<JsValue, Error> {
+    JsFuture::from(p)
+        .await
+        .map_err(|e| Error::storage(js_message(&e)))
+}
+
+/// How long one request may take before it counts as a `Timeout`.
+pub(crate) const REQUEST_TIMEOUT_MS: f64 = 15_000.0;
+
+/// POSTs `body` to `url` (with `Authorization: Bearer` when given) and reads the whole answer,
+/// both within [`REQUEST_TIMEOUT_MS`]: `(status, text)`, or a `Network` / `Timeout` error.
+pub(crate) async fn post_json(
+    url: &str,
+    body: &str,
+    bearer: Option<&str>,
+) -> Result<(u16, String), Error> {
+    match JsFuture::from(post(url, body, bearer, REQUEST_TIMEOUT_MS)).await {
+        Ok(answer) => {
+            let answer: Array = answer.unchecked_into();
+            let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+            Ok((status, answer.get(1).as_string().unwrap_or_default()))
+        }
+        Err(stage) => Err(match stage.as_f64().unwrap_or(0.0) as u8 {
+            2 => Error::new(ErrorCode::Timeout, "The request timed out"),
+            1 => Error::new(
+                ErrorCode::Network,
+                "The connection broke while reading the answer",
+            ),
+            _ => Error::new(ErrorCode::Network, "The server could not be reached"),
+        }),
+    }
+}
+
+/// Settles a storage adapter's result (a value or a Promise) within `ms`: `Ok(None)` when it
+/// took longer, `Err` with what it rejected with.
+pub(crate) async fn settle_within(value: &JsValue, ms: f64) -> Result<Option<JsValue>, JsValue> {
+    let settled = JsFuture::from(within(value, ms)).await?;
+    Ok((!settled.is_undefined()).then(|| settled.unchecked_into::<Array>().get(0)))
+}
+
+/// A held Web Lock; dropping it releases the lock.
+pub(crate) struct LockGuard(Function);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = self.0.call0(&JsValue::UNDEFINED);
+    }
+}
+
+/// Takes the exclusive Web Lock `name`, waiting at most `timeout_ms`. `None` when Web Locks are
+/// missing or the wait timed out: the caller goes on without the lock (the in-tab single flight
+/// and the server's reuse window still prevent a lost session).
+pub(crate) async fn acquire(name: &str, timeout_ms: f64) -> Option<LockGuard> {
+    let release = JsFuture::from(lock(name, timeout_ms)).await.ok()?;
+    release.dyn_into::<Function>().ok().map(LockGuard)
+}
+
+/// The refresh hand-over record for localStorage sessions: a copy of the stored JWT in
+/// IndexedDB, written with it. localStorage reaches other tabs' renderers asynchronously, so a
+/// tab that has just been granted the refresh lock can still read the token that the previous
+/// holder replaced; IndexedDB reads are ordered after every committed write, so this copy is
+/// current under the lock. Best effort: without IndexedDB the client falls back to what
+/// localStorage shows.
+#[derive(Default)]
+pub(crate) struct Handover;
+
+fn handover_key(jwt_key: &str) -> String {
+    let mut k = String::with_capacity(jwt_key.len() + 9);
+    k.push_str("handover:");
+    k.push_str(jwt_key);
+    k
+}
+
+impl Handover {
+    /// The JWT last written for `jwt_key`, if known.
+    pub(crate) async fn read(&self, jwt_key: &str) -> Option<String> {
+        JsFuture::from(idb_get(&handover_key(jwt_key)))
+            .await
+            .ok()?
+            .as_string()
+    }
+
+    /// Records the JWT written for `jwt_key` (`None`: removed); committed when this returns.
+    pub(crate) async fn write(&self, jwt_key: &str, token: Option<&str>) {
+        let _ = JsFuture::from(idb_set(&handover_key(jwt_key), token)).await;
+    }
+}
