@@ -31,9 +31,10 @@ for target in web bundler; do
   sed -i '/^export interface InitOutput/,/^}/ s/\bany\b/unknown/g' "pkg/$target/convex_auth_wasm.d.ts"
   # The JS ships minified (glue and src/web/io.js), as an app's bundler would emit it; exports
   # and imports are kept, and so is the `@ts-self-types` line that points Deno at the types.
+  # (wasm-bindgen lists a snippet once per import style: a harmless duplicate key.)
   find "pkg/$target" -name '*.js' -print0 | while IFS= read -r -d '' js; do
     banner=$(head -n1 "$js" | grep '@ts-self-types' || true)
-    esbuild "$js" --minify --format=esm --log-level=warning --allow-overwrite --outfile="$js" \
+    esbuild "$js" --minify --format=esm --log-level=warning --log-override:duplicate-object-key=silent --allow-overwrite --outfile="$js" \
       ${banner:+"--banner:js=$banner"}
   done
 done

@@ -93,9 +93,24 @@ impl Error {
     /// The same error with every occurrence of `secret` in its message replaced (a server may
     /// echo a malformed token back, e.g. "Can't parse refresh token: ...").
     pub fn redact(mut self, secret: &str) -> Self {
-        if !secret.is_empty() && self.message.contains(secret) {
-            self.message = self.message.replace(secret, "[redacted]");
+        if secret.is_empty() {
+            return self;
         }
+        // A prefix test per character instead of `str::replace`: messages are short, and the
+        // substring searcher behind `replace` costs about 1 KB of wasm.
+        let mut out = String::with_capacity(self.message.len());
+        let mut rest = self.message.as_str();
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix(secret) {
+                out.push_str("[redacted]");
+                rest = after;
+            } else {
+                let mut chars = rest.chars();
+                out.extend(chars.next());
+                rest = chars.as_str();
+            }
+        }
+        self.message = out;
         self
     }
 
@@ -182,6 +197,11 @@ mod tests {
         .redact("abc|def");
         assert_eq!(e.message, "Can't parse refresh token: [redacted]");
         assert_eq!(Error::new(ErrorCode::Network, "x").redact("").message, "x");
+        let twice = Error::new(ErrorCode::Server, "é tok, tok é toktok").redact("tok");
+        assert_eq!(
+            twice.message,
+            "é [redacted], [redacted] é [redacted][redacted]"
+        );
     }
 
     use super::*;

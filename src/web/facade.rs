@@ -2,6 +2,7 @@
 
 use std::rc::Rc;
 
+use super::io;
 use super::platform::promise;
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -99,37 +100,23 @@ export type AuthTokenFetcher = (args: { forceRefreshToken: boolean }) => Promise
 
 /// A JS `Error` named `ConvexAuthError` with `code`, `retryable` and `data`.
 pub(crate) fn js_error(e: Error) -> JsValue {
-    let err = js_sys::Error::new(&e.message);
-    err.set_name("ConvexAuthError");
-    let _ = Reflect::set(&err, &"code".into(), &e.code.as_str().into());
-    let _ = Reflect::set(&err, &"retryable".into(), &e.retryable.into());
-    if let Some(data) = e.data {
-        if let Ok(v) = js_sys::JSON::parse(&data.to_json_string()) {
-            let _ = Reflect::set(&err, &"data".into(), &v);
-        }
-    }
-    err.into()
-}
-
-fn nullable_str(v: &Option<String>) -> JsValue {
-    v.as_deref().map_or(JsValue::NULL, JsValue::from_str)
+    io::auth_error(
+        &e.message,
+        e.code.as_str(),
+        e.retryable,
+        e.data.map(|d| d.to_json_string()),
+    )
 }
 
 fn state_object(s: &AuthState) -> JsValue {
-    let o = Object::new();
-    let set = |k: &str, v: JsValue| {
-        let _ = Reflect::set(&o, &k.into(), &v);
-    };
-    set("isLoading", s.is_loading.into());
-    set("isAuthenticated", s.is_authenticated.into());
-    set("token", nullable_str(&s.token));
-    set("userId", nullable_str(&s.user_id));
-    set("sessionId", nullable_str(&s.session_id));
-    set(
-        "expiresAt",
-        s.expires_at.map_or(JsValue::NULL, JsValue::from_f64),
-    );
-    Object::freeze(&o).into()
+    io::state(
+        s.is_loading,
+        s.is_authenticated,
+        s.token.as_deref(),
+        s.user_id.as_deref(),
+        s.session_id.as_deref(),
+        s.expires_at,
+    )
 }
 
 /// The snapshot object for the current state: the same object until the state changes.
@@ -146,13 +133,11 @@ fn snapshot(inner: &Inner) -> JsValue {
 }
 
 fn event_object(inner: &Inner, e: &AuthEvent) -> JsValue {
-    let o = Object::new();
-    let _ = Reflect::set(&o, &"type".into(), &e.kind.as_str().into());
-    let _ = Reflect::set(&o, &"state".into(), &snapshot(inner));
-    if let Some(err) = &e.error {
-        let _ = Reflect::set(&o, &"error".into(), &js_error(err.clone()));
-    }
-    o.into()
+    io::event(
+        e.kind.as_str(),
+        &snapshot(inner),
+        e.error.clone().map(js_error),
+    )
 }
 
 /// Calls a user listener; an exception is reported without disturbing the other listeners.
@@ -250,20 +235,15 @@ fn options_from_js(options: &JsValue) -> Result<Options, Error> {
     Ok(o)
 }
 
-/// `signIn` params: a plain object of strings or a `FormData`.
+/// `signIn` params: a plain object of strings or a `FormData` (absent: none).
 fn params_from_js(params: &JsValue) -> Result<Vec<(String, String)>, Error> {
-    if params.is_undefined() || params.is_null() {
-        return Ok(Vec::new());
+    let entries = io::entries(params);
+    if !Array::is_array(&entries) {
+        return Err(Error::params(
+            "`params` must be a FormData or a plain object of strings",
+        ));
     }
-    let bad = || Error::params("`params` must be a FormData or a plain object of strings");
-    let entries: Array = if let Some(form) = params.dyn_ref::<web_sys::FormData>() {
-        let iter = js_sys::try_iter(form).ok().flatten().ok_or_else(bad)?;
-        iter.filter_map(Result::ok).collect()
-    } else if params.is_object() && !Array::is_array(params) {
-        Object::entries(params.unchecked_ref::<Object>())
-    } else {
-        return Err(bad());
-    };
+    let entries: Array = entries.unchecked_into();
     let mut out = Vec::with_capacity(entries.length() as usize);
     for entry in entries.iter() {
         let entry: Array = entry.unchecked_into();
@@ -271,11 +251,10 @@ fn params_from_js(params: &JsValue) -> Result<Vec<(String, String)>, Error> {
         if value.is_undefined() {
             continue;
         }
-        let key = entry.get(0).as_string().ok_or_else(bad)?;
-        let value = value
-            .as_string()
-            .ok_or_else(|| Error::params("Every `params` value must be a string"))?;
-        out.push((key, value));
+        match (entry.get(0).as_string(), value.as_string()) {
+            (Some(key), Some(value)) => out.push((key, value)),
+            _ => return Err(Error::params("Every `params` value must be a string")),
+        }
     }
     Ok(out)
 }
@@ -446,16 +425,7 @@ impl JsConvexAuthClient {
         promise(Box::pin(async move {
             let (provider, params) = parsed.map_err(js_error)?;
             let out = inner.sign_in_js(provider, params).await.map_err(js_error)?;
-            let o = Object::new();
-            let _ = Reflect::set(&o, &"signingIn".into(), &out.signing_in.into());
-            if let Some(url) = out
-                .redirect
-                .as_deref()
-                .and_then(|u| web_sys::Url::new(u).ok())
-            {
-                let _ = Reflect::set(&o, &"redirect".into(), &url);
-            }
-            Ok(o.into())
+            Ok(io::sign_in_result(out.signing_in, out.redirect))
         }))
     }
 
@@ -466,25 +436,8 @@ impl JsConvexAuthClient {
     #[wasm_bindgen(skip_typescript)]
     pub fn fetch(&self, input: JsValue, init: Option<JsValue>) -> js_sys::Promise {
         let inner = self.client.inner.clone();
-        let init = init.unwrap_or(JsValue::UNDEFINED);
-        let request = if let Some(req) = input
-            .dyn_ref::<web_sys::Request>()
-            .filter(|_| init.is_undefined())
-        {
-            Ok(Clone::clone(req))
-        } else {
-            let url = input
-                .as_string()
-                .or_else(|| input.dyn_ref::<web_sys::Url>().map(|u| u.href()));
-            let init = init.unchecked_into::<web_sys::RequestInit>();
-            match (url, input.dyn_ref::<web_sys::Request>()) {
-                (Some(url), _) if init.is_undefined() => web_sys::Request::new_with_str(&url),
-                (Some(url), _) => web_sys::Request::new_with_str_and_init(&url, &init),
-                (None, Some(req)) => web_sys::Request::new_with_request_and_init(req, &init),
-                (None, None) => Err(JsValue::UNDEFINED),
-            }
-            .map_err(|_| Error::params("`fetch` needs a URL, a string or a Request"))
-        };
+        let request = io::request(&input, &init.unwrap_or(JsValue::UNDEFINED))
+            .map_err(|_| Error::params("`fetch` needs a URL, a string or a Request"));
         promise(Box::pin(async move {
             let request = request.map_err(js_error)?;
             inner

@@ -165,3 +165,50 @@ export const within = (value, ms) => {
     new Promise((ok) => (timer = setTimeout(ok, ms))),
   ]).finally(() => clearTimeout(timer));
 };
+
+// ---- values handed to JS callers (the facade's shapes; see the TypeScript section) ----
+
+/** A frozen AuthState. */
+export const state = (isLoading, isAuthenticated, token, userId, sessionId, expiresAt) =>
+  Object.freeze({
+    isLoading,
+    isAuthenticated,
+    token: token ?? null,
+    userId: userId ?? null,
+    sessionId: sessionId ?? null,
+    expiresAt: expiresAt ?? null,
+  });
+
+/** An AuthEvent. */
+export const event = (type, state, error) => (error ? { type, state, error } : { type, state });
+
+/** A ConvexAuthError; `data` is the server's ConvexError payload as JSON text. */
+export const authError = (message, code, retryable, data) => {
+  const e = Error(message);
+  e.name = "ConvexAuthError";
+  e.code = code;
+  e.retryable = retryable;
+  if (data !== undefined) e.data = JSON.parse(data);
+  return e;
+};
+
+/** What signIn resolves with; `redirect` becomes a URL. */
+export const signInResult = (signingIn, redirect) => {
+  try {
+    if (redirect) return { signingIn, redirect: new URL(redirect) };
+  } catch {}
+  return { signingIn };
+};
+
+/** signIn's params as [key, value] pairs: none, a FormData, or a plain object (else undefined). */
+export const entries = (p) =>
+  p == null
+    ? []
+    : p instanceof FormData
+      ? [...p]
+      : typeof p == "object" && !Array.isArray(p)
+        ? Object.entries(p)
+        : undefined;
+
+/** auth.fetch's arguments, read as fetch() reads them. */
+export const request = (input, init) => new Request(input, init);

@@ -22,6 +22,29 @@ extern "C" {
     fn lock(name: &str, ms: f64) -> Promise;
     fn post(url: &str, body: &str, bearer: Option<&str>, ms: f64) -> Promise;
     fn within(value: &JsValue, ms: f64) -> Promise;
+
+    // Values handed to JS callers (built in JS: one call instead of a property write each).
+    pub(crate) fn state(
+        is_loading: bool,
+        is_authenticated: bool,
+        token: Option<&str>,
+        user_id: Option<&str>,
+        session_id: Option<&str>,
+        expires_at: Option<f64>,
+    ) -> JsValue;
+    pub(crate) fn event(kind: &str, state: &JsValue, error: Option<JsValue>) -> JsValue;
+    #[wasm_bindgen(js_name = authError)]
+    pub(crate) fn auth_error(
+        message: &str,
+        code: &str,
+        retryable: bool,
+        data: Option<String>,
+    ) -> JsValue;
+    #[wasm_bindgen(js_name = signInResult)]
+    pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<String>) -> JsValue;
+    pub(crate) fn entries(params: &JsValue) -> JsValue;
+    #[wasm_bindgen(catch)]
+    pub(crate) fn request(input: &JsValue, init: &JsValue) -> Result<web_sys::Request, JsValue>;
 }
 
 /// Awaits a storage Promise; a rejection is a `Storage` error with the browser's message.
