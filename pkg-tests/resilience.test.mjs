@@ -151,6 +151,21 @@ test("auth.fetch: Bearer to the deployment only; a 401 refreshes once and retrie
   const foreign = authHeaders.filter(([origin]) => origin === h.pageUrl);
   assert.ok(foreign.length >= 1 && foreign.every(([, a]) => a === null), "no Authorization for another origin");
   assert.ok(authHeaders.some(([origin, a]) => origin === h.convexUrl && a?.startsWith("Bearer ")));
+  // fetch's own argument forms get the token too (a URL, a Request, a Request with init);
+  // anything else is InvalidParams.
+  const forms = await page.evaluate(async () => {
+    const u = `${window.CONVEX_URL}/whoami`;
+    const statuses = [];
+    statuses.push((await window.auth.fetch(new URL(u))).status);
+    statuses.push((await window.auth.fetch(new Request(u))).status);
+    statuses.push((await window.auth.fetch(new Request(u), { method: "GET" })).status);
+    const bad = await window.auth.fetch(42).then(
+      () => "resolved",
+      (e) => `${e.name}:${e.code}`,
+    );
+    return [statuses, bad];
+  });
+  assert.deepEqual(forms, [[200, 200, 200], "ConvexAuthError:InvalidParams"]);
   // One 401: refresh once, retry once, succeed.
   let since = (await h.requests()).length;
   await h.fault({ path: "/whoami", kind: "status", status: 401, count: 1 });

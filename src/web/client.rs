@@ -119,7 +119,9 @@ pub struct SignInOutcome {
     pub redirect: Option<String>,
 }
 
-enum Listener {
+/// A state or event listener.
+#[derive(Clone)]
+pub(crate) enum Listener {
     State(Rc<dyn Fn(&AuthState)>),
     Event(Rc<dyn Fn(&AuthEvent)>),
 }
@@ -210,10 +212,7 @@ pub struct Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.upgrade() {
-            inner
-                .listeners
-                .borrow_mut()
-                .retain(|(id, _)| *id != self.id);
+            inner.remove_listener(self.id);
         }
     }
 }
@@ -433,12 +432,17 @@ impl Inner {
         let _ = JsFuture::from(self.ready.clone()).await;
     }
 
-    pub(crate) fn add_state_listener(self: &Rc<Self>, f: Rc<dyn Fn(&AuthState)>) -> Subscription {
-        self.add_listener(Listener::State(f))
+    /// Adds a listener; returns its id for [`remove_listener`](Self::remove_listener).
+    pub(crate) fn add_listener_id(&self, l: Listener) -> u32 {
+        let id = self.next_id.get().wrapping_add(1);
+        self.next_id.set(id);
+        self.listeners.borrow_mut().push((id, l));
+        id
     }
 
-    pub(crate) fn add_event_listener(self: &Rc<Self>, f: Rc<dyn Fn(&AuthEvent)>) -> Subscription {
-        self.add_listener(Listener::Event(f))
+    /// Removes a listener; unknown ids (already removed) are ignored.
+    pub(crate) fn remove_listener(&self, id: u32) {
+        self.listeners.borrow_mut().retain(|(i, _)| *i != id);
     }
 
     pub(crate) async fn sign_in_js(
@@ -450,12 +454,9 @@ impl Inner {
     }
 
     fn add_listener(self: &Rc<Self>, l: Listener) -> Subscription {
-        let id = self.next_id.get().wrapping_add(1);
-        self.next_id.set(id);
-        self.listeners.borrow_mut().push((id, l));
         Subscription {
             inner: Rc::downgrade(self),
-            id,
+            id: self.add_listener_id(l),
         }
     }
 
@@ -466,38 +467,25 @@ impl Inner {
             self.version.set(self.version.get().wrapping_add(1));
         }
         let state = self.state();
-        let (states, events): (Vec<_>, Vec<_>) = {
-            let ls = self.listeners.borrow();
-            (
-                ls.iter()
-                    .filter_map(|(_, l)| {
-                        if let Listener::State(f) = l {
-                            Some(f.clone())
-                        } else {
-                            None
-                        }
-                    })
-                    .collect(),
-                ls.iter()
-                    .filter_map(|(_, l)| {
-                        if let Listener::Event(f) = l {
-                            Some(f.clone())
-                        } else {
-                            None
-                        }
-                    })
-                    .collect(),
-            )
-        };
+        let listeners: Vec<Listener> = self
+            .listeners
+            .borrow()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect();
         if state_changed {
-            for f in states {
-                f(&state);
+            for l in &listeners {
+                if let Listener::State(f) = l {
+                    f(&state);
+                }
             }
         }
         if let Some((kind, error)) = event {
             let event = AuthEvent { kind, state, error };
-            for f in events {
-                f(&event);
+            for l in &listeners {
+                if let Listener::Event(f) = l {
+                    f(&event);
+                }
             }
         }
     }

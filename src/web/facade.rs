@@ -7,7 +7,7 @@ use super::platform::promise;
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::client::{self, ConvexAuthClient, Inner, Options, ShouldHandleCode, Subscription};
+use super::client::{self, ConvexAuthClient, Inner, Listener, Options, ShouldHandleCode};
 use crate::core::error::Error;
 use crate::core::session::{AuthEvent, AuthState};
 
@@ -147,16 +147,61 @@ fn call_listener(f: &Function, arg: &JsValue) {
     }
 }
 
-/// An unsubscribe function for `sub`, safe to call any number of times.
-fn unsubscribe_fn(sub: Subscription) -> JsValue {
-    let mut sub = Some(sub);
-    Closure::<dyn FnMut()>::new(move || drop(sub.take())).into_js_value()
-}
+/// The operations behind the unbound functions of `io.js`'s `unbound`.
+const GET_SNAPSHOT: u32 = 0;
+const SUBSCRIBE: u32 = 1;
+const ON_CHANGE: u32 = 2;
+const FETCH_ACCESS_TOKEN: u32 = 3;
+const UNSUBSCRIBE: u32 = 4;
 
-fn listener_arg(f: &JsValue) -> Result<Function, JsValue> {
-    f.clone()
-        .dyn_into::<Function>()
-        .map_err(|_| js_error(Error::params("The listener must be a function")))
+/// Runs one of the unbound functions: `getSnapshot()`, `subscribe(listener)` and
+/// `onChange(listener)` (both answer the id that `UNSUBSCRIBE` takes), `fetchAccessToken(args)`.
+fn dispatch(inner: &Rc<Inner>, op: u32, arg: JsValue) -> Result<JsValue, JsValue> {
+    match op {
+        GET_SNAPSHOT => Ok(snapshot(inner)),
+        SUBSCRIBE | ON_CHANGE => {
+            let f: Function = arg
+                .dyn_into()
+                .map_err(|_| js_error(Error::params("The listener must be a function")))?;
+            let weak = Rc::downgrade(inner);
+            let id = if op == SUBSCRIBE {
+                let g = f.clone();
+                let id = inner.add_listener_id(Listener::State(Rc::new(move |_: &AuthState| {
+                    if let Some(inner) = weak.upgrade() {
+                        call_listener(&g, &snapshot(&inner));
+                    }
+                })));
+                call_listener(&f, &snapshot(inner));
+                id
+            } else {
+                inner.add_listener_id(Listener::Event(Rc::new(move |e: &AuthEvent| {
+                    if let Some(inner) = weak.upgrade() {
+                        call_listener(&f, &event_object(&inner, e));
+                    }
+                })))
+            };
+            Ok(id.into())
+        }
+        FETCH_ACCESS_TOKEN => {
+            let force = arg.is_object()
+                && Reflect::get(&arg, &"forceRefreshToken".into()).is_ok_and(|v| v.is_truthy());
+            let inner = inner.clone();
+            Ok(promise(Box::pin(async move {
+                Ok(inner
+                    .fetch_access_token(force)
+                    .await
+                    .map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
+            }))
+            .into())
+        }
+        UNSUBSCRIBE => {
+            if let Some(id) = arg.as_f64() {
+                inner.remove_listener(id as u32);
+            }
+            Ok(JsValue::UNDEFINED)
+        }
+        _ => Ok(JsValue::UNDEFINED),
+    }
 }
 
 /// Reads one option: `Ok(None)` when absent.
@@ -280,62 +325,16 @@ impl JsConvexAuthClient {
         console_error_panic_hook::set_once();
         let client = ConvexAuthClient::new(options_from_js(&options).map_err(js_error)?)
             .map_err(js_error)?;
+        // One Rust closure serves the four unbound functions (built in io.js): fewer closure
+        // types in the wasm, and unsubscribing is a call, not a closure per subscription.
         let inner = client.inner.clone();
-
-        let i = inner.clone();
-        let get_snapshot =
-            Closure::<dyn Fn() -> JsValue>::new(move || snapshot(&i)).into_js_value();
-
-        let i = Rc::downgrade(&inner);
-        let subscribe =
-            Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |f: JsValue| {
-                let f = listener_arg(&f)?;
-                let Some(inner) = i.upgrade() else {
-                    return Ok(Closure::<dyn Fn()>::new(|| {}).into_js_value());
-                };
-                let weak = Rc::downgrade(&inner);
-                let f2 = f.clone();
-                let sub = inner.add_state_listener(Rc::new(move |_: &AuthState| {
-                    if let Some(inner) = weak.upgrade() {
-                        call_listener(&f2, &snapshot(&inner));
-                    }
-                }));
-                call_listener(&f, &snapshot(&inner));
-                Ok(unsubscribe_fn(sub))
-            })
-            .into_js_value();
-
-        let i = Rc::downgrade(&inner);
-        let on_change =
-            Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |f: JsValue| {
-                let f = listener_arg(&f)?;
-                let Some(inner) = i.upgrade() else {
-                    return Ok(Closure::<dyn Fn()>::new(|| {}).into_js_value());
-                };
-                let weak = Rc::downgrade(&inner);
-                let sub = inner.add_event_listener(Rc::new(move |e: &AuthEvent| {
-                    if let Some(inner) = weak.upgrade() {
-                        call_listener(&f, &event_object(&inner, e));
-                    }
-                }));
-                Ok(unsubscribe_fn(sub))
-            })
-            .into_js_value();
-
-        let i = inner.clone();
-        let fetch_access_token =
-            Closure::<dyn Fn(JsValue) -> js_sys::Promise>::new(move |args: JsValue| {
-                let force = args.is_object()
-                    && Reflect::get(&args, &"forceRefreshToken".into())
-                        .is_ok_and(|v| v.is_truthy());
-                let i = i.clone();
-                promise(Box::pin(async move {
-                    Ok(i.fetch_access_token(force)
-                        .await
-                        .map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
-                }))
-            })
-            .into_js_value();
+        let dispatch = Closure::<dyn Fn(u32, JsValue) -> Result<JsValue, JsValue>>::new(
+            move |op: u32, arg: JsValue| dispatch(&inner, op, arg),
+        )
+        .into_js_value();
+        let fns: Array = io::unbound(&dispatch).unchecked_into();
+        let (get_snapshot, subscribe, on_change, fetch_access_token) =
+            (fns.get(0), fns.get(1), fns.get(2), fns.get(3));
 
         Ok(JsConvexAuthClient {
             client,

@@ -210,5 +210,21 @@ export const entries = (p) =>
         ? Object.entries(p)
         : undefined;
 
-/** auth.fetch's arguments, read as fetch() reads them. */
-export const request = (input, init) => new Request(input, init);
+/**
+ * The client's unbound functions [getSnapshot, subscribe, onChange, fetchAccessToken], over one
+ * Rust dispatcher `f(op, arg)` (operations in facade.rs). An unsubscribe function may be called
+ * any number of times.
+ */
+export const unbound = (f) => {
+  const listen = (op) => (listener) => {
+    const id = f(op, listener);
+    return () => f(4, id);
+  };
+  return [() => f(0), listen(1), listen(2), (args) => f(3, args)];
+};
+
+/** auth.fetch's arguments (a string, a URL or a Request, and fetch's init), as a Request. */
+export const request = (input, init) => {
+  if (typeof input == "string" || input instanceof URL || input instanceof Request) return new Request(input, init);
+  throw 0;
+};

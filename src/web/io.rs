@@ -43,6 +43,7 @@ extern "C" {
     #[wasm_bindgen(js_name = signInResult)]
     pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<String>) -> JsValue;
     pub(crate) fn entries(params: &JsValue) -> JsValue;
+    pub(crate) fn unbound(dispatch: &JsValue) -> JsValue;
     #[wasm_bindgen(catch)]
     pub(crate) fn request(input: &JsValue, init: &JsValue) -> Result<web_sys::Request, JsValue>;
 }

@@ -2,7 +2,7 @@
 //! any JS object with `getItem`/`setItem`/`removeItem` returning values or Promises).
 
 use std::cell::RefCell;
-use std::future::Future;
+use std::future::{ready, Future};
 use std::pin::Pin;
 use std::rc::Rc;
 
@@ -61,16 +61,15 @@ impl MemoryStorage {
 
 impl TokenStorage for MemoryStorage {
     fn get_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, Option<String>> {
-        let v = self.get(key);
-        Box::pin(async move { Ok(v) })
+        Box::pin(ready(Ok(self.get(key))))
     }
     fn set_item<'a>(&'a self, key: &'a str, value: &'a str) -> StorageFuture<'a, ()> {
         self.set(key, value);
-        Box::pin(async { Ok(()) })
+        Box::pin(ready(Ok(())))
     }
     fn remove_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, ()> {
         self.remove(key);
-        Box::pin(async { Ok(()) })
+        Box::pin(ready(Ok(())))
     }
 }
 
@@ -110,16 +109,15 @@ fn storage_err(e: JsValue) -> Error {
 
 impl TokenStorage for WebStorage {
     fn get_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, Option<String>> {
-        let r = self.storage.get_item(key).map_err(storage_err);
-        Box::pin(async move { r })
+        Box::pin(ready(self.storage.get_item(key).map_err(storage_err)))
     }
     fn set_item<'a>(&'a self, key: &'a str, value: &'a str) -> StorageFuture<'a, ()> {
-        let r = self.storage.set_item(key, value).map_err(storage_err);
-        Box::pin(async move { r })
+        Box::pin(ready(
+            self.storage.set_item(key, value).map_err(storage_err),
+        ))
     }
     fn remove_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, ()> {
-        let r = self.storage.remove_item(key).map_err(storage_err);
-        Box::pin(async move { r })
+        Box::pin(ready(self.storage.remove_item(key).map_err(storage_err)))
     }
 }
 
