@@ -1037,3 +1037,36 @@ async fn encrypted_storage_persists_hides_tokens_and_broadcasts() {
         vec![AuthEventKind::SignedOut, AuthEventKind::SignedIn]
     );
 }
+
+#[wasm_bindgen_test]
+async fn encrypted_storage_survives_its_database_being_deleted() {
+    let ns = unique_email("encdel");
+    let a = tab(Storage::Encrypted, &ns).await;
+    sign_up(&a, &unique_email("encdel")).await;
+    // Clearing site data deletes the database: the open connection must not block that.
+    let outcome = js_async(
+        "return new Promise((ok, no) => { const r = indexedDB.deleteDatabase('convex-auth-wasm');
+           r.onsuccess = () => ok('deleted'); r.onerror = no; r.onblocked = () => ok('blocked'); })",
+        &JsValue::NULL,
+        &JsValue::NULL,
+    )
+    .await;
+    assert_eq!(outcome.as_string().as_deref(), Some("deleted"));
+    // The client goes on: its next writes recreate the database and a new key, and another tab
+    // reads what it stored.
+    sign_up(&a, &unique_email("encdel2")).await;
+    let b = tab(Storage::Encrypted, &ns).await;
+    assert!(b.token().is_some());
+    assert_eq!(b.token(), a.token());
+    // The key they share is the one stored in the new database (not a copy cached from the old).
+    let stored_key = js_async(
+        "return new Promise((ok, no) => { const r = indexedDB.open('convex-auth-wasm'); r.onerror = no;
+           r.onsuccess = () => { const g = r.result.transaction('kv').objectStore('kv').get(a);
+             g.onsuccess = () => { ok(g.result instanceof CryptoKey); r.result.close(); };
+             g.onerror = no; }; })",
+        &JsValue::from_str("__convexAuthWasmKey"),
+        &JsValue::NULL,
+    )
+    .await;
+    assert_eq!(stored_key.as_bool(), Some(true));
+}

@@ -8,6 +8,7 @@ const IV = 12;
 const text = new TextEncoder();
 
 let db; // Promise of the open IDBDatabase "convex-auth-wasm"; unset after a failure or a close
+let cachedKey; // Promise of the database's CryptoKey, read once per connection
 
 const open = () => {
   if (!db) {
@@ -19,7 +20,7 @@ const open = () => {
         // A page that deletes or upgrades the database may proceed; the next call reopens.
         r.result.onversionchange = () => {
           r.result.close();
-          if (db === p) db = undefined;
+          if (db === p) db = cachedKey = undefined;
         };
         ok(r.result);
       };
@@ -42,7 +43,7 @@ const run = async (mode, op, retry = 1) => {
   } catch (e) {
     if (!retry) throw e;
     const stale = db;
-    db = undefined;
+    db = cachedKey = undefined;
     stale?.then((d) => d.close(), () => {});
     return run(mode, op, 0);
   }
@@ -64,7 +65,7 @@ const isKey = (k) => !!globalThis.CryptoKey && k instanceof CryptoKey;
 
 // The database's AES-GCM key (non-extractable), created on first use. Two tabs creating it at
 // once race on `add`: the loser reads the winner's key.
-const cryptoKey = async () => {
+const loadKey = async () => {
   const KEY = "__convexAuthWasmKey";
   const stored = await idbGet(KEY);
   if (isKey(stored)) return stored;
@@ -78,6 +79,13 @@ const cryptoKey = async () => {
     throw Error("The encryption key could not be stored");
   }
 };
+
+// The key, cached with the connection: a deleted database (which closes the connection) drops it.
+const cryptoKey = () =>
+  (cachedKey ??= loadKey().catch((e) => {
+    cachedKey = undefined;
+    throw e;
+  }));
 
 // The storage key is bound to its value as additional data: a record moved to another key does
 // not decrypt.
