@@ -6,7 +6,7 @@
 #                 with WebAssembly ESM integration such as webpack 5)
 #   pkg/package.json, pkg/README.md   from npm/, with the crate's version
 # Release profile, wasm-opt -Oz from binaryen 132 in tools/ (first on PATH), JS minified by
-# esbuild from tools/.
+# esbuild from tools/, wasm import/export names shortened (scripts/shorten-names.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/tools/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -37,6 +37,8 @@ for target in web bundler; do
     esbuild "$js" --minify --format=esm --log-level=warning --log-override:duplicate-object-key=silent --allow-overwrite --outfile="$js" \
       ${banner:+"--banner:js=$banner"}
   done
+  # Short names for the wasm's imports and exports, in the wasm, the JS and the types.
+  node scripts/shorten-names.mjs "pkg/$target" >/dev/null
 done
 sed "s/\"version\": \"0.0.0\"/\"version\": \"$VERSION\"/" npm/package.json > pkg/package.json
 cp npm/README.md pkg/README.md
