@@ -29,14 +29,20 @@ for target in web bundler; do
   # `any` on the published surface: they are `unknown` (nobody should call them directly).
   sed -i 's/\bany\b/unknown/g' "pkg/$target/convex_auth_wasm_bg.wasm.d.ts"
   sed -i '/^export interface InitOutput/,/^}/ s/\bany\b/unknown/g' "pkg/$target/convex_auth_wasm.d.ts"
-  # The JS ships minified (glue and src/web/io.js), as an app's bundler would emit it; exports
-  # and imports are kept, and so is the `@ts-self-types` line that points Deno at the types.
-  # (wasm-bindgen lists a snippet once per import style: a harmless duplicate key.)
+  # The JS ships minified, as an app's bundler would emit it; exports and imports are kept, and
+  # so is the `@ts-self-types` line that points Deno at the types. The web target's glue has
+  # src/web/io.js bundled in (one module to fetch before init()); the bundler target keeps the
+  # snippet file, which its wasm imports directly. (wasm-bindgen lists a snippet once per import
+  # style: a harmless duplicate key.)
   find "pkg/$target" -name '*.js' -print0 | while IFS= read -r -d '' js; do
     banner=$(head -n1 "$js" | grep '@ts-self-types' || true)
-    esbuild "$js" --minify --format=esm --log-level=warning --log-override:duplicate-object-key=silent --allow-overwrite --outfile="$js" \
+    bundle=()
+    [ "$target" = web ] && [ "$js" = "pkg/web/convex_auth_wasm.js" ] && bundle=(--bundle)
+    esbuild "$js" "${bundle[@]}" --minify --format=esm --log-level=warning \
+      --log-override:duplicate-object-key=silent --allow-overwrite --outfile="$js" \
       ${banner:+"--banner:js=$banner"}
   done
+  [ "$target" = web ] && rm -rf pkg/web/snippets
   # Short names for the wasm's imports and exports, in the wasm, the JS and the types.
   node scripts/shorten-names.mjs "pkg/$target" >/dev/null
 done
