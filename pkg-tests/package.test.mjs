@@ -133,3 +133,46 @@ test("a session stored under @convex-dev/auth/react's keys is picked up", async 
   assert.notEqual(stored, token);
   await context.close();
 });
+
+test("getSnapshot, subscribe and onChange work unbound; one snapshot object per state", async () => {
+  const context = await h.context();
+  const page = await h.open(context, { opts: { storage: "memory" } });
+  const r = await page.evaluate(async () => {
+    const { getSnapshot, subscribe, onChange } = window.auth;
+    const first = getSnapshot();
+    const same = first === getSnapshot();
+    const seen = [];
+    const events = [];
+    // Inside a listener, getSnapshot already answers the new state.
+    const unsubscribe = subscribe((s) => seen.push([s.isAuthenticated, s === getSnapshot()]));
+    const stopEvents = onChange((e) => events.push(e.type));
+    await window.auth.signIn("anonymous");
+    const after = getSnapshot();
+    unsubscribe();
+    unsubscribe();
+    stopEvents();
+    await window.auth.signOut();
+    return {
+      same,
+      changed: after !== first,
+      authenticated: after.isAuthenticated,
+      frozen: Object.isFrozen(after),
+      seen,
+      events,
+      final: getSnapshot().isAuthenticated,
+    };
+  });
+  assert.deepEqual(r, {
+    same: true,
+    changed: true,
+    authenticated: true,
+    frozen: true,
+    seen: [
+      [false, true],
+      [true, true],
+    ],
+    events: ["signedIn"],
+    final: false,
+  });
+  await context.close();
+});

@@ -335,6 +335,13 @@ impl JsConvexAuthClient {
         let fns: Array = io::unbound(&dispatch).unchecked_into();
         let (get_snapshot, subscribe, on_change, fetch_access_token) =
             (fns.get(0), fns.get(1), fns.get(2), fns.get(3));
+        // The first state listener: getSnapshot's cache is dropped before any other listener runs.
+        let changed: Function = fns.get(4).unchecked_into();
+        client
+            .inner
+            .add_listener_id(Listener::State(Rc::new(move |_: &AuthState| {
+                let _ = changed.call0(&JsValue::UNDEFINED);
+            })));
 
         Ok(JsConvexAuthClient {
             client,

@@ -220,15 +220,17 @@ export const entries = (p) =>
 
 /**
  * The client's unbound functions [getSnapshot, subscribe, onChange, fetchAccessToken], over one
- * Rust dispatcher `f(op, arg)` (operations in facade.rs). An unsubscribe function may be called
- * any number of times.
+ * Rust dispatcher `f(op, arg)` (operations in facade.rs), and the function that the client
+ * calls when its state changes. getSnapshot answers from a cache (no call into wasm) until then.
+ * An unsubscribe function may be called any number of times.
  */
 export const unbound = (f) => {
+  let snapshot;
   const listen = (op) => (listener) => {
     const id = f(op, listener);
     return () => f(4, id);
   };
-  return [() => f(0), listen(1), listen(2), (args) => f(3, args)];
+  return [() => (snapshot ??= f(0)), listen(1), listen(2), (args) => f(3, args), () => (snapshot = undefined)];
 };
 
 /** auth.fetch's arguments (a string, a URL or a Request, and fetch's init), as a Request. */
