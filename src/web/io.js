@@ -1,7 +1,9 @@
-// Browser plumbing of the wasm client, as Promises: IndexedDB, WebCrypto, Web Locks, fetch with a
-// timeout, and a time limit for storage adapters. It only wires callbacks and events into
-// Promises; every decision is made in Rust (src/web). Shipped beside the wasm by wasm-bindgen:
-// this wiring costs a fraction of the size of the same code as Rust futures and closures.
+// The JS side of the wasm client: the browser's asynchronous APIs as Promises (IndexedDB,
+// WebCrypto, Web Locks, fetch with a timeout, a time limit for storage adapters), and the JS
+// values the client hands out (state, events, errors, its unbound functions). It wires callbacks
+// and builds objects; every decision is made in Rust (src/web). wasm-bindgen ships it with the
+// wasm as a snippet (the npm web build bundles it into the glue): this wiring costs a fraction of
+// the size of the same code as Rust futures and closures.
 
 const STORE = "kv";
 const IV = 12;
