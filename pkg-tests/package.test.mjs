@@ -111,7 +111,9 @@ test("a session stored under @convex-dev/auth/react's keys is picked up", async 
   const ns = h.convexUrl.replace(/[^a-zA-Z0-9]/g, "");
   const context = await h.context();
   const page = await context.newPage();
-  await page.goto(`${h.pageUrl}/missing-page-for-storage`);
+  // A page of the same origin that runs no client (the demo server answers unknown paths with
+  // the demo app, which would read the tokens and query with them).
+  await page.goto(`${h.pageUrl}/test/blank.html`);
   await page.evaluate(
     ([ns, token, refreshToken]) => {
       localStorage.setItem(`__convexAuthJWT_${ns}`, token);
