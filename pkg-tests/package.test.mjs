@@ -148,6 +148,12 @@ test("getSnapshot, subscribe and onChange work unbound; one snapshot object per 
     // Inside a listener, getSnapshot already answers the new state.
     const unsubscribe = subscribe((s) => seen.push([s.isAuthenticated, s === getSnapshot()]));
     const stopEvents = onChange((e) => events.push(e.type));
+    // Params whose reading throws are an error value, and the client goes on.
+    const trap = new Proxy({}, { ownKeys: () => { throw new Error("trap"); } });
+    const badParams = await window.auth.signIn("password", trap).then(
+      () => "resolved",
+      (e) => `${e.name}:${e.code}`,
+    );
     await window.auth.signIn("anonymous");
     const after = getSnapshot();
     unsubscribe();
@@ -155,6 +161,7 @@ test("getSnapshot, subscribe and onChange work unbound; one snapshot object per 
     stopEvents();
     await window.auth.signOut();
     return {
+      badParams,
       same,
       changed: after !== first,
       authenticated: after.isAuthenticated,
@@ -165,6 +172,7 @@ test("getSnapshot, subscribe and onChange work unbound; one snapshot object per 
     };
   });
   assert.deepEqual(r, {
+    badParams: "ConvexAuthError:InvalidParams",
     same: true,
     changed: true,
     authenticated: true,

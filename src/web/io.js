@@ -198,6 +198,7 @@ export const authError = (message, code, retryable, data) => {
   e.name = "ConvexAuthError";
   e.code = code;
   e.retryable = retryable;
+  // `data` is JSON that the client wrote (core::json): JSON.parse cannot throw on it.
   if (data !== undefined) e.data = JSON.parse(data);
   return e;
 };
@@ -210,15 +211,21 @@ export const signInResult = (signingIn, redirect) => {
   return { signingIn };
 };
 
-/** signIn's params as [key, value] pairs: none, a FormData, or a plain object (else undefined). */
-export const entries = (p) =>
-  p == null
-    ? []
-    : p instanceof FormData
-      ? [...p]
-      : typeof p == "object" && !Array.isArray(p)
-        ? Object.entries(p)
-        : undefined;
+/**
+ * signIn's params as [key, value] pairs: none, a FormData, or a plain object; undefined for
+ * anything else, and when reading it throws (a Proxy's traps).
+ */
+export const entries = (p) => {
+  try {
+    return p == null
+      ? []
+      : p instanceof FormData
+        ? [...p]
+        : typeof p == "object" && !Array.isArray(p)
+          ? Object.entries(p)
+          : undefined;
+  } catch {}
+};
 
 /**
  * The client's unbound functions [getSnapshot, subscribe, onChange, fetchAccessToken], over one

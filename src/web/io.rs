@@ -23,7 +23,9 @@ extern "C" {
     fn post(url: &str, body: &str, bearer: Option<&str>, ms: f64) -> Promise;
     fn within(value: &JsValue, ms: f64) -> Promise;
 
-    // Values handed to JS callers (built in JS: one call instead of a property write each).
+    // Values handed to JS callers (built in JS: one call instead of a property write each). None
+    // of these throws, except where the binding catches: a JS exception must not unwind through
+    // wasm frames.
     pub(crate) fn state(
         is_loading: bool,
         is_authenticated: bool,
