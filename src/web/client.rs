@@ -239,7 +239,8 @@ impl ConvexAuthClient {
         let mut pending_error = None;
         let mut shared_area = None;
         let shared = !matches!(options.storage, Storage::SessionStorage | Storage::Memory);
-        let handover = matches!(options.storage, Storage::LocalStorage).then(Handover::default);
+        let handover =
+            matches!(options.storage, Storage::LocalStorage).then(|| Handover::new(&keys.jwt));
         let store: Rc<dyn TokenStorage> = match options.storage {
             Storage::LocalStorage | Storage::SessionStorage => {
                 match WebStorage::open(matches!(options.storage, Storage::LocalStorage)) {
@@ -547,7 +548,7 @@ impl Inner {
         }
         if key == self.keys.jwt && !self.storage_failed.get() {
             if let Some(handover) = &self.handover {
-                handover.write(key, value).await;
+                handover.write(value).await;
             }
             if let Some(channel) = &self.channel {
                 let _ = channel.post_message(&JsValue::from_str("jwt"));
@@ -900,7 +901,7 @@ impl Inner {
             |t: Option<String>| t.and_then(|t| Session::new(t, now, false, self.skew_ms.get()));
         let mut latest = parse(self.read(&self.keys.jwt).await);
         if let Some(handover) = &self.handover {
-            if let Some(copy) = parse(handover.read(&self.keys.jwt).await) {
+            if let Some(copy) = parse(handover.read().await) {
                 if latest
                     .as_ref()
                     .map_or(true, |s| s.claims.iat <= copy.claims.iat)

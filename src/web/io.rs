@@ -7,7 +7,7 @@ use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::platform::js_message;
+use super::storage::storage_err;
 use crate::core::error::{Error, ErrorCode};
 
 #[wasm_bindgen(module = "/src/web/io.js")]
@@ -52,9 +52,7 @@ extern "C" {
 
 /// Awaits a storage Promise; a rejection is a `Storage` error with the browser's message.
 pub(crate) async fn storage(p: Promise) -> Result<JsValue, Error> {
-    JsFuture::from(p)
-        .await
-        .map_err(|e| Error::storage(js_message(&e)))
+    JsFuture::from(p).await.map_err(storage_err)
 }
 
 /// How long one request may take before it counts as a `Timeout`.
@@ -114,27 +112,30 @@ pub(crate) async fn acquire(name: &str, timeout_ms: f64) -> Option<LockGuard> {
 /// holder replaced; IndexedDB reads are ordered after every committed write, so this copy is
 /// current under the lock. Best effort: without IndexedDB the client falls back to what
 /// localStorage shows.
-#[derive(Default)]
-pub(crate) struct Handover;
-
-fn handover_key(jwt_key: &str) -> String {
-    let mut k = String::with_capacity(jwt_key.len() + 9);
-    k.push_str("handover:");
-    k.push_str(jwt_key);
-    k
+pub(crate) struct Handover {
+    /// The record `handover:<jwt key>`.
+    record: String,
 }
 
 impl Handover {
-    /// The JWT last written for `jwt_key`, if known.
-    pub(crate) async fn read(&self, jwt_key: &str) -> Option<String> {
-        JsFuture::from(idb_get(&handover_key(jwt_key)))
+    /// The hand-over record of the JWT stored under `jwt_key`.
+    pub(crate) fn new(jwt_key: &str) -> Handover {
+        let mut record = String::with_capacity(jwt_key.len() + 9);
+        record.push_str("handover:");
+        record.push_str(jwt_key);
+        Handover { record }
+    }
+
+    /// The JWT last written, if known.
+    pub(crate) async fn read(&self) -> Option<String> {
+        JsFuture::from(idb_get(&self.record))
             .await
             .ok()?
             .as_string()
     }
 
-    /// Records the JWT written for `jwt_key` (`None`: removed); committed when this returns.
-    pub(crate) async fn write(&self, jwt_key: &str, token: Option<&str>) {
-        let _ = JsFuture::from(idb_set(&handover_key(jwt_key), token)).await;
+    /// Records the JWT written (`None`: removed); committed when this returns.
+    pub(crate) async fn write(&self, token: Option<&str>) {
+        let _ = JsFuture::from(idb_set(&self.record, token)).await;
     }
 }

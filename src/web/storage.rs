@@ -103,7 +103,8 @@ impl WebStorage {
     }
 }
 
-fn storage_err(e: JsValue) -> Error {
+/// A storage failure with the browser's message.
+pub(crate) fn storage_err(e: JsValue) -> Error {
     Error::storage(js_message(&e))
 }
 
