@@ -6,6 +6,7 @@
 // the size of the same code as Rust futures and closures.
 
 const STORE = "kv";
+const RECORD = "encrypted:"; // prefix of the records of encrypted values
 const IV = 12;
 const text = new TextEncoder();
 
@@ -95,7 +96,7 @@ const gcm = (iv, name) => ({ name: "AES-GCM", iv, additionalData: text.encode(na
 
 /** The decrypted value of `name`; undefined when absent or when it does not decrypt. */
 export const decrypt = async (name) => {
-  const record = await idbGet("encrypted:" + name);
+  const record = await idbGet(RECORD + name);
   const key = await cryptoKey();
   if (!(record instanceof Uint8Array) || record.length <= IV) return undefined;
   try {
@@ -114,11 +115,11 @@ export const encrypt = async (name, value) => {
   const record = new Uint8Array(IV + sealed.length);
   record.set(iv);
   record.set(sealed, IV);
-  return idbSet("encrypted:" + name, record);
+  return idbSet(RECORD + name, record);
 };
 
 /** Removes the value of `name`. */
-export const erase = (name) => idbSet("encrypted:" + name);
+export const erase = (name) => idbSet(RECORD + name);
 
 /**
  * Takes the Web Lock `name`, waiting at most `ms`. Resolves with the function that releases it,
