@@ -11,10 +11,9 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::encrypted::EncryptedStorage;
 use super::io::{self, Handover};
 use super::platform::{debug, deferred, now_ms, promise, random, sleep, spawn, Timeout};
-use super::storage::{JsStorage, MemoryStorage, Storage, TokenStorage, WebStorage};
+use super::storage::{JsStorage, Storage, TokenStorage};
 use super::transport;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::keys::Keys;
@@ -150,7 +149,7 @@ pub(crate) struct Inner {
     replace_url: Option<Rc<dyn Fn(String) -> LocalFuture<()>>>,
     store: RefCell<Rc<dyn TokenStorage>>,
     /// The `Storage` whose `storage` events other tabs fire (localStorage only).
-    shared_area: RefCell<Option<web_sys::Storage>>,
+    shared_area: RefCell<Option<JsValue>>,
     /// Whether other tabs use the same storage (localStorage, encrypted, adapters): refreshes
     /// then take the Web Lock.
     shared: bool,
@@ -237,28 +236,17 @@ impl ConvexAuthClient {
         let url = normalize_url(&options.url)?;
         let keys = Keys::new(options.storage_namespace.as_deref().unwrap_or(&options.url));
         let mut pending_error = None;
-        let mut shared_area = None;
         let shared = !matches!(options.storage, Storage::SessionStorage | Storage::Memory);
         let handover =
             matches!(options.storage, Storage::LocalStorage).then(|| Handover::new(&keys.jwt));
-        let store: Rc<dyn TokenStorage> = match options.storage {
-            Storage::LocalStorage | Storage::SessionStorage => {
-                match WebStorage::open(matches!(options.storage, Storage::LocalStorage)) {
-                    Ok(web) => {
-                        if matches!(options.storage, Storage::LocalStorage) {
-                            shared_area = Some(web.raw().clone());
-                        }
-                        Rc::new(web)
-                    }
-                    Err(e) => {
-                        pending_error = Some(e);
-                        Rc::new(MemoryStorage::default())
-                    }
-                }
-            }
-            Storage::Memory => Rc::new(MemoryStorage::default()),
-            Storage::Encrypted => Rc::new(EncryptedStorage::new()),
-            Storage::Custom(s) => s,
+        let store = options.storage.open().unwrap_or_else(|e| {
+            pending_error = Some(e);
+            Rc::new(JsStorage::memory())
+        });
+        // Other tabs' localStorage writes arrive as `storage` events for this object.
+        let shared_area = match (&options.storage, &pending_error) {
+            (Storage::LocalStorage, None) => io::builtin("localStorage").ok(),
+            _ => None,
         };
         let channel = if shared && shared_area.is_none() {
             let mut name = String::from("convex-auth-wasm:");
@@ -511,7 +499,7 @@ impl Inner {
         if self.storage_failed.replace(true) {
             return;
         }
-        let memory = Rc::new(MemoryStorage::default());
+        let memory = Rc::new(JsStorage::memory());
         let token = self.session.borrow().as_ref().map(|s| s.token.clone());
         if let Some(token) = token {
             let _ = memory.set_item(&self.keys.jwt, &token).await;

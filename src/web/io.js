@@ -59,6 +59,14 @@ export const idbGet = (key) => run("readonly", (s) => s.get(key));
 export const idbSet = (key, value) =>
   run("readwrite", (s) => (value === undefined ? s.delete(key) : s.put(value, key)));
 
+// storage: "encrypted": values kept in IndexedDB (database `convex-auth-wasm`, store `kv`, records
+// `encrypted:<key>`), each sealed with AES-GCM (random 96-bit IV, the storage key as additional
+// data) under a non-extractable WebCrypto key stored in the same database. Script in the page
+// cannot read the key's bytes and a copied database file or record is ciphertext; script running
+// in the page can still ask this client (or the key) to decrypt, so this protects tokens at rest,
+// not from XSS. A record that does not decrypt (tampered, truncated, or from a lost key) reads as
+// absent.
+
 const subtle = () => {
   if (!globalThis.crypto || !crypto.subtle) throw Error("WebCrypto is not available (insecure context)");
   return crypto.subtle;
@@ -95,7 +103,7 @@ const cryptoKey = () =>
 const gcm = (iv, name) => ({ name: "AES-GCM", iv, additionalData: text.encode(name) });
 
 /** The decrypted value of `name`; undefined when absent or when it does not decrypt. */
-export const decrypt = async (name) => {
+const decrypt = async (name) => {
   const record = await idbGet(RECORD + name);
   const key = await cryptoKey();
   if (!(record instanceof Uint8Array) || record.length <= IV) return undefined;
@@ -108,7 +116,7 @@ export const decrypt = async (name) => {
 };
 
 /** Stores `value` under `name`, sealed as a random 96-bit IV followed by the AES-GCM ciphertext. */
-export const encrypt = async (name, value) => {
+const encrypt = async (name, value) => {
   const key = await cryptoKey();
   const iv = crypto.getRandomValues(new Uint8Array(IV));
   const sealed = new Uint8Array(await subtle().encrypt(gcm(iv, name), key, text.encode(value)));
@@ -119,7 +127,7 @@ export const encrypt = async (name, value) => {
 };
 
 /** Removes the value of `name`. */
-export const erase = (name) => idbSet(RECORD + name);
+const erase = (name) => idbSet(RECORD + name);
 
 /**
  * Takes the Web Lock `name`, waiting at most `ms`. Resolves with the function that releases it,
@@ -165,11 +173,48 @@ export const post = async (url, body, bearer, ms) => {
   }
 };
 
+// ---- storages ----
+
+/** A new memory store (an adapter over a Map). */
+export const memory = () => {
+  const m = new Map();
+  return { getItem: (k) => m.get(k), setItem: (k, v) => void m.set(k, v), removeItem: (k) => void m.delete(k) };
+};
+
+/**
+ * The built-in storage `name` as an adapter: "localStorage" and "sessionStorage" are the
+ * browser's own objects (reading them throws where Web Storage is blocked), "encrypted" the
+ * functions above, "memory" a Map.
+ */
+export const builtin = (name) => {
+  if (name == "encrypted") return { getItem: decrypt, setItem: encrypt, removeItem: erase };
+  if (name == "memory") return memory();
+  const s = globalThis[name];
+  if (!s) throw Error("Web Storage is not available");
+  return s;
+};
+
+/** Whether `o` has the adapter methods (reading them may throw: a Proxy's traps). */
+export const isAdapter = (o) => {
+  try {
+    return ["getItem", "setItem", "removeItem"].every((m) => typeof o[m] == "function");
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Calls the adapter method `op` ("getItem", "setItem", "removeItem") and settles its result
+ * within `ms` as `within` does; a method that throws rejects.
+ */
+export const store = (o, op, key, value, ms) =>
+  within(new Promise((ok) => ok(op == "setItem" ? o[op](key, value) : o[op](key))), ms);
+
 /**
  * Settles `value` (a value or a Promise, from a storage adapter) within `ms`: resolves with
  * [value], or with undefined when it took too long; rejects as it rejects.
  */
-export const within = (value, ms) => {
+const within = (value, ms) => {
   let timer;
   return Promise.race([
     Promise.resolve(value).then((v) => [v]),

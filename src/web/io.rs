@@ -7,7 +7,6 @@ use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::storage::storage_err;
 use crate::core::error::{Error, ErrorCode};
 
 #[wasm_bindgen(module = "/src/web/io.js")]
@@ -16,12 +15,20 @@ extern "C" {
     fn idb_get(key: &str) -> Promise;
     #[wasm_bindgen(js_name = idbSet)]
     fn idb_set(key: &str, value: Option<&str>) -> Promise;
-    pub(crate) fn decrypt(name: &str) -> Promise;
-    pub(crate) fn encrypt(name: &str, value: &str) -> Promise;
-    pub(crate) fn erase(name: &str) -> Promise;
+    #[wasm_bindgen(catch)]
+    pub(crate) fn builtin(name: &str) -> Result<JsValue, JsValue>;
+    pub(crate) fn memory() -> JsValue;
+    #[wasm_bindgen(js_name = isAdapter)]
+    pub(crate) fn is_adapter(object: &JsValue) -> bool;
+    pub(crate) fn store(
+        object: &JsValue,
+        op: &str,
+        key: &str,
+        value: Option<&str>,
+        ms: f64,
+    ) -> Promise;
     fn lock(name: &str, ms: f64) -> Promise;
     fn post(url: &str, body: &str, bearer: Option<&str>, ms: f64) -> Promise;
-    fn within(value: &JsValue, ms: f64) -> Promise;
 
     // Values handed to JS callers (built in JS: one call instead of a property write each). None
     // of these throws, except where the binding catches: a JS exception must not unwind through
@@ -50,11 +57,6 @@ extern "C" {
     pub(crate) fn request(input: &JsValue, init: &JsValue) -> Result<web_sys::Request, JsValue>;
 }
 
-/// Awaits a storage Promise; a rejection is a `Storage` error with the browser's message.
-pub(crate) async fn storage(p: Promise) -> Result<JsValue, Error> {
-    JsFuture::from(p).await.map_err(storage_err)
-}
-
 /// How long one request may take before it counts as a `Timeout`.
 pub(crate) const REQUEST_TIMEOUT_MS: f64 = 15_000.0;
 
@@ -80,13 +82,6 @@ pub(crate) async fn post_json(
             _ => Error::new(ErrorCode::Network, "The server could not be reached"),
         }),
     }
-}
-
-/// Settles a storage adapter's result (a value or a Promise) within `ms`: `Ok(None)` when it
-/// took longer, `Err` with what it rejected with.
-pub(crate) async fn settle_within(value: &JsValue, ms: f64) -> Result<Option<JsValue>, JsValue> {
-    let settled = JsFuture::from(within(value, ms)).await?;
-    Ok((!settled.is_undefined()).then(|| settled.unchecked_into::<Array>().get(0)))
 }
 
 /// A held Web Lock; dropping it releases the lock.

@@ -1,7 +1,6 @@
 //! The browser edges: platform bindings, storage, transport, the client and its JS facade.
 
 pub mod client;
-mod encrypted;
 mod facade;
 mod io;
 mod platform;

@@ -1,15 +1,16 @@
-//! Token storage: the [`TokenStorage`] trait and its built-in adapters (Web Storage, memory, and
-//! any JS object with `getItem`/`setItem`/`removeItem` returning values or Promises).
+//! Token storage: the [`TokenStorage`] trait, [`JsStorage`] over any JS object with
+//! `getItem`/`setItem`/`removeItem` returning values or Promises (the built-in storages are such
+//! objects, made by `io.js`), and [`MemoryStorage`] for Rust callers.
 
 use std::cell::RefCell;
 use std::future::{ready, Future};
 use std::pin::Pin;
 use std::rc::Rc;
 
-use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
-use super::io::settle_within;
+use super::io;
 use super::platform::js_message;
 use crate::core::error::Error;
 
@@ -27,7 +28,8 @@ pub trait TokenStorage {
     fn remove_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, ()>;
 }
 
-/// An in-memory store: lives as long as the client, shared by nothing else.
+/// An in-memory store for Rust callers (`Storage::Custom`): lives as long as it is held. The
+/// client's own `Storage::Memory` is a JS adapter, as every built-in storage is.
 #[derive(Default)]
 pub struct MemoryStorage {
     items: RefCell<Vec<(String, String)>>,
@@ -73,104 +75,58 @@ impl TokenStorage for MemoryStorage {
     }
 }
 
-/// `localStorage` or `sessionStorage`, raw string values (as the official client stores them).
-#[derive(Debug)]
-pub struct WebStorage {
-    storage: web_sys::Storage,
-}
-
-impl WebStorage {
-    /// `window.localStorage` (`local == true`) or `window.sessionStorage`. Fails where the
-    /// browser refuses access (SecurityError in sandboxed frames, storage disabled).
-    pub fn open(local: bool) -> Result<WebStorage, Error> {
-        let window = web_sys::window()
-            .ok_or_else(|| Error::storage("No window: Web Storage is not available here"))?;
-        let storage = if local {
-            window.local_storage()
-        } else {
-            window.session_storage()
-        };
-        match storage {
-            Ok(Some(storage)) => Ok(WebStorage { storage }),
-            Ok(None) => Err(Error::storage("Web Storage is not available")),
-            Err(e) => Err(Error::storage(js_message(&e))),
-        }
-    }
-
-    /// The underlying `Storage` object (to match `StorageEvent.storageArea`).
-    pub(crate) fn raw(&self) -> &web_sys::Storage {
-        &self.storage
-    }
-}
-
 /// A storage failure with the browser's message.
 pub(crate) fn storage_err(e: JsValue) -> Error {
     Error::storage(js_message(&e))
-}
-
-impl TokenStorage for WebStorage {
-    fn get_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, Option<String>> {
-        Box::pin(ready(self.storage.get_item(key).map_err(storage_err)))
-    }
-    fn set_item<'a>(&'a self, key: &'a str, value: &'a str) -> StorageFuture<'a, ()> {
-        Box::pin(ready(
-            self.storage.set_item(key, value).map_err(storage_err),
-        ))
-    }
-    fn remove_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, ()> {
-        Box::pin(ready(self.storage.remove_item(key).map_err(storage_err)))
-    }
 }
 
 /// How long a JS adapter may take to settle one call before the client gives up on it.
 const ADAPTER_TIMEOUT_MS: f64 = 5_000.0;
 
 /// A JS object `{getItem, setItem, removeItem}` whose methods return values or Promises
-/// (localStorage itself, an IndexedDB wrapper, React Native SecureStore...).
+/// (localStorage itself, an IndexedDB wrapper, React Native SecureStore...). The client's
+/// built-in storages are such objects too (`io.js`'s `builtin`), so every store the client opens
+/// takes this one path, with its time limit.
 #[derive(Debug)]
 pub struct JsStorage {
     object: JsValue,
-    get: Function,
-    set: Function,
-    remove: Function,
 }
 
 impl JsStorage {
     /// Checks that `object` has the three methods.
     pub fn new(object: JsValue) -> Result<JsStorage, Error> {
-        let method = |name: &str| -> Result<Function, Error> {
-            Reflect::get(&object, &JsValue::from_str(name))
-                .ok()
-                .and_then(|f| f.dyn_into::<Function>().ok())
-                .ok_or_else(|| {
-                    Error::options(
-                        "`storage` adapter must have getItem, setItem and removeItem methods",
-                    )
-                })
-        };
-        Ok(JsStorage {
-            get: method("getItem")?,
-            set: method("setItem")?,
-            remove: method("removeItem")?,
-            object,
-        })
+        if io::is_adapter(&object) {
+            Ok(JsStorage { object })
+        } else {
+            Err(Error::options(
+                "`storage` adapter must have getItem, setItem and removeItem methods",
+            ))
+        }
     }
 
-    async fn call(&self, result: Result<JsValue, JsValue>) -> Result<JsValue, Error> {
-        let value = result.map_err(storage_err)?;
-        settle_within(&value, ADAPTER_TIMEOUT_MS)
+    /// A new memory store (what the client falls back to when its storage fails).
+    pub(crate) fn memory() -> JsStorage {
+        JsStorage {
+            object: io::memory(),
+        }
+    }
+
+    async fn call(&self, op: &str, key: &str, value: Option<&str>) -> Result<JsValue, Error> {
+        // `[value]`, or undefined when the adapter took longer than the limit.
+        let settled = JsFuture::from(io::store(&self.object, op, key, value, ADAPTER_TIMEOUT_MS))
             .await
-            .map_err(storage_err)?
-            .ok_or_else(|| Error::storage("The storage adapter did not settle in time"))
+            .map_err(storage_err)?;
+        if settled.is_undefined() {
+            return Err(Error::storage("The storage adapter did not settle in time"));
+        }
+        Ok(settled.unchecked_into::<js_sys::Array>().get(0))
     }
 }
 
 impl TokenStorage for JsStorage {
     fn get_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, Option<String>> {
         Box::pin(async move {
-            let v = self
-                .call(self.get.call1(&self.object, &JsValue::from_str(key)))
-                .await?;
+            let v = self.call("getItem", key, None).await?;
             if v.is_null() || v.is_undefined() {
                 return Ok(None);
             }
@@ -180,22 +136,10 @@ impl TokenStorage for JsStorage {
         })
     }
     fn set_item<'a>(&'a self, key: &'a str, value: &'a str) -> StorageFuture<'a, ()> {
-        Box::pin(async move {
-            self.call(self.set.call2(
-                &self.object,
-                &JsValue::from_str(key),
-                &JsValue::from_str(value),
-            ))
-            .await?;
-            Ok(())
-        })
+        Box::pin(async move { self.call("setItem", key, Some(value)).await.map(drop) })
     }
     fn remove_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, ()> {
-        Box::pin(async move {
-            self.call(self.remove.call1(&self.object, &JsValue::from_str(key)))
-                .await?;
-            Ok(())
-        })
+        Box::pin(async move { self.call("removeItem", key, None).await.map(drop) })
     }
 }
 
@@ -213,6 +157,23 @@ pub enum Storage {
     Encrypted,
     /// A custom store.
     Custom(Rc<dyn TokenStorage>),
+}
+
+impl Storage {
+    /// Opens the store: a custom one as it is, a built-in one as the adapter `io.js` makes for
+    /// it. Fails where the browser refuses Web Storage (SecurityError in sandboxed frames,
+    /// storage disabled).
+    pub(crate) fn open(&self) -> Result<Rc<dyn TokenStorage>, Error> {
+        let name = match self {
+            Storage::Custom(s) => return Ok(s.clone()),
+            Storage::LocalStorage => "localStorage",
+            Storage::SessionStorage => "sessionStorage",
+            Storage::Memory => "memory",
+            Storage::Encrypted => "encrypted",
+        };
+        let object = io::builtin(name).map_err(storage_err)?;
+        Ok(Rc::new(JsStorage { object }))
+    }
 }
 
 impl std::fmt::Debug for Storage {
