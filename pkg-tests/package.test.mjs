@@ -136,11 +136,11 @@ test("a session stored under @convex-dev/auth/react's keys is picked up", async 
   await context.close();
 });
 
-test("getSnapshot, subscribe and onChange work unbound; one snapshot object per state", async () => {
+test("getSnapshot, subscribe, onChange and fetch work unbound; one snapshot object per state", async () => {
   const context = await h.context();
   const page = await h.open(context, { opts: { storage: "memory" } });
   const r = await page.evaluate(async () => {
-    const { getSnapshot, subscribe, onChange } = window.auth;
+    const { getSnapshot, subscribe, onChange, fetch: authFetch } = window.auth;
     const first = getSnapshot();
     const same = first === getSnapshot();
     const seen = [];
@@ -155,6 +155,7 @@ test("getSnapshot, subscribe and onChange work unbound; one snapshot object per 
       (e) => `${e.name}:${e.code}`,
     );
     await window.auth.signIn("anonymous");
+    const whoami = (await authFetch(`${window.CONVEX_URL}/whoami`)).status;
     const after = getSnapshot();
     unsubscribe();
     unsubscribe();
@@ -162,6 +163,7 @@ test("getSnapshot, subscribe and onChange work unbound; one snapshot object per 
     await window.auth.signOut();
     return {
       badParams,
+      whoami,
       same,
       changed: after !== first,
       authenticated: after.isAuthenticated,
@@ -173,6 +175,7 @@ test("getSnapshot, subscribe and onChange work unbound; one snapshot object per 
   });
   assert.deepEqual(r, {
     badParams: "ConvexAuthError:InvalidParams",
+    whoami: 200,
     same: true,
     changed: true,
     authenticated: true,

@@ -755,6 +755,32 @@ async fn network_failures_keep_the_session_and_retry() {
 }
 
 #[wasm_bindgen_test]
+async fn fetch_sends_the_token_to_the_deployment_and_retries_a_401_once() {
+    let whoami = format!("{URL}/whoami");
+    let request = || web_sys::Request::new_with_str(&whoami).unwrap();
+    let c = memory_client().await;
+    assert!(c.is_deployment_url(&whoami));
+    assert!(!c.is_deployment_url("https://example.com/whoami"));
+    // Signed out: the request goes as it is.
+    assert_eq!(c.fetch(request()).await.unwrap().status(), 401);
+    c.sign_in(Some("anonymous"), vec![]).await.unwrap();
+    assert_eq!(c.fetch(request()).await.unwrap().status(), 200);
+    let since = requests().await.length();
+    let body = r#"{"path":"/whoami","kind":"status","status":401,"count":1}"#;
+    http("POST", "/_test/faults", Some(body), None).await;
+    assert_eq!(c.fetch(request()).await.unwrap().status(), 200);
+    assert_eq!(count_kind("refresh", since).await, 1);
+    // A used body is an InvalidParams error, not a panic.
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str("x"));
+    let used = web_sys::Request::new_with_str_and_init(&whoami, &init).unwrap();
+    let _ = JsFuture::from(used.text().unwrap()).await;
+    let e = c.fetch(used).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidParams);
+}
+
+#[wasm_bindgen_test]
 async fn server_errors_keep_the_session() {
     let c = memory_client().await;
     sign_up(&c, &unique_email("5xx")).await;

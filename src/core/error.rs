@@ -56,6 +56,29 @@ impl ErrorCode {
             ErrorCode::FunctionError => "FunctionError",
         }
     }
+
+    /// The code whose [`as_str`](Self::as_str) is `s`.
+    pub fn parse(s: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Every code.
+    pub const ALL: [ErrorCode; 14] = [
+        ErrorCode::InvalidOptions,
+        ErrorCode::InvalidParams,
+        ErrorCode::Network,
+        ErrorCode::Timeout,
+        ErrorCode::Server,
+        ErrorCode::InvalidResponse,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Storage,
+        ErrorCode::InvalidSecret,
+        ErrorCode::InvalidAccountId,
+        ErrorCode::TooManyFailedAttempts,
+        ErrorCode::InvalidCode,
+        ErrorCode::ConvexError,
+        ErrorCode::FunctionError,
+    ];
 }
 
 /// An SDK error: a code, a human-readable message (never containing a token), whether retrying
@@ -205,6 +228,14 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn every_code_parses_back_from_its_string() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("Nope"), None);
+    }
 
     #[test]
     fn maps_development_messages_to_codes() {

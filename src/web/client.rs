@@ -355,12 +355,27 @@ impl ConvexAuthClient {
     /// `*.convex.cloud` url its `*.convex.site` twin); on a 401 the session is refreshed once
     /// and the request sent once more.
     pub async fn fetch(&self, request: web_sys::Request) -> Result<web_sys::Response, Error> {
-        self.inner.clone().fetch(request).await
+        // The same `auth.fetch` as JS callers get (io.js), over this client's token fetcher.
+        let inner = self.inner.clone();
+        let token = Closure::<dyn Fn(JsValue) -> Promise>::new(move |args: JsValue| {
+            let inner = inner.clone();
+            promise(Box::pin(async move {
+                let token = inner.fetch_access_token(io::force_refresh(&args)).await;
+                Ok(token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
+            }))
+        });
+        let fetch = io::auth_fetch(token.as_ref(), &self.inner.url);
+        match fetch.call1(&JsValue::UNDEFINED, &request) {
+            Ok(p) => JsFuture::from(Promise::from(p)).await,
+            Err(e) => Err(e),
+        }
+        .map(JsCast::unchecked_into)
+        .map_err(|e| io::error_from_js(&e))
     }
 
     /// Whether `url` belongs to the deployment (so a token may be sent there).
     pub fn is_deployment_url(&self, url: &str) -> bool {
-        self.inner.is_own_origin(url)
+        io::own(&self.inner.url, url)
     }
 
     /// The deployment URL (without trailing slash).
@@ -988,56 +1003,6 @@ impl Inner {
         }
     }
 
-    // ---- auth.fetch ----
-
-    fn is_own_origin(&self, url: &str) -> bool {
-        let (Ok(target), Ok(own)) = (web_sys::Url::new(url), web_sys::Url::new(&self.url)) else {
-            return false;
-        };
-        if target.origin() == own.origin() {
-            return true;
-        }
-        // The HTTP actions of `https://x.convex.cloud` are served by `https://x.convex.site`.
-        let host = own.hostname();
-        match host.strip_suffix(".convex.cloud") {
-            Some(name) => {
-                let mut twin = String::from("https://");
-                twin.push_str(name);
-                twin.push_str(".convex.site");
-                own.protocol() == "https:" && target.origin() == twin
-            }
-            None => false,
-        }
-    }
-
-    pub(crate) async fn fetch(
-        self: Rc<Self>,
-        request: web_sys::Request,
-    ) -> Result<web_sys::Response, Error> {
-        if !self.is_own_origin(&request.url()) {
-            return transport::fetch_request(&request).await;
-        }
-        let Some(token) = self.clone().fetch_access_token(false).await else {
-            return transport::fetch_request(&request).await;
-        };
-        // Keep an unread copy for the retry (a body can be read only once; `Request::clone` is the
-        // JS method that copies it).
-        let spare = request
-            .clone()
-            .map_err(|_| Error::params("The request body was already used"))?;
-        let response = transport::fetch_request(&with_bearer(&request, &token)?).await?;
-        if response.status() != 401 {
-            return Ok(response);
-        }
-        self.trace("fetch: 401, refreshing once");
-        match self.clone().fetch_access_token(true).await {
-            Some(fresh) if fresh != token => {
-                transport::fetch_request(&with_bearer(&spare, &fresh)?).await
-            }
-            _ => Ok(response),
-        }
-    }
-
     // ---- browser events ----
 
     fn listen_to_browser(self: &Rc<Self>) {
@@ -1135,20 +1100,6 @@ impl Inner {
 }
 
 /// A copy of `request` carrying `Authorization: Bearer <token>`.
-fn with_bearer(request: &web_sys::Request, token: &str) -> Result<web_sys::Request, Error> {
-    let copy = request
-        .clone()
-        .map_err(|_| Error::params("The request body was already used"))?;
-    let mut value = String::with_capacity(token.len() + 7);
-    value.push_str("Bearer ");
-    value.push_str(token);
-    copy.headers()
-        .set("Authorization", &value)
-        .map_err(|_| Error::params("The request's headers are immutable"))?;
-    Ok(copy)
-}
-
-/// Converts the JS storage option value into a [`Storage`] (a name or an adapter object).
 pub(crate) fn storage_from_js(value: &JsValue) -> Result<Storage, Error> {
     if value.is_undefined() {
         return Ok(Storage::LocalStorage);

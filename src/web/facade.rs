@@ -183,8 +183,7 @@ fn dispatch(inner: &Rc<Inner>, op: u32, arg: JsValue) -> Result<JsValue, JsValue
             Ok(id.into())
         }
         FETCH_ACCESS_TOKEN => {
-            let force = arg.is_object()
-                && Reflect::get(&arg, &"forceRefreshToken".into()).is_ok_and(|v| v.is_truthy());
+            let force = io::force_refresh(&arg);
             let inner = inner.clone();
             Ok(promise(Box::pin(async move {
                 Ok(inner
@@ -312,6 +311,7 @@ pub struct JsConvexAuthClient {
     subscribe: JsValue,
     on_change: JsValue,
     fetch_access_token: JsValue,
+    fetch: JsValue,
 }
 
 #[wasm_bindgen(js_class = ConvexAuthClient)]
@@ -335,6 +335,7 @@ impl JsConvexAuthClient {
         let fns: Array = io::unbound(&dispatch).unchecked_into();
         let (get_snapshot, subscribe, on_change, fetch_access_token) =
             (fns.get(0), fns.get(1), fns.get(2), fns.get(3));
+        let fetch = io::auth_fetch(&fetch_access_token, client.url()).into();
         // The first state listener: getSnapshot's cache is dropped before any other listener runs.
         let changed: Function = fns.get(4).unchecked_into();
         client
@@ -349,6 +350,7 @@ impl JsConvexAuthClient {
             subscribe,
             on_change,
             fetch_access_token,
+            fetch,
         })
     }
 
@@ -435,23 +437,14 @@ impl JsConvexAuthClient {
         }))
     }
 
-    /// `fetch` with `Authorization: Bearer <jwt>` for the deployment's own origins (the url's
-    /// origin, and `*.convex.site` for a `*.convex.cloud` url); on a 401 it refreshes once and
-    /// retries once. Other origins get the request unchanged.
-    /// (Typed in the `ConvexAuthClient` interface of the custom section: `init` optional.)
-    #[wasm_bindgen(skip_typescript)]
-    pub fn fetch(&self, input: JsValue, init: Option<JsValue>) -> js_sys::Promise {
-        let inner = self.client.inner.clone();
-        let request = io::request(&input, &init.unwrap_or(JsValue::UNDEFINED))
-            .map_err(|_| Error::params("`fetch` needs a URL, a string or a Request"));
-        promise(Box::pin(async move {
-            let request = request.map_err(js_error)?;
-            inner
-                .fetch(request)
-                .await
-                .map(JsValue::from)
-                .map_err(js_error)
-        }))
+    /// `(input, init?) => Promise<Response>`: `fetch` with `Authorization: Bearer <jwt>` for the
+    /// deployment's own origins (the url's origin, and `*.convex.site` for a `*.convex.cloud`
+    /// url); on a 401 it refreshes once and retries once. Other origins get the request
+    /// unchanged. Works unbound. (Typed in the `ConvexAuthClient` interface of the custom
+    /// section.)
+    #[wasm_bindgen(getter, skip_typescript)]
+    pub fn fetch(&self) -> JsValue {
+        self.fetch.clone()
     }
 
     /// Signs out here and in every tab sharing the storage; deletes the server session. Always resolves.

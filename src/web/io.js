@@ -288,8 +288,62 @@ export const unbound = (f) => {
   return [() => (snapshot ??= f(0)), listen(1), listen(2), (args) => f(3, args), () => (snapshot = undefined)];
 };
 
-/** auth.fetch's arguments (a string, a URL or a Request, and fetch's init), as a Request. */
-export const request = (input, init) => {
-  if (typeof input == "string" || input instanceof URL || input instanceof Request) return new Request(input, init);
-  throw 0;
+/**
+ * Whether `url` belongs to the deployment `base`: its origin, or for `https://x.convex.cloud`
+ * the origin of its HTTP actions, `https://x.convex.site`.
+ */
+export const own = (base, url) => {
+  try {
+    const b = new URL(base);
+    const o = new URL(url).origin;
+    const twin = b.protocol == "https:" && b.hostname.endsWith(".convex.cloud");
+    return o == b.origin || (twin && o == "https://" + b.hostname.slice(0, -13) + ".convex.site");
+  } catch {
+    return false;
+  }
+};
+
+const params = (m) => authError(m, "InvalidParams", false);
+
+// Sends a request; a rejected fetch is a Network error.
+const send = (r) =>
+  fetch(r).catch(() => {
+    throw authError("The server could not be reached", "Network", true);
+  });
+
+// A copy of `r` carrying the token (a body can be read once: each send gets its own copy).
+const bearer = (r, token) => {
+  try {
+    r = r.clone();
+  } catch {
+    throw params("The request body was already used");
+  }
+  try {
+    r.headers.set("Authorization", "Bearer " + token);
+  } catch {
+    throw params("The request's headers are immutable");
+  }
+  return r;
+};
+
+/**
+ * auth.fetch for the deployment `base`, over the client's fetchAccessToken `token`: `fetch` with
+ * `Authorization: Bearer <jwt>` for the deployment's own origins; after a 401, one forced refresh
+ * and one retry with the new token. Other origins, and a signed-out client, get the request
+ * unchanged. Takes fetch's arguments (a string, a URL or a Request, and init).
+ */
+export const authFetch = (token, base) => async (input, init) => {
+  let r;
+  try {
+    if (!(typeof input == "string" || input instanceof URL || input instanceof Request)) throw 0;
+    r = new Request(input, init);
+  } catch {
+    throw params("`fetch` needs a URL, a string or a Request");
+  }
+  const t = own(base, r.url) && (await token({ forceRefreshToken: false }));
+  if (!t) return send(r);
+  const first = await send(bearer(r, t));
+  if (first.status != 401) return first;
+  const fresh = await token({ forceRefreshToken: true });
+  return fresh && fresh != t ? send(bearer(r, fresh)) : first;
 };

@@ -53,8 +53,9 @@ extern "C" {
     pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<String>) -> JsValue;
     pub(crate) fn entries(params: &JsValue) -> JsValue;
     pub(crate) fn unbound(dispatch: &JsValue) -> JsValue;
-    #[wasm_bindgen(catch)]
-    pub(crate) fn request(input: &JsValue, init: &JsValue) -> Result<web_sys::Request, JsValue>;
+    pub(crate) fn own(base: &str, url: &str) -> bool;
+    #[wasm_bindgen(js_name = authFetch)]
+    pub(crate) fn auth_fetch(token: &JsValue, base: &str) -> Function;
 }
 
 /// How long one request may take before it counts as a `Timeout`.
@@ -133,4 +134,22 @@ impl Handover {
     pub(crate) async fn write(&self, token: Option<&str>) {
         let _ = JsFuture::from(idb_set(&self.record, token)).await;
     }
+}
+
+/// The `forceRefreshToken` of fetchAccessToken's argument (`false` when absent or unreadable).
+pub(crate) fn force_refresh(args: &JsValue) -> bool {
+    args.is_object()
+        && js_sys::Reflect::get(args, &JsValue::from_str("forceRefreshToken"))
+            .is_ok_and(|v| v.is_truthy())
+}
+
+/// An [`Error`] from a `ConvexAuthError` that `io.js` rejected with (anything else is a
+/// `Network` error with its message).
+pub(crate) fn error_from_js(e: &JsValue) -> Error {
+    let field = |name: &str| js_sys::Reflect::get(e, &JsValue::from_str(name)).ok();
+    let code = field("code")
+        .and_then(|c| c.as_string())
+        .and_then(|c| ErrorCode::parse(&c))
+        .unwrap_or(ErrorCode::Network);
+    Error::new(code, super::platform::js_message(e))
 }

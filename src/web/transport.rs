@@ -1,33 +1,9 @@
-//! The Convex public HTTP API over `fetch` (with a timeout on every request), and the user's own
-//! requests for `auth.fetch`.
-
-use js_sys::Promise;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Request, Response};
+//! The Convex public HTTP API over `fetch` (with a timeout on every request).
 
 use super::io;
-use crate::core::error::{Error, ErrorCode};
+use crate::core::error::Error;
 use crate::core::json::Json;
 use crate::core::protocol;
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = fetch)]
-    fn global_fetch(request: &Request) -> Promise;
-}
-
-/// Sends a user's request as it is (no timeout: it may be a long download); a rejected fetch is
-/// a `Network` error.
-pub(crate) async fn fetch_request(request: &Request) -> Result<Response, Error> {
-    match JsFuture::from(global_fetch(request)).await {
-        Ok(r) => Ok(r.unchecked_into()),
-        Err(_) => Err(Error::new(
-            ErrorCode::Network,
-            "The server could not be reached",
-        )),
-    }
-}
 
 /// Calls a Convex function: `POST <url>/api/<kind>` with `{path, args, format:"json"}`.
 /// `args` is serialised JSON; `bearer` is attached as `Authorization: Bearer` when given.
