@@ -5,6 +5,8 @@
 //! text; callers ask for the integer they need. Nesting is bounded so hostile input cannot
 //! exhaust the stack.
 
+use super::split_byte;
+
 /// A parsed JSON value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Json {
@@ -132,29 +134,38 @@ pub fn parse(text: &str) -> Option<Json> {
 }
 
 fn int_of(text: &str) -> Option<i64> {
+    // Byte scans (no pattern searchers: see `core::split_byte`).
     let (neg, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let mut parts = digits.splitn(2, ['e', 'E']);
-    let mantissa = parts.next()?;
-    let exp: u32 = match parts.next() {
-        None => 0,
-        Some(e) => {
-            let e = e.strip_prefix('+').unwrap_or(e);
-            if e.starts_with('-') {
-                return Some(0);
-            }
-            e.parse().ok()?
-        }
+    let (mantissa, exp) = match digits.bytes().position(|b| b == b'e' || b == b'E') {
+        Some(i) => (digits.get(..i)?, Some(digits.get(i + 1..)?)),
+        None => (digits, None),
     };
-    if exp > 30 {
-        return None;
+    let mut scale = 0usize;
+    if let Some(e) = exp {
+        let e = e.strip_prefix('+').unwrap_or(e);
+        if e.starts_with('-') {
+            return Some(0);
+        }
+        if e.is_empty() {
+            return None;
+        }
+        for b in e.bytes() {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            scale = scale * 10 + usize::from(b - b'0');
+            if scale > 30 {
+                return None;
+            }
+        }
     }
-    let (int_part, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let (int_part, frac) = split_byte(mantissa, b'.').unwrap_or((mantissa, ""));
     let mut v: i64 = 0;
     for (i, b) in int_part.bytes().chain(frac.bytes()).enumerate() {
-        if i >= int_part.len() + exp as usize {
+        if i >= int_part.len() + scale {
             break;
         }
         if !b.is_ascii_digit() {
@@ -163,7 +174,7 @@ fn int_of(text: &str) -> Option<i64> {
         v = v.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
     }
     let shown = int_part.len() + frac.len();
-    for _ in shown..int_part.len() + exp as usize {
+    for _ in shown..int_part.len() + scale {
         v = v.checked_mul(10)?;
     }
     Some(if neg { -v } else { v })

@@ -4,6 +4,7 @@
 //! (PROTOCOL.md §6.1).
 
 use super::json::{self, Json};
+use super::{split_byte, trim_end_byte};
 
 /// The claims the client needs from an access token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,16 +36,16 @@ impl Claims {
 /// Decodes the payload of a compact JWS. `None` when the token is not a three-part JWT whose
 /// payload is base64url JSON with a `userId|sessionId` subject and an integer `exp`.
 pub fn decode(token: &str) -> Option<Claims> {
-    let mut parts = token.split('.');
-    let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
+    let (_header, rest) = split_byte(token, b'.')?;
+    let (payload, sig) = split_byte(rest, b'.')?;
+    if split_byte(sig, b'.').is_some() {
         return None;
     }
     let bytes = base64url_decode(payload)?;
     let text = core::str::from_utf8(&bytes).ok()?;
     let claims = json::parse(text)?;
     let sub = claims.get("sub").and_then(Json::as_str)?;
-    let (user_id, session_id) = sub.split_once('|')?;
+    let (user_id, session_id) = split_byte(sub, b'|')?;
     if user_id.is_empty() || session_id.is_empty() {
         return None;
     }
@@ -58,7 +59,7 @@ pub fn decode(token: &str) -> Option<Claims> {
 
 /// Decodes unpadded (or padded) base64url. `None` on any other character or a dangling bit group.
 pub fn base64url_decode(input: &str) -> Option<Vec<u8>> {
-    let input = input.trim_end_matches('=');
+    let input = trim_end_byte(input, b'=');
     let mut out = Vec::with_capacity(input.len() * 3 / 4);
     let mut acc: u32 = 0;
     let mut bits = 0u32;

@@ -226,7 +226,7 @@ pub fn normalize_url(url: &str) -> Result<String, Error> {
     if !parsed.search().is_empty() || !parsed.hash().is_empty() {
         return Err(Error::options("`url` must not have a query or fragment"));
     }
-    Ok(url.trim_end_matches('/').to_owned())
+    Ok(crate::core::trim_end_byte(url, b'/').to_owned())
 }
 
 impl ConvexAuthClient {
