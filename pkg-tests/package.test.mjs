@@ -38,6 +38,41 @@ test("sign-up, then a reload keeps the session and sends no request", async () =
   await context.close();
 });
 
+test("constructor options: each bad option throws InvalidOptions naming it; good ones construct", async () => {
+  const context = await h.context();
+  const page = await h.open(context, { opts: { storage: "memory" } });
+  const r = await page.evaluate(() => {
+    const url = window.CONVEX_URL;
+    const adapter = { getItem: () => null, setItem() {}, removeItem() {} };
+    const attempt = (o) => {
+      try {
+        new window.ConvexAuthClient(o).free();
+        return "ok";
+      } catch (e) {
+        return `${e.name}:${e.code}:${e.message}`;
+      }
+    };
+    const getter = { url, get storage() { throw new Error("getter threw"); } };
+    return [
+      undefined, null, "x", {}, { url: 1 }, { url, stroage: "memory" }, { url, storage: "cookies" },
+      { url, storage: 5 }, { url, storage: { getItem() {} } }, { url, storageNamespace: null },
+      { url, shouldHandleCode: "yes" }, { url, replaceURL: "/" }, { url, navigate: "no" },
+      { url, verbose: 1 }, getter, { url: "ftp://x" },
+      { url, storage: adapter, storageNamespace: "ns", shouldHandleCode: () => false },
+      { url, storage: "sessionStorage", replaceURL: () => {}, navigate: false, verbose: false },
+      { url, storage: undefined, shouldHandleCode: true },
+    ].map(attempt);
+  });
+  const bad = (field) => new RegExp(`^ConvexAuthError:InvalidOptions:.*${field}`);
+  const expected = [
+    "url", "url", "url", "url", "url", "Unknown option", "storage", "storage", "getItem",
+    "storageNamespace", "shouldHandleCode", "replaceURL", "navigate", "verbose", "getter threw", "url",
+  ];
+  expected.forEach((field, i) => assert.match(r[i], bad(field), `case ${i}: ${r[i]}`));
+  assert.deepEqual(r.slice(expected.length), ["ok", "ok", "ok"]);
+  await context.close();
+});
+
 test("magic link round trip: the link's ?code= is removed and exchanged", async () => {
   const context = await h.context();
   const page = await h.open(context);

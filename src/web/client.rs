@@ -1099,28 +1099,6 @@ impl Inner {
     }
 }
 
-/// A copy of `request` carrying `Authorization: Bearer <token>`.
-pub(crate) fn storage_from_js(value: &JsValue) -> Result<Storage, Error> {
-    if value.is_undefined() {
-        return Ok(Storage::LocalStorage);
-    }
-    if let Some(name) = value.as_string() {
-        return match name.as_str() {
-            "localStorage" => Ok(Storage::LocalStorage),
-            "sessionStorage" => Ok(Storage::SessionStorage),
-            "memory" => Ok(Storage::Memory),
-            "encrypted" => Ok(Storage::Encrypted),
-            _ => Err(Error::options("`storage` must be \"localStorage\", \"sessionStorage\", \"memory\", \"encrypted\" or an adapter object")),
-        };
-    }
-    if value.is_object() {
-        return Ok(Storage::Custom(Rc::new(JsStorage::new(value.clone())?)));
-    }
-    Err(Error::options(
-        "`storage` must be a storage name or an adapter object",
-    ))
-}
-
 /// Wraps a JS `replaceURL` callback (`(url) => void | Promise<void>`).
 pub(crate) fn replace_url_from_js(f: Function) -> Rc<dyn Fn(String) -> LocalFuture<()>> {
     Rc::new(move |url: String| {

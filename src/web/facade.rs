@@ -3,11 +3,12 @@
 use std::rc::Rc;
 
 use super::io;
-use super::platform::promise;
-use js_sys::{Array, Function, Object, Reflect};
+use super::platform::{js_message, promise};
+use js_sys::{Array, Function, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::client::{self, ConvexAuthClient, Inner, Listener, Options, ShouldHandleCode};
+use super::storage::{JsStorage, Storage};
 use crate::core::error::Error;
 use crate::core::session::{AuthEvent, AuthState};
 
@@ -203,79 +204,35 @@ fn dispatch(inner: &Rc<Inner>, op: u32, arg: JsValue) -> Result<JsValue, JsValue
     }
 }
 
-/// Reads one option: `Ok(None)` when absent.
-fn opt(options: &JsValue, key: &str) -> Option<JsValue> {
-    Reflect::get(options, &key.into())
-        .ok()
-        .filter(|v| !v.is_undefined())
-}
-
-const OPTION_KEYS: [&str; 7] = [
-    "url",
-    "storage",
-    "storageNamespace",
-    "shouldHandleCode",
-    "replaceURL",
-    "navigate",
-    "verbose",
-];
-
+/// The constructor's options, checked by `io.js`'s `options` (which applies the defaults).
 fn options_from_js(options: &JsValue) -> Result<Options, Error> {
-    if !options.is_object() {
-        return Err(Error::options("Options must be an object with a `url`"));
-    }
-    for key in Object::keys(options.unchecked_ref::<Object>()).iter() {
-        if !OPTION_KEYS
-            .iter()
-            .any(|k| key.as_string().as_deref() == Some(k))
-        {
-            return Err(Error::options("Unknown option (allowed: url, storage, storageNamespace, shouldHandleCode, replaceURL, navigate, verbose)"));
-        }
-    }
-    let url = opt(options, "url")
-        .and_then(|v| v.as_string())
-        .ok_or_else(|| Error::options("`url` is required and must be a string"))?;
-    let mut o = Options::new(url).storage(client::storage_from_js(
-        &opt(options, "storage").unwrap_or(JsValue::UNDEFINED),
-    )?);
-    if let Some(ns) = opt(options, "storageNamespace") {
-        o = o.storage_namespace(
-            ns.as_string()
-                .ok_or_else(|| Error::options("`storageNamespace` must be a string"))?,
-        );
-    }
-    let bool_opt = |key: &str, msg: &'static str| -> Result<Option<bool>, Error> {
-        opt(options, key)
-            .map(|v| v.as_bool().ok_or_else(|| Error::options(msg)))
-            .transpose()
+    let a = io::options(options).map_err(|e| Error::options(js_message(&e)))?;
+    // A built-in storage comes as its index in io.js's STORAGES.
+    let storage = match a.get(1).as_f64().map(|i| i as u8) {
+        Some(0) => Storage::LocalStorage,
+        Some(1) => Storage::SessionStorage,
+        Some(2) => Storage::Memory,
+        Some(_) => Storage::Encrypted,
+        None => Storage::Custom(Rc::new(JsStorage::new(a.get(1))?)),
     };
-    if let Some(v) = opt(options, "shouldHandleCode") {
-        o = o.should_handle_code(match (v.as_bool(), v.dyn_into::<Function>()) {
-            (Some(true), _) => ShouldHandleCode::Always,
-            (Some(false), _) => ShouldHandleCode::Never,
-            (None, Ok(f)) => ShouldHandleCode::With(Rc::new(move |url: &web_sys::Url| {
-                f.call1(&JsValue::UNDEFINED, url)
-                    .is_ok_and(|r| r.is_truthy())
-            })),
-            _ => {
-                return Err(Error::options(
-                    "`shouldHandleCode` must be a boolean or a function",
-                ))
-            }
-        });
-    }
-    if let Some(v) = opt(options, "replaceURL") {
-        let f = v
-            .dyn_into::<Function>()
-            .map_err(|_| Error::options("`replaceURL` must be a function"))?;
-        o = o.replace_url(client::replace_url_from_js(f));
-    }
-    if let Some(v) = bool_opt("navigate", "`navigate` must be a boolean")? {
-        o = o.navigate(v);
-    }
-    if let Some(v) = bool_opt("verbose", "`verbose` must be a boolean")? {
-        o = o.verbose(v);
-    }
+    let mut o = Options::new(a.get(0).as_string().unwrap_or_default()).storage(storage);
+    o.storage_namespace = a.get(2).as_string();
+    let code = a.get(3);
+    o.should_handle_code = match (code.as_bool(), code.dyn_into::<Function>()) {
+        (Some(false), _) => ShouldHandleCode::Never,
+        (None, Ok(f)) => ShouldHandleCode::With(Rc::new(move |url: &web_sys::Url| {
+            f.call1(&JsValue::UNDEFINED, url)
+                .is_ok_and(|r| r.is_truthy())
+        })),
+        _ => ShouldHandleCode::Always,
+    };
+    o.replace_url = a
+        .get(4)
+        .dyn_into::<Function>()
+        .ok()
+        .map(client::replace_url_from_js);
+    o.navigate = a.get(5).is_truthy();
+    o.verbose = a.get(6).is_truthy();
     Ok(o)
 }
 

@@ -222,6 +222,37 @@ const within = (value, ms) => {
   ]).finally(() => clearTimeout(timer));
 };
 
+// ---- the constructor's options ----
+
+const OPTIONS = ["url", "storage", "storageNamespace", "shouldHandleCode", "replaceURL", "navigate", "verbose"];
+const STORAGES = ["localStorage", "sessionStorage", "memory", "encrypted"];
+
+/**
+ * The constructor's options, checked and with their defaults: [url, storage, storageNamespace,
+ * shouldHandleCode, replaceURL, navigate, verbose], where storage is the index of a built-in
+ * name in STORAGES or the adapter object. Throws the message of the first problem.
+ */
+export const options = (o) => {
+  const fail = (m) => {
+    throw m;
+  };
+  if (!o || typeof o != "object") fail("Options must be an object with a `url`");
+  if (Object.keys(o).some((k) => !OPTIONS.includes(k))) fail("Unknown option (allowed: " + OPTIONS.join(", ") + ")");
+  let [url, storage = STORAGES[0], ns, code = true, replace, navigate = true, verbose = false] = OPTIONS.map((k) => o[k]);
+  if (typeof url != "string") fail("`url` is required and must be a string");
+  if (typeof storage == "string") {
+    storage = STORAGES.indexOf(storage);
+    if (storage < 0) fail('`storage` must be "' + STORAGES.join('", "') + '" or an adapter object');
+  } else if (!storage || typeof storage != "object") fail("`storage` must be a storage name or an adapter object");
+  else if (!isAdapter(storage)) fail("`storage` adapter must have getItem, setItem and removeItem methods");
+  if (ns !== undefined && typeof ns != "string") fail("`storageNamespace` must be a string");
+  if (typeof code != "boolean" && typeof code != "function") fail("`shouldHandleCode` must be a boolean or a function");
+  if (replace !== undefined && typeof replace != "function") fail("`replaceURL` must be a function");
+  if (typeof navigate != "boolean") fail("`navigate` must be a boolean");
+  if (typeof verbose != "boolean") fail("`verbose` must be a boolean");
+  return [url, storage, ns, code, replace, navigate, verbose];
+};
+
 // ---- values handed to JS callers (the facade's shapes; see the TypeScript section) ----
 
 /** A frozen AuthState. */

@@ -52,6 +52,8 @@ extern "C" {
     #[wasm_bindgen(js_name = signInResult)]
     pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<String>) -> JsValue;
     pub(crate) fn entries(params: &JsValue) -> JsValue;
+    #[wasm_bindgen(catch)]
+    pub(crate) fn options(options: &JsValue) -> Result<Array, JsValue>;
     pub(crate) fn unbound(dispatch: &JsValue) -> JsValue;
     pub(crate) fn own(base: &str, url: &str) -> bool;
     #[wasm_bindgen(js_name = authFetch)]
