@@ -16,9 +16,11 @@ VERSION=$(sed -n 's/^version = "\([^"]*\)"/\1/p' Cargo.toml | head -n1)
 # Debug formatting is compiled out. These are unstable options of the pinned stable toolchain,
 # enabled for this build only (RUSTC_BOOTSTRAP=1, rust-src from scripts/setup.sh), in a target
 # directory of its own so that test builds keep their cache. About 10 KB gzip less wasm.
+# Reference types are off: wasm-bindgen then keeps JS values in a JS array instead of an externref
+# table, which is 0.9 KB gzip less in total (and runs on browsers without reference types).
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="$PWD/target/pkg-build"
-export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none"
+export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Ctarget-feature=-reference-types"
 SIZE_ARGS=(--features small-alloc -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
 rm -rf pkg
 for target in web bundler; do
