@@ -5,7 +5,8 @@
 #   pkg/bundler/  wasm-pack --target bundler (`convex-auth-wasm/bundler`: no init(), for bundlers
 #                 with WebAssembly ESM integration such as webpack 5)
 #   pkg/package.json, pkg/README.md   from npm/, with the crate's version
-# Release profile, wasm-opt -Oz from binaryen 132 in tools/ (first on PATH), JS minified by
+# Release profile, wasm-opt -Oz from binaryen 132 in tools/ (first on PATH, run by
+# scripts/prune-table.mjs after it drops unused function-table entries), JS minified by
 # esbuild from tools/, wasm import/export names shortened (scripts/shorten-names.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,9 @@ rm -rf pkg
 for target in web bundler; do
   wasm-pack --quiet build --target "$target" --release --out-dir "pkg/$target" --no-pack . -- "${SIZE_ARGS[@]}" 2>&1 | grep -v '^\[INFO\]' || true
   test -f "pkg/$target/convex_auth_wasm_bg.wasm"
+  # wasm-opt -Oz (names, producers and target features stripped), after dropping the table
+  # entries that nothing calls (see the script).
+  node scripts/prune-table.mjs "pkg/$target/convex_auth_wasm_bg.wasm"
   rm -f "pkg/$target/.gitignore"
   # The raw wasm exports (InitOutput, *_bg.wasm.d.ts) are typed with `any` by wasm-bindgen; no
   # `any` on the published surface: they are `unknown` (nobody should call them directly).
