@@ -45,7 +45,7 @@ impl Json {
     }
 
     /// The integer part of a number (`1700000000`, `1.7e9` and `-3.9` give 1700000000, 1700000000
-    /// and -3), if it fits in an `i64`.
+    /// and -3), if it has at most 18 digits.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Json::Num(text) => int_of(text),
@@ -163,19 +163,21 @@ fn int_of(text: &str) -> Option<i64> {
         }
     }
     let (int_part, frac) = split_byte(mantissa, b'.').unwrap_or((mantissa, ""));
+    // The integer has `count` digits: the integer part, then the fraction's digits that the
+    // exponent moves over, then zeros. Up to 18 digits fit an i64 without overflow checks (JWT
+    // times have 10); longer integers are not read.
+    let count = int_part.len() + scale;
+    if count > 18 {
+        return None;
+    }
+    let mut digits = int_part.bytes().chain(frac.bytes());
     let mut v: i64 = 0;
-    for (i, b) in int_part.bytes().chain(frac.bytes()).enumerate() {
-        if i >= int_part.len() + scale {
-            break;
-        }
+    for _ in 0..count {
+        let b = digits.next().unwrap_or(b'0');
         if !b.is_ascii_digit() {
             return None;
         }
-        v = v.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
-    }
-    let shown = int_part.len() + frac.len();
-    for _ in shown..int_part.len() + scale {
-        v = v.checked_mul(10)?;
+        v = v * 10 + i64::from(b - b'0');
     }
     Some(if neg { -v } else { v })
 }
@@ -435,6 +437,8 @@ mod tests {
         assert_eq!(n("-3.9"), Some(-3));
         assert_eq!(n("5e-3"), Some(0));
         assert_eq!(n("99999999999999999999"), None);
+        assert_eq!(n("999999999999999999"), Some(999_999_999_999_999_999));
+        assert_eq!(n("1e18"), None);
         assert_eq!(n("1e999"), None);
     }
 
