@@ -55,6 +55,8 @@ try {
   const sig = new Map(); // function name -> signature
   const body = new Map(); // function name -> its text
   const roots = [];
+  const funcTables = new Set();
+  const exportedTables = [];
   let elem;
   let current = null;
   for (const line of lines) {
@@ -63,12 +65,14 @@ try {
     else if ((m = line.match(re(String.raw`^ \(import "[^"]*" "[^"]*" \(func (NAME)(.*)\)\)$`)))) sig.set(m[1], sigOf(m[2]));
     else if ((m = line.match(re(String.raw`^ \(export "[^"]*" \(func (NAME)\)\)$`)))) roots.push(m[1]);
     else if ((m = line.match(re(String.raw`^ \(start (NAME)\)$`)))) roots.push(m[1]);
-    else if ((m = line.match(re(String.raw`^ \(elem (?:NAME )?\(i32\.const (\d+)\) (.*)\)$`)))) {
+    else if ((m = line.match(re(String.raw`^ \(elem (?:NAME )?(\(table NAME\) )?\(i32\.const (\d+)\) (?:func )?(.*)\)$`)))) {
       if (elem) throw new Error("more than one element segment: not handled");
-      elem = { offset: Number(m[1]), funcs: m[2].match(re(NAME, "g")), line };
-    } else if (line.startsWith(" (table ") && / (import|export) /.test(line)) {
-      throw new Error("the table is imported or exported: pruning it is not safe");
-    }
+      elem = { table: m[1] ?? "", offset: Number(m[2]), funcs: m[3].match(re(NAME, "g")), line };
+    } else if (line.startsWith(" (elem ")) {
+      throw new Error(`element segment not understood: ${line.slice(0, 80)}`);
+    } else if ((m = line.match(re(String.raw`^ \(table (NAME) .* funcref\)$`)))) funcTables.add(m[1]);
+    else if ((m = line.match(re(String.raw`^ \(export "[^"]*" \(table (NAME)\)\)$`)))) exportedTables.push(m[1]);
+    else if (/^ \(import .*\(table .*funcref/.test(line)) throw new Error("imported function table");
     if ((m = line.match(re(String.raw`^ \(func (NAME)(.*)$`)))) {
       current = m[1];
       sig.set(current, sigOf(m[2]));
@@ -76,21 +80,26 @@ try {
     } else if (current && line.startsWith(" (")) current = null;
     if (current) body.get(current).push(line);
   }
-  if (lines.some((l) => /^ \(export "[^"]*" \(table /.test(l))) throw new Error("exported table");
-  if (!elem) process.exit(0);
+  // An exported function table could be called from JS with any index: nothing to prune then.
+  if (exportedTables.some((t) => funcTables.has(t))) throw new Error("exported function table");
 
   // Direct callees and call_indirect types of each function.
   const calls = new Map();
   const indirect = new Map();
   for (const [name, text] of body) {
     const t = text.join("\n");
-    if (/\bref\.func\b|\btable\.(get|set|grow|fill|copy|init)\b/.test(t)) throw new Error(`${name}: table or reference instructions: not handled`);
-    calls.set(name, [...t.matchAll(re(String.raw`\((?:return_)?call (NAME)`, "g"))].map((m) => m[1]));
+    for (const m of t.matchAll(re(String.raw`\(table\.\w+ (NAME)`, "g"))) {
+      if (funcTables.has(m[1])) throw new Error(`${name}: table instructions on the function table: not handled`);
+    }
+    // Direct calls, and functions taken as references (kept alive the same way).
+    calls.set(name, [...t.matchAll(re(String.raw`\((?:(?:return_)?call|ref\.func) (NAME)`, "g"))].map((m) => m[1]));
     indirect.set(
       name,
       [...t.matchAll(re(String.raw`\((?:return_)?call_indirect (?:NAME )?\(type (NAME)\)`, "g"))].map((m) => types.get(m[1])),
     );
   }
+
+  if (!elem) elem = { offset: 0, funcs: [], line: null };
 
   // wasm-bindgen's closure adapters that JS does not call (not exported).
   const exported = new Set(roots);
@@ -128,9 +137,13 @@ try {
     } else segments.push({ start: i, end: i + 1, funcs: [f] });
   });
   const kept = segments.reduce((n, s) => n + s.funcs.length, 0);
-  const text = segments.map((s) => ` (elem (i32.const ${elem.offset + s.start}) ${s.funcs.join(" ")})`).join("\n");
-  writeFileSync(wat, lines.join("\n").replace(elem.line, text));
+  const text = segments
+    .map((s) => ` (elem ${elem.table}(i32.const ${elem.offset + s.start}) func ${s.funcs.join(" ")})`)
+    .join("\n");
+  if (elem.line) writeFileSync(wat, lines.join("\n").replace(elem.line, text));
 
+  // A build with reference types (a Rust application's own) holds externrefs.
+  if (lines.some((l) => l.includes("externref"))) FEATURES.push("--enable-reference-types");
   const out = join(dir, "out.wasm");
   run("wasm-as", [...FEATURES, wat, "-o", out]);
   // `--flatten --rereloop` before two -Oz rounds rebuilds the control flow: 0.2 KB gzip less
