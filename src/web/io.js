@@ -1,9 +1,10 @@
 // The JS side of the wasm client: the browser's asynchronous APIs as Promises (IndexedDB,
-// WebCrypto, Web Locks, fetch with a timeout, a time limit for storage adapters), and the JS
-// values the client hands out (state, events, errors, its unbound functions). It wires callbacks
-// and builds objects; every decision is made in Rust (src/web). wasm-bindgen ships it with the
-// wasm as a snippet (the npm web build bundles it into the glue): this wiring costs a fraction of
-// the size of the same code as Rust futures and closures.
+// WebCrypto, Web Locks, fetch with a timeout), the storages as adapter objects with a time limit,
+// the constructor's option checks, auth.fetch, and the JS values the client hands out (state,
+// events, errors, its unbound functions). The session's decisions (when to refresh, what an
+// answer means, who signs out) are made in Rust (src/web, src/core). wasm-bindgen ships this file
+// with the wasm as a snippet (the npm web build bundles it into the glue): this code costs a
+// fraction of the size of the same code as Rust futures and closures.
 
 const STORE = "kv";
 const RECORD = "encrypted:"; // prefix of the records of encrypted values

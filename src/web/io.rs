@@ -1,7 +1,7 @@
-//! The browser's asynchronous APIs, through `io.js` (shipped beside the wasm by wasm-bindgen):
-//! IndexedDB records, AES-GCM values, Web Locks and the Convex HTTP API with a timeout. The JS
-//! side only turns callbacks and events into Promises; what to do with the results is decided
-//! here and in the client.
+//! The bindings of `io.js` (shipped beside the wasm by wasm-bindgen): IndexedDB records, the
+//! storages as adapters, Web Locks, the Convex HTTP API with a timeout, the constructor's option
+//! checks, `auth.fetch`, and the JS values handed to callers. What the session does with the
+//! results is decided here and in the client.
 
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
