@@ -241,7 +241,7 @@ impl ConvexAuthClient {
             matches!(options.storage, Storage::LocalStorage).then(|| Handover::new(&keys.jwt));
         let store = options.storage.open().unwrap_or_else(|e| {
             pending_error = Some(e);
-            Rc::new(JsStorage::memory())
+            Rc::new(JsStorage::memory("", None))
         });
         // Other tabs' localStorage writes arrive as `storage` events for this object.
         let shared_area = match (&options.storage, &pending_error) {
@@ -510,44 +510,41 @@ impl Inner {
     }
 
     /// Switches to memory after a storage failure, carrying the session over, and says so once.
-    async fn storage_failed(&self, e: Error) {
+    fn storage_failed(&self, e: Error) {
         if self.storage_failed.replace(true) {
             return;
         }
-        let memory = Rc::new(JsStorage::memory());
         let token = self.session.borrow().as_ref().map(|s| s.token.clone());
-        if let Some(token) = token {
-            let _ = memory.set_item(&self.keys.jwt, &token).await;
-        }
-        *self.store.borrow_mut() = memory;
+        let memory = JsStorage::memory(&self.keys.jwt, token.as_deref());
+        *self.store.borrow_mut() = Rc::new(memory);
         *self.shared_area.borrow_mut() = None;
         self.emit_error(e);
     }
 
+    /// Reads `key`; after a failure, once more from the memory store that replaced the storage.
     async fn read(&self, key: &str) -> Option<String> {
-        let store = self.store();
-        match store.get_item(key).await {
-            Ok(v) => v,
-            Err(e) => {
-                self.storage_failed(e).await;
-                self.store().get_item(key).await.ok().flatten()
+        loop {
+            match self.store().get_item(key).await {
+                Ok(v) => return v,
+                Err(e) if !self.storage_failed.get() => self.storage_failed(e),
+                Err(_) => return None,
             }
         }
     }
 
+    /// Writes (or removes, for `None`) `key`; after a failure, once more into the memory store
+    /// that replaced the storage.
     async fn write(&self, key: &str, value: Option<&str>) {
-        let store = self.store();
-        let r = match value {
-            Some(v) => store.set_item(key, v).await,
-            None => store.remove_item(key).await,
-        };
-        if let Err(e) = r {
-            self.storage_failed(e).await;
+        loop {
             let store = self.store();
-            let _ = match value {
+            let r = match value {
                 Some(v) => store.set_item(key, v).await,
                 None => store.remove_item(key).await,
             };
+            match r {
+                Err(e) if !self.storage_failed.get() => self.storage_failed(e),
+                _ => break,
+            }
         }
         if key == self.keys.jwt && !self.storage_failed.get() {
             if let Some(handover) = &self.handover {
@@ -720,23 +717,23 @@ impl Inner {
         if verifier.is_some() {
             self.write(&self.keys.verifier, None).await;
         }
-        let call = |verifier: Option<&str>| {
-            let args = protocol::sign_in_args(provider.as_deref(), &params, verifier);
-            let url = self.url.clone();
-            async move {
-                let value = transport::call(&url, "action", protocol::SIGN_IN, &args, None).await?;
-                protocol::interpret_sign_in(&value)
+        let mut verifier = verifier;
+        let result = loop {
+            let args = protocol::sign_in_args(provider.as_deref(), &params, verifier.as_deref());
+            let value =
+                transport::call(&self.url, "action", protocol::SIGN_IN, &args, None).await?;
+            let result = protocol::interpret_sign_in(&value)?;
+            // A verifier left behind by an abandoned OAuth attempt makes a magic-link code fail:
+            // try such a code once more without it.
+            if result == SignInResult::NoTokens
+                && verifier.is_some()
+                && params.iter().any(|(k, _)| k == "code")
+            {
+                verifier = None;
+                continue;
             }
+            break result;
         };
-        let mut result = call(verifier.as_deref()).await?;
-        // A verifier left behind by an abandoned OAuth attempt makes a magic-link code fail:
-        // try such a code once more without it.
-        if result == SignInResult::NoTokens
-            && verifier.is_some()
-            && params.iter().any(|(k, _)| k == "code")
-        {
-            result = call(None).await?;
-        }
         self.trace("signIn: answered");
         match result {
             SignInResult::Tokens(tokens) => {

@@ -17,7 +17,7 @@ extern "C" {
     fn idb_set(key: &str, value: Option<&str>) -> Promise;
     #[wasm_bindgen(catch)]
     pub(crate) fn builtin(name: &str) -> Result<JsValue, JsValue>;
-    pub(crate) fn memory() -> JsValue;
+    pub(crate) fn memory(key: &str, value: Option<&str>) -> JsValue;
     #[wasm_bindgen(js_name = isAdapter)]
     pub(crate) fn is_adapter(object: &JsValue) -> bool;
     pub(crate) fn store(

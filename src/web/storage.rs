@@ -104,10 +104,11 @@ impl JsStorage {
         }
     }
 
-    /// A new memory store (what the client falls back to when its storage fails).
-    pub(crate) fn memory() -> JsStorage {
+    /// A new memory store holding `value` under `key` (when given): what the client falls back
+    /// to when its storage fails, with the session carried over.
+    pub(crate) fn memory(key: &str, value: Option<&str>) -> JsStorage {
         JsStorage {
-            object: io::memory(),
+            object: io::memory(key, value),
         }
     }
 
