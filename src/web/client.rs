@@ -175,7 +175,7 @@ pub(crate) struct Inner {
     handed_out: RefCell<Option<String>>,
     listeners: RefCell<Vec<(u32, Listener)>>,
     next_id: Cell<u32>,
-    ready: Promise,
+    pub(crate) ready: Promise,
     ready_resolve: RefCell<Option<Function>>,
     flight: RefCell<Option<Promise>>,
     timer: RefCell<Option<Timeout>>,

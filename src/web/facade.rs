@@ -314,11 +314,8 @@ impl JsConvexAuthClient {
     /// Resolves once the first state is known (stored session loaded, URL code exchanged). Never rejects.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn ready(&self) -> js_sys::Promise {
-        let inner = self.client.inner.clone();
-        promise(Box::pin(async move {
-            inner.wait_ready().await;
-            Ok(JsValue::UNDEFINED)
-        }))
+        // The client's own Promise, resolved with undefined once `init` is done.
+        self.client.inner.ready.clone()
     }
 
     /// `true` until the first state is known.
