@@ -449,14 +449,6 @@ impl Inner {
         self.listeners.borrow_mut().retain(|(i, _)| *i != id);
     }
 
-    pub(crate) async fn sign_in_js(
-        self: Rc<Self>,
-        provider: Option<String>,
-        params: Vec<(String, String)>,
-    ) -> Result<SignInOutcome, Error> {
-        self.sign_in(provider, params).await
-    }
-
     fn add_listener(self: &Rc<Self>, l: Listener) -> Subscription {
         Subscription {
             inner: Rc::downgrade(self),
@@ -697,7 +689,8 @@ impl Inner {
 
     // ---- sign-in / sign-out ----
 
-    async fn sign_in(
+    /// Signs in once the first state is known (`signIn` of both APIs).
+    pub(crate) async fn sign_in(
         self: Rc<Self>,
         provider: Option<String>,
         params: Vec<(String, String)>,

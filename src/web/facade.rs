@@ -386,7 +386,7 @@ impl JsConvexAuthClient {
         })();
         promise(Box::pin(async move {
             let (provider, params) = parsed.map_err(js_error)?;
-            let out = inner.sign_in_js(provider, params).await.map_err(js_error)?;
+            let out = inner.sign_in(provider, params).await.map_err(js_error)?;
             Ok(io::sign_in_result(out.signing_in, out.redirect))
         }))
     }
