@@ -239,15 +239,12 @@ impl ConvexAuthClient {
         let shared = !matches!(options.storage, Storage::SessionStorage | Storage::Memory);
         let handover =
             matches!(options.storage, Storage::LocalStorage).then(|| Handover::new(&keys.jwt));
-        let store = options.storage.open().unwrap_or_else(|e| {
+        let (store, object) = options.storage.open().unwrap_or_else(|e| {
             pending_error = Some(e);
-            Rc::new(JsStorage::memory("", None))
+            (Rc::new(JsStorage::memory("", None)), None)
         });
         // Other tabs' localStorage writes arrive as `storage` events for this object.
-        let shared_area = match (&options.storage, &pending_error) {
-            (Storage::LocalStorage, None) => io::builtin("localStorage").ok(),
-            _ => None,
-        };
+        let shared_area = object.filter(|_| matches!(options.storage, Storage::LocalStorage));
         let channel = if shared && shared_area.is_none() {
             let mut name = String::from("convex-auth-wasm:");
             name.push_str(&keys.jwt);

@@ -232,7 +232,8 @@ const STORAGES = ["localStorage", "sessionStorage", "memory", "encrypted"];
 /**
  * The constructor's options, checked and with their defaults: [url, storage, storageNamespace,
  * shouldHandleCode, replaceURL, navigate, verbose], where storage is the index of a built-in
- * name in STORAGES or the adapter object. Throws the message of the first problem.
+ * name in STORAGES or the adapter object (whose methods JsStorage::new checks). Throws the
+ * message of the first problem.
  */
 export const options = (o) => {
   const fail = (m) => {
@@ -246,7 +247,6 @@ export const options = (o) => {
     storage = STORAGES.indexOf(storage);
     if (storage < 0) fail('`storage` must be "' + STORAGES.join('", "') + '" or an adapter object');
   } else if (!storage || typeof storage != "object") fail("`storage` must be a storage name or an adapter object");
-  else if (!isAdapter(storage)) fail("`storage` adapter must have getItem, setItem and removeItem methods");
   if (ns !== undefined && typeof ns != "string") fail("`storageNamespace` must be a string");
   if (typeof code != "boolean" && typeof code != "function") fail("`shouldHandleCode` must be a boolean or a function");
   if (replace !== undefined && typeof replace != "function") fail("`replaceURL` must be a function");

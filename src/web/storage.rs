@@ -162,18 +162,22 @@ pub enum Storage {
 
 impl Storage {
     /// Opens the store: a custom one as it is, a built-in one as the adapter `io.js` makes for
-    /// it. Fails where the browser refuses Web Storage (SecurityError in sandboxed frames,
-    /// storage disabled).
-    pub(crate) fn open(&self) -> Result<Rc<dyn TokenStorage>, Error> {
+    /// it, returned beside it (for localStorage, the `Storage` object that `storage` events name).
+    /// Fails where the browser refuses Web Storage (SecurityError in sandboxed frames, storage
+    /// disabled).
+    pub(crate) fn open(&self) -> Result<(Rc<dyn TokenStorage>, Option<JsValue>), Error> {
         let name = match self {
-            Storage::Custom(s) => return Ok(s.clone()),
+            Storage::Custom(s) => return Ok((s.clone(), None)),
             Storage::LocalStorage => "localStorage",
             Storage::SessionStorage => "sessionStorage",
             Storage::Memory => "memory",
             Storage::Encrypted => "encrypted",
         };
         let object = io::builtin(name).map_err(storage_err)?;
-        Ok(Rc::new(JsStorage { object }))
+        let store = Rc::new(JsStorage {
+            object: object.clone(),
+        });
+        Ok((store, Some(object)))
     }
 }
 
