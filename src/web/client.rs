@@ -355,11 +355,7 @@ impl ConvexAuthClient {
         // The same `auth.fetch` as JS callers get (io.js), over this client's token fetcher.
         let inner = self.inner.clone();
         let token = Closure::<dyn Fn(JsValue) -> Promise>::new(move |args: JsValue| {
-            let inner = inner.clone();
-            promise(Box::pin(async move {
-                let token = inner.fetch_access_token(io::force_refresh(&args)).await;
-                Ok(token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
-            }))
+            inner.fetch_access_token_js(&args)
         });
         let fetch = io::auth_fetch(token.as_ref(), &self.inner.url);
         match fetch.call1(&JsValue::UNDEFINED, &request) {
@@ -793,6 +789,16 @@ impl Inner {
     }
 
     /// The shared refresh: every caller joins the one in flight.
+    /// `fetchAccessToken(args)` as JS calls it: a Promise of the token, or null when signed out.
+    pub(crate) fn fetch_access_token_js(self: &Rc<Self>, args: &JsValue) -> Promise {
+        let inner = self.clone();
+        let force = io::force_refresh(args);
+        promise(Box::pin(async move {
+            let token = inner.fetch_access_token(force).await;
+            Ok(token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
+        }))
+    }
+
     fn refresh(self: &Rc<Self>, force: bool) -> Promise {
         if let Some(p) = self.flight.borrow().as_ref() {
             return p.clone();

@@ -183,17 +183,7 @@ fn dispatch(inner: &Rc<Inner>, op: u32, arg: JsValue) -> Result<JsValue, JsValue
             };
             Ok(id.into())
         }
-        FETCH_ACCESS_TOKEN => {
-            let force = io::force_refresh(&arg);
-            let inner = inner.clone();
-            Ok(promise(Box::pin(async move {
-                Ok(inner
-                    .fetch_access_token(force)
-                    .await
-                    .map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
-            }))
-            .into())
-        }
+        FETCH_ACCESS_TOKEN => Ok(inner.fetch_access_token_js(&arg).into()),
         UNSUBSCRIBE => {
             if let Some(id) = arg.as_f64() {
                 inner.remove_listener(id as u32);
