@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn convex_error_keeps_payload() {
-        let data = Json::Obj(vec![("code".into(), Json::Str("NOT_AUTHENTICATED".into()))]);
+        let data = crate::core::json::parse(r#"{"code":"NOT_AUTHENTICATED"}"#).expect("valid");
         let e = from_function_error(
             "Uncaught ConvexError: {\"code\":\"NOT_AUTHENTICATED\"}",
             Some(data.clone()),

@@ -3,7 +3,7 @@
 //! `sub` is `<userId>|<sessionId>`, `iat` and `exp` are seconds since the epoch
 //! (PROTOCOL.md §6.1).
 
-use super::json::{self, Json};
+use super::json;
 use super::{split_byte, trim_end_byte};
 
 /// The claims the client needs from an access token.
@@ -41,19 +41,17 @@ pub fn decode(token: &str) -> Option<Claims> {
     if split_byte(sig, b'.').is_some() {
         return None;
     }
-    let bytes = base64url_decode(payload)?;
-    let text = core::str::from_utf8(&bytes).ok()?;
-    let claims = json::parse(text)?;
-    let sub = claims.get("sub").and_then(Json::as_str)?;
-    let (user_id, session_id) = split_byte(sub, b'|')?;
+    let claims = json::parse_base64url(payload)?;
+    let sub = claims.get("sub")?.string()?;
+    let (user_id, session_id) = split_byte(&sub, b'|')?;
     if user_id.is_empty() || session_id.is_empty() {
         return None;
     }
     Some(Claims {
         user_id: user_id.to_owned(),
         session_id: session_id.to_owned(),
-        exp: claims.get("exp").and_then(Json::as_i64)?,
-        iat: claims.get("iat").and_then(Json::as_i64),
+        exp: claims.get("exp")?.as_i64()?,
+        iat: claims.get("iat").and_then(|v| v.as_i64()),
     })
 }
 

@@ -93,17 +93,23 @@ pub enum SignInResult {
     },
 }
 
+/// The string field `key` of `value`, if there is one.
+fn text(value: &Json, key: &str) -> Option<String> {
+    value.get(key)?.string()
+}
+
 /// Interprets the HTTP answer to `POST /api/action` (or query/mutation): the function's return
 /// value, or the error it stands for.
 pub fn parse_response(status: u16, body: &str) -> Result<Json, Error> {
     let json = super::json::parse(body);
     if status == 401 || status == 403 {
-        let message = json
-            .as_ref()
-            .and_then(|j| j.get("message"))
-            .and_then(Json::as_str)
-            .unwrap_or("The server rejected the access token");
-        return Err(Error::new(ErrorCode::Unauthenticated, message));
+        let message = json.and_then(|j| text(&j, "message"));
+        return Err(Error::new(
+            ErrorCode::Unauthenticated,
+            message
+                .as_deref()
+                .unwrap_or("The server rejected the access token"),
+        ));
     }
     if status != 200 && status != 560 {
         // 429 and 5xx are transient; other statuses will not change by retrying.
@@ -119,15 +125,12 @@ pub fn parse_response(status: u16, body: &str) -> Result<Json, Error> {
             "The server's answer is not JSON",
         )
     })?;
-    match json.get("status").and_then(Json::as_str) {
-        Some("success") => Ok(json.get("value").cloned().unwrap_or(Json::Null)),
+    match text(&json, "status").as_deref() {
+        Some("success") => Ok(json.get("value").unwrap_or_default()),
         Some("error") => {
-            let message = json
-                .get("errorMessage")
-                .and_then(Json::as_str)
-                .unwrap_or("");
-            let data = json.get("errorData").filter(|d| !d.is_null()).cloned();
-            Err(error::from_function_error(message, data))
+            let message = text(&json, "errorMessage").unwrap_or_default();
+            let data = json.get("errorData").filter(|d| !d.is_null());
+            Err(error::from_function_error(&message, data))
         }
         _ => Err(Error::new(
             ErrorCode::InvalidResponse,
@@ -140,32 +143,20 @@ pub fn parse_response(status: u16, body: &str) -> Result<Json, Error> {
 pub fn interpret_sign_in(value: &Json) -> Result<SignInResult, Error> {
     let bad = || Error::new(ErrorCode::InvalidResponse, "Unexpected auth:signIn result");
     if let Some(redirect) = value.get("redirect") {
-        let url = redirect.as_str().ok_or_else(bad)?;
-        let verifier = value
-            .get("verifier")
-            .and_then(Json::as_str)
-            .ok_or_else(bad)?;
-        return Ok(SignInResult::Redirect {
-            url: url.to_owned(),
-            verifier: verifier.to_owned(),
-        });
+        return match (redirect.string(), text(value, "verifier")) {
+            (Some(url), Some(verifier)) => Ok(SignInResult::Redirect { url, verifier }),
+            _ => Err(bad()),
+        };
     }
     if let Some(tokens) = value.get("tokens") {
         if tokens.is_null() {
             return Ok(SignInResult::NoTokens);
         }
-        let token = tokens
-            .get("token")
-            .and_then(Json::as_str)
-            .filter(|t| !t.is_empty());
-        let refresh = tokens
-            .get("refreshToken")
-            .and_then(Json::as_str)
-            .filter(|t| !t.is_empty());
-        return match (token, refresh) {
-            (Some(t), Some(r)) => Ok(SignInResult::Tokens(Tokens {
-                token: t.to_owned(),
-                refresh_token: r.to_owned(),
+        let non_empty = |key| text(&tokens, key).filter(|t| !t.is_empty());
+        return match (non_empty("token"), non_empty("refreshToken")) {
+            (Some(token), Some(refresh_token)) => Ok(SignInResult::Tokens(Tokens {
+                token,
+                refresh_token,
             })),
             _ => Err(bad()),
         };
@@ -295,8 +286,8 @@ mod tests {
         .expect_err("convex error");
         assert_eq!(e.code, ErrorCode::ConvexError);
         assert_eq!(
-            e.data.and_then(|d| d.get("code").cloned()),
-            Some(Json::Str("NOT_AUTHENTICATED".into()))
+            e.data.and_then(|d| d.get("code")?.string()).as_deref(),
+            Some("NOT_AUTHENTICATED")
         );
     }
 

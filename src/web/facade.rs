@@ -105,7 +105,7 @@ pub(crate) fn js_error(e: Error) -> JsValue {
         &e.message,
         e.code.as_str(),
         e.retryable,
-        e.data.map(|d| d.to_json_string()),
+        e.data.map(|d| d.as_js().clone()),
     )
 }
 

@@ -174,6 +174,29 @@ export const post = async (url, body, bearer, ms) => {
   }
 };
 
+// ---- JSON (core::json's browser backend) ----
+
+/** JSON.parse; undefined for malformed text. */
+export const jsonParse = (text) => {
+  try {
+    return JSON.parse(text);
+  } catch {}
+};
+
+/** The JSON (UTF-8) in a base64url segment, as in a JWT; undefined when it is not that. */
+export const jsonOfBase64url = (segment) => {
+  try {
+    const bytes = Uint8Array.from(atob(segment.replace(/-/g, "+").replace(/_/g, "/")), (c) =>
+      c.charCodeAt(0),
+    );
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {}
+};
+
+/** The own field `key` of an object that is not an array; undefined otherwise. */
+export const jsonField = (v, key) =>
+  v && typeof v == "object" && !Array.isArray(v) && Object.hasOwn(v, key) ? v[key] : undefined;
+
 // ---- storages ----
 
 /** A new memory store (an adapter over a Map), holding `value` under `key` when given. */
@@ -271,14 +294,13 @@ export const state = (isLoading, isAuthenticated, token, userId, sessionId, expi
 /** An AuthEvent. */
 export const event = (type, state, error) => (error ? { type, state, error } : { type, state });
 
-/** A ConvexAuthError; `data` is the server's ConvexError payload as JSON text. */
+/** A ConvexAuthError; `data` is the server's ConvexError payload. */
 export const authError = (message, code, retryable, data) => {
   const e = Error(message);
   e.name = "ConvexAuthError";
   e.code = code;
   e.retryable = retryable;
-  // `data` is JSON that the client wrote (core::json): JSON.parse cannot throw on it.
-  if (data !== undefined) e.data = JSON.parse(data);
+  if (data !== undefined) e.data = data;
   return e;
 };
 

@@ -47,7 +47,7 @@ extern "C" {
         message: &str,
         code: &str,
         retryable: bool,
-        data: Option<String>,
+        data: Option<JsValue>,
     ) -> JsValue;
     #[wasm_bindgen(js_name = signInResult)]
     pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<String>) -> JsValue;

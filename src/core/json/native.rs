@@ -1,16 +1,16 @@
-//! A small, panic-free JSON reader and writer.
-//!
-//! The SDK only reads small documents (server answers, JWT payloads, stored values) and writes
-//! request bodies, so a compact parser beats `serde_json` on wasm size. Numbers keep their source
+//! The native backend: a small, panic-free JSON reader and writer, so that the core's protocol
+//! and JWT logic is tested natively (`cargo test`, the fuzz target). Numbers keep their source
 //! text; callers ask for the integer they need. Nesting is bounded so hostile input cannot
 //! exhaust the stack.
 
-use super::split_byte;
+use super::write_str;
+use crate::core::split_byte;
 
 /// A parsed JSON value.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Json {
     /// `null`
+    #[default]
     Null,
     /// `true` / `false`
     Bool(bool),
@@ -28,18 +28,21 @@ pub enum Json {
 pub const MAX_DEPTH: usize = 64;
 
 impl Json {
-    /// The field `key` of an object, or `None` for other values and missing keys.
-    pub fn get(&self, key: &str) -> Option<&Json> {
+    /// The field `key` of an object (a copy), or `None` for other values and missing keys.
+    pub fn get(&self, key: &str) -> Option<Json> {
         match self {
-            Json::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Json::Obj(fields) => fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone()),
             _ => None,
         }
     }
 
     /// The string value, if this is a string.
-    pub fn as_str(&self) -> Option<&str> {
+    pub fn string(&self) -> Option<String> {
         match self {
-            Json::Str(s) => Some(s),
+            Json::Str(s) => Some(s.clone()),
             _ => None,
         }
     }
@@ -99,28 +102,6 @@ impl Json {
     }
 }
 
-/// Writes `s` as a JSON string literal.
-pub fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let b = c as u32;
-                out.push_str("\\u00");
-                out.push(char::from_digit(b >> 4, 16).unwrap_or('0'));
-                out.push(char::from_digit(b & 0xf, 16).unwrap_or('0'));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 /// Parses a complete JSON document. `None` for anything malformed or nested deeper than
 /// [`MAX_DEPTH`].
 pub fn parse(text: &str) -> Option<Json> {
@@ -131,6 +112,13 @@ pub fn parse(text: &str) -> Option<Json> {
     let v = p.value(0)?;
     p.ws();
     (p.i == p.s.len()).then_some(v)
+}
+
+/// Parses the JSON (UTF-8) in a base64url segment, padded or not, as in a JWT. `None` when the
+/// segment is not base64url, not UTF-8 or not JSON.
+pub fn parse_base64url(segment: &str) -> Option<Json> {
+    let bytes = crate::core::jwt::base64url_decode(segment)?;
+    parse(core::str::from_utf8(&bytes).ok()?)
 }
 
 fn int_of(text: &str) -> Option<i64> {
@@ -383,7 +371,7 @@ mod tests {
         let v = v.expect("valid");
         assert_eq!(
             v.get("a"),
-            Some(&Json::Arr(vec![
+            Some(Json::Arr(vec![
                 Json::Num("1".into()),
                 Json::Num("-2.5e3".into()),
                 Json::Bool(true),
@@ -391,8 +379,8 @@ mod tests {
             ]))
         );
         assert_eq!(
-            v.get("b").and_then(|b| b.get("c")).and_then(Json::as_str),
-            Some("d\né😀")
+            v.get("b").and_then(|b| b.get("c")).and_then(|c| c.string()),
+            Some("d\né😀".to_owned())
         );
     }
 
