@@ -29,4 +29,4 @@ pub use crate::web::client::{
     ConvexAuthClient, Options, ShouldHandleCode, SignInOutcome, Subscription,
 };
 #[cfg(target_arch = "wasm32")]
-pub use crate::web::storage::{Storage, TokenStorage};
+pub use crate::web::storage::{JsStorage, Storage, TokenStorage};

@@ -350,7 +350,7 @@ async fn one_time_code_flow() {
 #[wasm_bindgen_test]
 async fn magic_link_code_exchange_despite_a_stale_verifier() {
     let storage = Rc::new(MemoryStorage::default());
-    let c = client(Storage::Custom(storage.clone()));
+    let c = client(Storage::custom(storage.clone()));
     c.ready().await;
     // An abandoned OAuth attempt leaves a verifier behind.
     let out = c.sign_in(Some("github"), vec![]).await.unwrap();
@@ -388,7 +388,7 @@ async fn anonymous_sign_in() {
 #[wasm_bindgen_test]
 async fn oauth_redirect_stores_the_verifier() {
     let storage = Rc::new(MemoryStorage::default());
-    let c = client(Storage::Custom(storage.clone()));
+    let c = client(Storage::custom(storage.clone()));
     c.ready().await;
     let out = c
         .sign_in(Some("github"), params(&[("redirectTo", "/after")]))
@@ -484,7 +484,7 @@ async fn sign_out_deletes_the_server_session_and_storage() {
 #[wasm_bindgen_test]
 async fn sign_out_without_a_server_still_signs_out() {
     let storage = Rc::new(MemoryStorage::default());
-    let c = client(Storage::Custom(storage.clone()));
+    let c = client(Storage::custom(storage.clone()));
     c.ready().await;
     sign_up(&c, &unique_email("offline-out")).await;
     fault("auth:signOut", "network", 1).await;
@@ -569,7 +569,7 @@ impl TokenStorage for BrokenStorage {
 
 #[wasm_bindgen_test]
 async fn failing_storage_falls_back_to_memory_with_one_error_event() {
-    let c = client(Storage::Custom(Rc::new(BrokenStorage)));
+    let c = client(Storage::custom(Rc::new(BrokenStorage)));
     let errors = Rc::new(RefCell::new(Vec::new()));
     let errs = errors.clone();
     let _sub = c.on_change(move |e| {
@@ -793,7 +793,7 @@ async fn server_errors_keep_the_session() {
 #[wasm_bindgen_test]
 async fn a_rejected_refresh_token_signs_out() {
     let storage = Rc::new(MemoryStorage::default());
-    let c = client(Storage::Custom(storage.clone()));
+    let c = client(Storage::custom(storage.clone()));
     c.ready().await;
     sign_up(&c, &unique_email("rejected")).await;
     let ns: String = URL.chars().filter(char::is_ascii_alphanumeric).collect();

@@ -13,7 +13,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::io::{self, Handover};
 use super::platform::{debug, deferred, now_ms, promise, random, sleep, spawn, Timeout};
-use super::storage::{JsStorage, Storage, TokenStorage};
+use super::storage::{storage_err, Storage};
 use super::transport;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::keys::Keys;
@@ -147,7 +147,8 @@ pub(crate) struct Inner {
     navigate: bool,
     should_handle_code: ShouldHandleCode,
     replace_url: Option<Rc<dyn Fn(String) -> LocalFuture<()>>>,
-    store: RefCell<Rc<dyn TokenStorage>>,
+    /// The storage as the JS adapter object that `io.js`'s `store` calls.
+    store: RefCell<JsValue>,
     /// The `Storage` whose `storage` events other tabs fire (localStorage only).
     shared_area: RefCell<Option<JsValue>>,
     /// Whether other tabs use the same storage (localStorage, encrypted, adapters): refreshes
@@ -239,12 +240,17 @@ impl ConvexAuthClient {
         let shared = !matches!(options.storage, Storage::SessionStorage | Storage::Memory);
         let handover =
             matches!(options.storage, Storage::LocalStorage).then(|| Handover::new(&keys.jwt));
-        let (store, object) = options.storage.open().unwrap_or_else(|e| {
-            pending_error = Some(e);
-            (Rc::new(JsStorage::memory("", None)), None)
-        });
+        let opened = options.storage.open();
         // Other tabs' localStorage writes arrive as `storage` events for this object.
-        let shared_area = object.filter(|_| matches!(options.storage, Storage::LocalStorage));
+        let shared_area = opened
+            .as_ref()
+            .ok()
+            .filter(|_| matches!(options.storage, Storage::LocalStorage))
+            .cloned();
+        let store = opened.unwrap_or_else(|e| {
+            pending_error = Some(e);
+            io::memory("", None)
+        });
         let channel = if shared && shared_area.is_none() {
             let mut name = String::from("convex-auth-wasm:");
             name.push_str(&keys.jwt);
@@ -387,6 +393,9 @@ impl Drop for ConvexAuthClient {
 /// than a refresh can take (the request timeout), so only a stuck holder is passed over.
 const LOCK_TIMEOUT_MS: f64 = io::REQUEST_TIMEOUT_MS + 5_000.0;
 
+/// How long a storage adapter may take to settle one call before the client gives up on it.
+const ADAPTER_TIMEOUT_MS: f64 = 5_000.0;
+
 /// What a refresh produced.
 enum Rotation {
     /// Nothing to change (the answer came for a session that has ended since).
@@ -490,8 +499,18 @@ impl Inner {
 
     // ---- storage, with the fallback to memory ----
 
-    fn store(&self) -> Rc<dyn TokenStorage> {
-        self.store.borrow().clone()
+    /// Calls the storage method `op` (within the adapter time limit): the string read, if any.
+    async fn store_op(
+        &self,
+        op: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        let store = self.store.borrow().clone();
+        JsFuture::from(io::store(&store, op, key, value, ADAPTER_TIMEOUT_MS))
+            .await
+            .map(|v| v.as_string())
+            .map_err(storage_err)
     }
 
     /// Switches to memory after a storage failure, carrying the session over, and says so once.
@@ -500,8 +519,7 @@ impl Inner {
             return;
         }
         let token = self.session.borrow().as_ref().map(|s| s.token.clone());
-        let memory = JsStorage::memory(&self.keys.jwt, token.as_deref());
-        *self.store.borrow_mut() = Rc::new(memory);
+        *self.store.borrow_mut() = io::memory(&self.keys.jwt, token.as_deref());
         *self.shared_area.borrow_mut() = None;
         self.emit_error(e);
     }
@@ -509,7 +527,7 @@ impl Inner {
     /// Reads `key`; after a failure, once more from the memory store that replaced the storage.
     async fn read(&self, key: &str) -> Option<String> {
         loop {
-            match self.store().get_item(key).await {
+            match self.store_op("getItem", key, None).await {
                 Ok(v) => return v,
                 Err(e) if !self.storage_failed.get() => self.storage_failed(e),
                 Err(_) => return None,
@@ -521,12 +539,12 @@ impl Inner {
     /// that replaced the storage.
     async fn write(&self, key: &str, value: Option<&str>) {
         loop {
-            let store = self.store();
-            let r = match value {
-                Some(v) => store.set_item(key, v).await,
-                None => store.remove_item(key).await,
+            let op = if value.is_some() {
+                "setItem"
+            } else {
+                "removeItem"
             };
-            match r {
+            match self.store_op(op, key, value).await {
                 Err(e) if !self.storage_failed.get() => self.storage_failed(e),
                 _ => break,
             }

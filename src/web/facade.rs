@@ -203,7 +203,7 @@ fn options_from_js(options: &JsValue) -> Result<Options, Error> {
         Some(1) => Storage::SessionStorage,
         Some(2) => Storage::Memory,
         Some(_) => Storage::Encrypted,
-        None => Storage::Custom(Rc::new(JsStorage::new(a.get(1))?)),
+        None => Storage::Adapter(JsStorage::new(a.get(1))?),
     };
     let mut o = Options::new(a.get(0).as_string().unwrap_or_default()).storage(storage);
     o.storage_namespace = a.get(2).as_string();

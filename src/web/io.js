@@ -229,11 +229,21 @@ export const isAdapter = (o) => {
 };
 
 /**
- * Calls the adapter method `op` ("getItem", "setItem", "removeItem") and settles its result
- * within `ms` as `within` does; a method that throws rejects.
+ * Calls the adapter method `op` ("getItem", "setItem", "removeItem") within `ms` (as `within`
+ * does). Resolves with the string read (undefined when absent, and for the writes); rejects when
+ * the method throws or rejects, takes longer, or reads something that is not a string.
  */
 export const store = (o, op, key, value, ms) =>
-  within(new Promise((ok) => ok(op == "setItem" ? o[op](key, value) : o[op](key))), ms);
+  within(new Promise((ok) => ok(op == "setItem" ? o[op](key, value) : o[op](key))), ms).then((r) => {
+    if (!r) throw Error("The storage adapter did not settle in time");
+    const v = r[0];
+    if (op != "getItem" || v == null) return;
+    if (typeof v != "string") throw Error("The storage adapter returned a non-string value");
+    return v;
+  });
+
+/** An adapter of three functions (a Rust `TokenStorage` wrapped). */
+export const adapter = (getItem, setItem, removeItem) => ({ getItem, setItem, removeItem });
 
 /**
  * Settles `value` (a value or a Promise, from a storage adapter) within `ms`: resolves with

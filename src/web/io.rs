@@ -27,6 +27,7 @@ extern "C" {
         value: Option<&str>,
         ms: f64,
     ) -> Promise;
+    pub(crate) fn adapter(get: &JsValue, set: &JsValue, remove: &JsValue) -> JsValue;
     fn lock(name: &str, ms: f64) -> Promise;
     fn post(url: &str, body: &str, bearer: Option<&str>, ms: f64) -> Promise;
 

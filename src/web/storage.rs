@@ -1,24 +1,26 @@
-//! Token storage: the [`TokenStorage`] trait, [`JsStorage`] over any JS object with
-//! `getItem`/`setItem`/`removeItem` returning values or Promises (the built-in storages are such
-//! objects, made by `io.js`), and [`MemoryStorage`] for Rust callers.
+//! Token storage: the [`Storage`] choices, [`JsStorage`] (any JS object with
+//! `getItem`/`setItem`/`removeItem` returning values or Promises: what the client calls, the
+//! built-in storages included), and the [`TokenStorage`] trait with [`MemoryStorage`] for stores
+//! written in Rust.
 
 use std::cell::RefCell;
 use std::future::{ready, Future};
 use std::pin::Pin;
 use std::rc::Rc;
 
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use super::io;
-use super::platform::js_message;
+use super::platform::{js_message, promise};
 use crate::core::error::Error;
 
 /// A boxed future, as [`TokenStorage`] methods return.
 pub type StorageFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + 'a>>;
 
 /// Where the client keeps the JWT, the refresh token and the OAuth verifier. Implement it for
-/// custom stores (an encrypted store, a native bridge). Values are raw strings.
+/// custom stores written in Rust (an encrypted store, a native bridge) and pass them to
+/// [`Storage::custom`]. Values are raw strings.
 pub trait TokenStorage {
     /// The value under `key`, `None` when absent.
     fn get_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, Option<String>>;
@@ -28,7 +30,7 @@ pub trait TokenStorage {
     fn remove_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, ()>;
 }
 
-/// An in-memory store for Rust callers (`Storage::Custom`): lives as long as it is held. The
+/// An in-memory store for Rust callers ([`Storage::custom`]): lives as long as it is held. The
 /// client's own `Storage::Memory` is a JS adapter, as every built-in storage is.
 #[derive(Default)]
 pub struct MemoryStorage {
@@ -75,19 +77,17 @@ impl TokenStorage for MemoryStorage {
     }
 }
 
-/// A storage failure with the browser's message.
+/// A storage failure with the browser's (or adapter's) message.
 pub(crate) fn storage_err(e: JsValue) -> Error {
     Error::storage(js_message(&e))
 }
 
-/// How long a JS adapter may take to settle one call before the client gives up on it.
-const ADAPTER_TIMEOUT_MS: f64 = 5_000.0;
-
 /// A JS object `{getItem, setItem, removeItem}` whose methods return values or Promises
-/// (localStorage itself, an IndexedDB wrapper, React Native SecureStore...). The client's
-/// built-in storages are such objects too (`io.js`'s `builtin`), so every store the client opens
-/// takes this one path, with its time limit.
-#[derive(Debug)]
+/// (localStorage itself, an IndexedDB wrapper, React Native SecureStore...): what the JS API's
+/// `storage` adapter option is. The client's built-in storages are such objects too (`io.js`'s
+/// `builtin`), and a [`TokenStorage`] is wrapped into one, so every store the client opens takes
+/// one path, with `io.js`'s time limit.
+#[derive(Clone, Debug)]
 pub struct JsStorage {
     object: JsValue,
 }
@@ -103,45 +103,37 @@ impl JsStorage {
             ))
         }
     }
-
-    /// A new memory store holding `value` under `key` (when given): what the client falls back
-    /// to when its storage fails, with the session carried over.
-    pub(crate) fn memory(key: &str, value: Option<&str>) -> JsStorage {
-        JsStorage {
-            object: io::memory(key, value),
-        }
-    }
-
-    async fn call(&self, op: &str, key: &str, value: Option<&str>) -> Result<JsValue, Error> {
-        // `[value]`, or undefined when the adapter took longer than the limit.
-        let settled = JsFuture::from(io::store(&self.object, op, key, value, ADAPTER_TIMEOUT_MS))
-            .await
-            .map_err(storage_err)?;
-        if settled.is_undefined() {
-            return Err(Error::storage("The storage adapter did not settle in time"));
-        }
-        Ok(settled.unchecked_into::<js_sys::Array>().get(0))
-    }
 }
 
-impl TokenStorage for JsStorage {
-    fn get_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, Option<String>> {
-        Box::pin(async move {
-            let v = self.call("getItem", key, None).await?;
-            if v.is_null() || v.is_undefined() {
-                return Ok(None);
-            }
-            v.as_string()
-                .map(Some)
-                .ok_or_else(|| Error::storage("The storage adapter returned a non-string value"))
-        })
+/// A JS adapter over a Rust [`TokenStorage`]: each method answers a Promise of the value
+/// (undefined when absent), rejected with the error's message.
+fn adapter_of(store: Rc<dyn TokenStorage>) -> JsValue {
+    fn settle<T: Into<JsValue>>(r: Result<T, Error>) -> Result<JsValue, JsValue> {
+        r.map(Into::into).map_err(|e| JsValue::from_str(&e.message))
     }
-    fn set_item<'a>(&'a self, key: &'a str, value: &'a str) -> StorageFuture<'a, ()> {
-        Box::pin(async move { self.call("setItem", key, Some(value)).await.map(drop) })
-    }
-    fn remove_item<'a>(&'a self, key: &'a str) -> StorageFuture<'a, ()> {
-        Box::pin(async move { self.call("removeItem", key, None).await.map(drop) })
-    }
+    let (s1, s2, s3) = (store.clone(), store.clone(), store);
+    let get = Closure::<dyn Fn(String) -> Promise>::new(move |key: String| {
+        let s = s1.clone();
+        promise(Box::pin(async move { settle(s.get_item(&key).await) }))
+    });
+    let set =
+        Closure::<dyn Fn(String, String) -> Promise>::new(move |key: String, value: String| {
+            let s = s2.clone();
+            promise(Box::pin(async move {
+                settle(s.set_item(&key, &value).await.map(|()| JsValue::UNDEFINED))
+            }))
+        });
+    let remove = Closure::<dyn Fn(String) -> Promise>::new(move |key: String| {
+        let s = s3.clone();
+        promise(Box::pin(async move {
+            settle(s.remove_item(&key).await.map(|()| JsValue::UNDEFINED))
+        }))
+    });
+    io::adapter(
+        &get.into_js_value(),
+        &set.into_js_value(),
+        &remove.into_js_value(),
+    )
 }
 
 /// Which storage a client uses.
@@ -156,28 +148,31 @@ pub enum Storage {
     /// IndexedDB, AES-GCM encrypted under a non-extractable key; other tabs follow through a
     /// `BroadcastChannel`.
     Encrypted,
-    /// A custom store.
-    Custom(Rc<dyn TokenStorage>),
+    /// A storage adapter object: a JS one, or a store written in Rust ([`Storage::custom`]).
+    Adapter(JsStorage),
 }
 
 impl Storage {
-    /// Opens the store: a custom one as it is, a built-in one as the adapter `io.js` makes for
-    /// it, returned beside it (for localStorage, the `Storage` object that `storage` events name).
-    /// Fails where the browser refuses Web Storage (SecurityError in sandboxed frames, storage
-    /// disabled).
-    pub(crate) fn open(&self) -> Result<(Rc<dyn TokenStorage>, Option<JsValue>), Error> {
+    /// A store written in Rust, wrapped as the adapter object the client calls.
+    pub fn custom(store: Rc<dyn TokenStorage>) -> Storage {
+        Storage::Adapter(JsStorage {
+            object: adapter_of(store),
+        })
+    }
+
+    /// Opens the store as the JS adapter object the client calls: a built-in one as `io.js`
+    /// makes it (for localStorage, the browser's `Storage` object that `storage` events name).
+    /// Fails where the browser refuses Web Storage (SecurityError in
+    /// sandboxed frames, storage disabled).
+    pub(crate) fn open(&self) -> Result<JsValue, Error> {
         let name = match self {
-            Storage::Custom(s) => return Ok((s.clone(), None)),
+            Storage::Adapter(s) => return Ok(s.object.clone()),
             Storage::LocalStorage => "localStorage",
             Storage::SessionStorage => "sessionStorage",
             Storage::Memory => "memory",
             Storage::Encrypted => "encrypted",
         };
-        let object = io::builtin(name).map_err(storage_err)?;
-        let store = Rc::new(JsStorage {
-            object: object.clone(),
-        });
-        Ok((store, Some(object)))
+        io::builtin(name).map_err(storage_err)
     }
 }
 
@@ -188,7 +183,7 @@ impl std::fmt::Debug for Storage {
             Storage::SessionStorage => "SessionStorage",
             Storage::Memory => "Memory",
             Storage::Encrypted => "Encrypted",
-            Storage::Custom(_) => "Custom",
+            Storage::Adapter(_) => "Adapter",
         })
     }
 }
