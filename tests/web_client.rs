@@ -668,6 +668,58 @@ async fn a_foreign_code_leaves_the_session_intact() {
     c.sign_out().await;
 }
 
+#[wasm_bindgen_test]
+async fn rust_callbacks_decide_on_the_url_code_and_replace_the_url() {
+    let path = web_sys::window().unwrap().location().pathname().unwrap();
+    set_page_query("?code=abc&x=1");
+    // A Rust `should_handle_code` sees the page URL; `false` leaves the code alone.
+    let seen = Rc::new(RefCell::new(String::new()));
+    let s = seen.clone();
+    let c = ConvexAuthClient::new(
+        Options::new(URL)
+            .storage(Storage::Memory)
+            .should_handle_code(ShouldHandleCode::with(move |url| {
+                *s.borrow_mut() = url.search();
+                false
+            })),
+    )
+    .unwrap();
+    c.ready().await;
+    assert_eq!(*seen.borrow(), "?code=abc&x=1");
+    assert!(!c.state().is_authenticated);
+    // `true` exchanges it (this one is not a real code: an error event), and a Rust
+    // `replace_url` is awaited with the URL without it instead of `history.replaceState`.
+    let replaced = Rc::new(RefCell::new(Vec::new()));
+    let r = replaced.clone();
+    let c = ConvexAuthClient::new(
+        Options::new(URL)
+            .storage(Storage::Memory)
+            .should_handle_code(ShouldHandleCode::with(|_| true))
+            .replace_url(Rc::new(move |url: String| {
+                let r = r.clone();
+                Box::pin(async move {
+                    sleep_ms(10).await;
+                    r.borrow_mut().push(url);
+                })
+            })),
+    )
+    .unwrap();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let ev = events.clone();
+    let _sub = c.on_change(move |e| ev.borrow_mut().push(e.kind));
+    c.ready().await;
+    assert_eq!(*replaced.borrow(), vec![format!("{path}?x=1")]);
+    assert_eq!(
+        *events.borrow(),
+        vec![AuthEventKind::Error, AuthEventKind::Initialized]
+    );
+    assert_eq!(
+        web_sys::window().unwrap().location().search().unwrap(),
+        "?code=abc&x=1"
+    );
+    set_page_query("");
+}
+
 // ---- tokens and refresh ----
 
 #[wasm_bindgen_test]

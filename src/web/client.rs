@@ -24,15 +24,24 @@ use crate::core::session::{backoff_ms, transition, AuthEvent, AuthEventKind, Aut
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 /// Whether to exchange a `?code=` found in the page URL.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub enum ShouldHandleCode {
     /// Always (the default).
     #[default]
     Always,
     /// Never: the app handles `code` itself.
     Never,
-    /// Ask for each page URL.
-    With(Rc<dyn Fn(&web_sys::Url) -> bool>),
+    /// Ask a JS function `(url: URL) => boolean` for each page URL (a Rust one through
+    /// [`ShouldHandleCode::with`]); a function that throws means no.
+    Function(Function),
+}
+
+impl ShouldHandleCode {
+    /// Asks `f` for each page URL.
+    pub fn with(f: impl Fn(&web_sys::Url) -> bool + 'static) -> ShouldHandleCode {
+        let f = Closure::<dyn Fn(web_sys::Url) -> bool>::new(move |url: web_sys::Url| f(&url));
+        ShouldHandleCode::Function(f.into_js_value().unchecked_into())
+    }
 }
 
 /// Options of [`ConvexAuthClient::new`].
@@ -47,8 +56,10 @@ pub struct Options {
     pub storage_namespace: Option<String>,
     /// Whether to exchange `?code=` from the page URL. Default: always.
     pub should_handle_code: ShouldHandleCode,
-    /// Replaces the page URL after removing `code` (relative URL). Default: `history.replaceState`.
-    pub replace_url: Option<Rc<dyn Fn(String) -> LocalFuture<()>>>,
+    /// Replaces the page URL after removing `code`: a JS function `(relativeUrl) => void |
+    /// Promise<void>` (a Rust one through [`Options::replace_url`]). Default:
+    /// `history.replaceState`.
+    pub replace_url: Option<Function>,
     /// Whether an OAuth sign-in navigates the window to the provider. Default: true.
     pub navigate: bool,
     /// Trace to `console.debug` (tokens are never printed). Default: false.
@@ -85,7 +96,14 @@ impl Options {
     }
     /// Sets the URL replacement callback.
     pub fn replace_url(mut self, f: Rc<dyn Fn(String) -> LocalFuture<()>>) -> Self {
-        self.replace_url = Some(f);
+        let f = Closure::<dyn Fn(String) -> Promise>::new(move |url: String| {
+            let done = f(url);
+            promise(Box::pin(async move {
+                done.await;
+                Ok(JsValue::UNDEFINED)
+            }))
+        });
+        self.replace_url = Some(f.into_js_value().unchecked_into());
         self
     }
     /// Sets whether OAuth navigates the window.
@@ -145,8 +163,9 @@ pub(crate) struct Inner {
     keys: Keys,
     verbose: bool,
     navigate: bool,
-    should_handle_code: ShouldHandleCode,
-    replace_url: Option<Rc<dyn Fn(String) -> LocalFuture<()>>>,
+    /// `shouldHandleCode` as `io.js`'s `takeCode` takes it: true, false or a function.
+    should_handle_code: JsValue,
+    replace_url: Option<Function>,
     /// The storage as the JS adapter object that `io.js`'s `store` calls.
     store: RefCell<JsValue>,
     /// The `Storage` whose `storage` events other tabs fire (localStorage only).
@@ -217,17 +236,10 @@ impl Drop for Subscription {
     }
 }
 
-/// Checks a deployment URL: absolute http(s), returned without a trailing slash.
+/// Checks a deployment URL: absolute http(s) without query or fragment, returned without a
+/// trailing slash.
 pub fn normalize_url(url: &str) -> Result<String, Error> {
-    let parsed = web_sys::Url::new(url).map_err(|_| Error::options("`url` is not a valid URL"))?;
-    let protocol = parsed.protocol();
-    if protocol != "https:" && protocol != "http:" {
-        return Err(Error::options("`url` must be an http(s) deployment URL"));
-    }
-    if !parsed.search().is_empty() || !parsed.hash().is_empty() {
-        return Err(Error::options("`url` must not have a query or fragment"));
-    }
-    Ok(crate::core::trim_end_byte(url, b'/').to_owned())
+    io::deployment_url(url).map_err(|e| Error::options(super::platform::js_message(&e)))
 }
 
 impl ConvexAuthClient {
@@ -264,7 +276,11 @@ impl ConvexAuthClient {
             keys,
             verbose: options.verbose,
             navigate: options.navigate,
-            should_handle_code: options.should_handle_code,
+            should_handle_code: match options.should_handle_code {
+                ShouldHandleCode::Always => JsValue::TRUE,
+                ShouldHandleCode::Never => JsValue::FALSE,
+                ShouldHandleCode::Function(f) => f.into(),
+            },
             replace_url: options.replace_url,
             storage_failed: Cell::new(pending_error.is_some()),
             shared,
@@ -672,30 +688,8 @@ impl Inner {
 
     /// The `code` of the page URL, removed from the URL, when it should be exchanged.
     async fn take_url_code(&self) -> Option<String> {
-        let window = web_sys::window()?;
-        let url = web_sys::Url::new(&window.location().href().ok()?).ok()?;
-        let code = url.search_params().get("code")?;
-        let handle = match &self.should_handle_code {
-            ShouldHandleCode::Always => true,
-            ShouldHandleCode::Never => false,
-            ShouldHandleCode::With(f) => f(&url),
-        };
-        if !handle {
-            return None;
-        }
-        url.search_params().delete("code");
-        let mut relative = url.pathname();
-        relative.push_str(&url.search());
-        relative.push_str(&url.hash());
-        match &self.replace_url {
-            Some(f) => f(relative).await,
-            None => {
-                if let Ok(history) = window.history() {
-                    let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&relative));
-                }
-            }
-        }
-        Some(code)
+        let taken = io::take_code(&self.should_handle_code, self.replace_url.as_ref());
+        JsFuture::from(taken).await.ok()?.as_string()
     }
 
     // ---- sign-in / sign-out ----
@@ -1108,16 +1102,4 @@ impl Inner {
             let _ = wake.call0(&JsValue::UNDEFINED);
         }
     }
-}
-
-/// Wraps a JS `replaceURL` callback (`(url) => void | Promise<void>`).
-pub(crate) fn replace_url_from_js(f: Function) -> Rc<dyn Fn(String) -> LocalFuture<()>> {
-    Rc::new(move |url: String| {
-        let r = f.call1(&JsValue::UNDEFINED, &JsValue::from_str(&url));
-        Box::pin(async move {
-            if let Ok(v) = r {
-                let _ = JsFuture::from(Promise::resolve(&v)).await;
-            }
-        })
-    })
 }

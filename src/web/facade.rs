@@ -7,7 +7,7 @@ use super::platform::{js_message, promise};
 use js_sys::{Array, Function, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::client::{self, ConvexAuthClient, Inner, Listener, Options, ShouldHandleCode};
+use super::client::{ConvexAuthClient, Inner, Listener, Options, ShouldHandleCode};
 use super::storage::{JsStorage, Storage};
 use crate::core::error::Error;
 use crate::core::session::{AuthEvent, AuthState};
@@ -208,19 +208,12 @@ fn options_from_js(options: &JsValue) -> Result<Options, Error> {
     let mut o = Options::new(a.get(0).as_string().unwrap_or_default()).storage(storage);
     o.storage_namespace = a.get(2).as_string();
     let code = a.get(3);
-    o.should_handle_code = match (code.as_bool(), code.dyn_into::<Function>()) {
-        (Some(false), _) => ShouldHandleCode::Never,
-        (None, Ok(f)) => ShouldHandleCode::With(Rc::new(move |url: &web_sys::Url| {
-            f.call1(&JsValue::UNDEFINED, url)
-                .is_ok_and(|r| r.is_truthy())
-        })),
-        _ => ShouldHandleCode::Always,
+    o.should_handle_code = match code.as_bool() {
+        Some(true) => ShouldHandleCode::Always,
+        Some(false) => ShouldHandleCode::Never,
+        None => ShouldHandleCode::Function(code.unchecked_into()),
     };
-    o.replace_url = a
-        .get(4)
-        .dyn_into::<Function>()
-        .ok()
-        .map(client::replace_url_from_js);
+    o.replace_url = a.get(4).dyn_into::<Function>().ok();
     o.navigate = a.get(5).is_truthy();
     o.verbose = a.get(6).is_truthy();
     Ok(o)

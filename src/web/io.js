@@ -288,6 +288,44 @@ export const options = (o) => {
   return [url, storage, ns, code, replace, navigate, verbose];
 };
 
+/**
+ * `url` checked as a deployment URL (absolute http(s), no query or fragment) and returned
+ * without trailing slashes; throws the message of the problem.
+ */
+export const deploymentUrl = (url) => {
+  let u;
+  try {
+    u = new URL(url);
+  } catch {
+    throw "`url` is not a valid URL";
+  }
+  if (u.protocol != "https:" && u.protocol != "http:") throw "`url` must be an http(s) deployment URL";
+  if (u.search || u.hash) throw "`url` must not have a query or fragment";
+  return url.replace(/\/+$/, "");
+};
+
+/**
+ * The `code` of the page URL when `handle` (true, false, or a function of the URL; one that
+ * throws means no) says to exchange it, removed from the URL first: by `replace(relativeUrl)`
+ * (awaited) or `history.replaceState`. Undefined when there is no code to exchange, or no window.
+ */
+export const takeCode = async (handle, replace) => {
+  if (typeof window == "undefined") return;
+  const url = new URL(location.href);
+  const code = url.searchParams.get("code");
+  try {
+    if (code == null || !(typeof handle == "function" ? handle(url) : handle)) return;
+  } catch {
+    return;
+  }
+  url.searchParams.delete("code");
+  const relative = url.pathname + url.search + url.hash;
+  try {
+    await (replace ? replace(relative) : history.replaceState(null, "", relative));
+  } catch {}
+  return code;
+};
+
 // ---- values handed to JS callers (the facade's shapes; see the TypeScript section) ----
 
 /** A frozen AuthState. */

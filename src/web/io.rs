@@ -57,6 +57,10 @@ extern "C" {
     pub(crate) fn options(options: &JsValue) -> Result<Array, JsValue>;
     pub(crate) fn unbound(dispatch: &JsValue) -> JsValue;
     pub(crate) fn own(base: &str, url: &str) -> bool;
+    #[wasm_bindgen(catch, js_name = deploymentUrl)]
+    pub(crate) fn deployment_url(url: &str) -> Result<String, JsValue>;
+    #[wasm_bindgen(js_name = takeCode)]
+    pub(crate) fn take_code(handle: &JsValue, replace: Option<&Function>) -> Promise;
     #[wasm_bindgen(js_name = authFetch)]
     pub(crate) fn auth_fetch(token: &JsValue, base: &str) -> Function;
 }
