@@ -1,5 +1,6 @@
 //! The wire protocol of `@convex-dev/auth` 0.0.95 over Convex's public HTTP API
-//! (PROTOCOL.md §0, §5, §7.5): request bodies and the meaning of every answer.
+//! (PROTOCOL.md §0, §5, §7.5): the `args` of requests and the meaning of every answer. (The
+//! `{path, args, format:"json"}` envelope is written where the request is sent: `io.js`.)
 
 use super::error::{self, Error, ErrorCode};
 use super::json::{write_str, Json};
@@ -8,18 +9,6 @@ use super::json::{write_str, Json};
 pub const SIGN_IN: &str = "auth:signIn";
 /// The action that deletes the server session.
 pub const SIGN_OUT: &str = "auth:signOut";
-
-/// A `{path, args, format:"json"}` body for `POST /api/<kind>`; `args` is an already
-/// serialised JSON object.
-pub fn body(path: &str, args: &str) -> String {
-    let mut out = String::with_capacity(args.len() + 48);
-    out.push_str("{\"path\":");
-    write_str(&mut out, path);
-    out.push_str(",\"args\":");
-    out.push_str(args);
-    out.push_str(",\"format\":\"json\"}");
-    out
-}
 
 /// The `auth:signIn` args for a sign-in or code exchange. `params` are name/value pairs.
 pub fn sign_in_args(
@@ -101,7 +90,11 @@ fn text(value: &Json, key: &str) -> Option<String> {
 /// Interprets the HTTP answer to `POST /api/action` (or query/mutation): the function's return
 /// value, or the error it stands for.
 pub fn parse_response(status: u16, body: &str) -> Result<Json, Error> {
-    let json = super::json::parse(body);
+    interpret_response(status, super::json::parse(body))
+}
+
+/// [`parse_response`] for an answer already parsed (`None`: the body is not JSON).
+pub fn interpret_response(status: u16, json: Option<Json>) -> Result<Json, Error> {
     if status == 401 || status == 403 {
         let message = json.and_then(|j| text(&j, "message"));
         return Err(Error::new(
@@ -170,7 +163,6 @@ pub fn interpret_sign_in(value: &Json) -> Result<SignInResult, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::json::parse;
 
     fn ok(body: &str) -> Result<SignInResult, Error> {
         interpret_sign_in(&parse_response(200, body)?)
@@ -192,12 +184,6 @@ mod tests {
             r#"{"params":{"code":"123"},"verifier":"v1"}"#
         );
         assert_eq!(refresh_args("r|s"), r#"{"refreshToken":"r|s"}"#);
-        let b = body(SIGN_IN, &refresh_args("r|s"));
-        assert_eq!(
-            b,
-            r#"{"path":"auth:signIn","args":{"refreshToken":"r|s"},"format":"json"}"#
-        );
-        assert!(parse(&b).is_some());
     }
 
     #[test]

@@ -407,7 +407,7 @@ impl Drop for ConvexAuthClient {
 
 /// How long a refresh waits for another tab's refresh lock before going on without it: longer
 /// than a refresh can take (the request timeout), so only a stuck holder is passed over.
-const LOCK_TIMEOUT_MS: f64 = io::REQUEST_TIMEOUT_MS + 5_000.0;
+const LOCK_TIMEOUT_MS: f64 = transport::REQUEST_TIMEOUT_MS + 5_000.0;
 
 /// How long a storage adapter may take to settle one call before the client gives up on it.
 const ADAPTER_TIMEOUT_MS: f64 = 5_000.0;
@@ -718,8 +718,7 @@ impl Inner {
         let mut verifier = verifier;
         let result = loop {
             let args = protocol::sign_in_args(provider.as_deref(), &params, verifier.as_deref());
-            let value =
-                transport::call(&self.url, "action", protocol::SIGN_IN, &args, None).await?;
+            let value = transport::call(&self.url, protocol::SIGN_IN, &args, None).await?;
             let result = protocol::interpret_sign_in(&value)?;
             // A verifier left behind by an abandoned OAuth attempt makes a magic-link code fail:
             // try such a code once more without it.
@@ -768,8 +767,7 @@ impl Inner {
         if let Some(token) = token {
             self.trace("signOut: deleting the server session");
             // The local sign-out is done; the server may be unreachable or the token expired.
-            let _ =
-                transport::call(&self.url, "action", protocol::SIGN_OUT, "{}", Some(&token)).await;
+            let _ = transport::call(&self.url, protocol::SIGN_OUT, "{}", Some(&token)).await;
         }
     }
 
@@ -930,7 +928,6 @@ impl Inner {
         self.trace("refresh: request");
         let answer = transport::call(
             &self.url,
-            "action",
             protocol::SIGN_IN,
             &protocol::refresh_args(&refresh_token),
             None,

@@ -150,11 +150,13 @@ export const lock = (name, ms) =>
   });
 
 /**
- * POSTs `body` (JSON) to `url`, with `Authorization: Bearer <bearer>` when given, and resolves
- * with [status, text]. The request and the read of the answer share `ms`. Rejects with 0 (the
- * server could not be reached), 1 (the connection broke while reading) or 2 (timed out).
+ * Calls the Convex action `path` at the deployment `base`: POSTs `{path, args, format:"json"}`
+ * (`args` is JSON text) to `<base>/api/action`, with `Authorization: Bearer <bearer>` when
+ * given, and resolves with [status, the answer's JSON, or undefined when it is not JSON]. The
+ * request and the read of the answer share `ms`. Rejects with 0 (the server could not be
+ * reached), 1 (the connection broke while reading) or 2 (timed out).
  */
-export const post = async (url, body, bearer, ms) => {
+export const post = async (base, path, args, bearer, ms) => {
   const abort = new AbortController();
   let stage = 0;
   const timer = setTimeout(() => {
@@ -164,9 +166,10 @@ export const post = async (url, body, bearer, ms) => {
   const headers = { "Content-Type": "application/json" };
   if (bearer) headers.Authorization = "Bearer " + bearer;
   try {
-    const r = await fetch(url, { method: "POST", body, headers, signal: abort.signal });
+    const body = '{"path":' + JSON.stringify(path) + ',"args":' + args + ',"format":"json"}';
+    const r = await fetch(base + "/api/action", { method: "POST", body, headers, signal: abort.signal });
     stage = 1;
-    return [r.status, await r.text()];
+    return [r.status, jsonParse(await r.text())];
   } catch {
     throw stage;
   } finally {

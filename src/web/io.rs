@@ -29,7 +29,13 @@ extern "C" {
     ) -> Promise;
     pub(crate) fn adapter(get: &JsValue, set: &JsValue, remove: &JsValue) -> JsValue;
     fn lock(name: &str, ms: f64) -> Promise;
-    fn post(url: &str, body: &str, bearer: Option<&str>, ms: f64) -> Promise;
+    pub(crate) fn post(
+        base: &str,
+        path: &str,
+        args: &str,
+        bearer: Option<&str>,
+        ms: f64,
+    ) -> Promise;
 
     // Values handed to JS callers (built in JS: one call instead of a property write each). None
     // of these throws, except where the binding catches: a JS exception must not unwind through
@@ -63,33 +69,6 @@ extern "C" {
     pub(crate) fn take_code(handle: &JsValue, replace: Option<&Function>) -> Promise;
     #[wasm_bindgen(js_name = authFetch)]
     pub(crate) fn auth_fetch(token: &JsValue, base: &str) -> Function;
-}
-
-/// How long one request may take before it counts as a `Timeout`.
-pub(crate) const REQUEST_TIMEOUT_MS: f64 = 15_000.0;
-
-/// POSTs `body` to `url` (with `Authorization: Bearer` when given) and reads the whole answer,
-/// both within [`REQUEST_TIMEOUT_MS`]: `(status, text)`, or a `Network` / `Timeout` error.
-pub(crate) async fn post_json(
-    url: &str,
-    body: &str,
-    bearer: Option<&str>,
-) -> Result<(u16, String), Error> {
-    match JsFuture::from(post(url, body, bearer, REQUEST_TIMEOUT_MS)).await {
-        Ok(answer) => {
-            let answer: Array = answer.unchecked_into();
-            let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
-            Ok((status, answer.get(1).as_string().unwrap_or_default()))
-        }
-        Err(stage) => Err(match stage.as_f64().unwrap_or(0.0) as u8 {
-            2 => Error::new(ErrorCode::Timeout, "The request timed out"),
-            1 => Error::new(
-                ErrorCode::Network,
-                "The connection broke while reading the answer",
-            ),
-            _ => Error::new(ErrorCode::Network, "The server could not be reached"),
-        }),
-    }
 }
 
 /// A held Web Lock; dropping it releases the lock.

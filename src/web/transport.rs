@@ -1,23 +1,39 @@
 //! The Convex public HTTP API over `fetch` (with a timeout on every request).
 
+use js_sys::Array;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
 use super::io;
-use crate::core::error::Error;
+use crate::core::error::{Error, ErrorCode};
 use crate::core::json::Json;
 use crate::core::protocol;
 
-/// Calls a Convex function: `POST <url>/api/<kind>` with `{path, args, format:"json"}`.
-/// `args` is serialised JSON; `bearer` is attached as `Authorization: Bearer` when given.
+/// How long one request may take before it counts as a `Timeout`.
+pub(crate) const REQUEST_TIMEOUT_MS: f64 = 15_000.0;
+
+/// Calls the Convex action `path` with `args` (serialised JSON), with `bearer` attached as
+/// `Authorization: Bearer` when given: its value, or the error its answer stands for (a
+/// `Network` or `Timeout` error when the request or the read of the answer failed).
 pub(crate) async fn call(
     base_url: &str,
-    kind: &str,
     path: &str,
     args: &str,
     bearer: Option<&str>,
 ) -> Result<Json, Error> {
-    let mut url = String::with_capacity(base_url.len() + 16);
-    url.push_str(base_url);
-    url.push_str("/api/");
-    url.push_str(kind);
-    let (status, text) = io::post_json(&url, &protocol::body(path, args), bearer).await?;
-    protocol::parse_response(status, &text)
+    match JsFuture::from(io::post(base_url, path, args, bearer, REQUEST_TIMEOUT_MS)).await {
+        Ok(answer) => {
+            let answer: Array = answer.unchecked_into();
+            let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+            protocol::interpret_response(status, Json::from_js(answer.get(1)))
+        }
+        Err(stage) => Err(match stage.as_f64().unwrap_or(0.0) as u8 {
+            2 => Error::new(ErrorCode::Timeout, "The request timed out"),
+            1 => Error::new(
+                ErrorCode::Network,
+                "The connection broke while reading the answer",
+            ),
+            _ => Error::new(ErrorCode::Network, "The server could not be reached"),
+        }),
+    }
 }

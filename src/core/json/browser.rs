@@ -70,6 +70,11 @@ impl Json {
             .unwrap_or_default()
     }
 
+    /// The JSON value `v` (`None` for undefined, which is not one).
+    pub fn from_js(v: JsValue) -> Option<Json> {
+        defined(v)
+    }
+
     /// The JS value.
     pub fn as_js(&self) -> &JsValue {
         &self.0
