@@ -132,11 +132,10 @@ fn exercise_sign_in(value: &Json, now: f64, skew: f64) {
     match protocol::interpret_sign_in(value) {
         Ok(SignInResult::Tokens(t)) => {
             std::hint::black_box(format!("{t:?}"));
-            std::hint::black_box(protocol::refresh_args(&t.refresh_token));
             exercise_token(t.token, now, skew);
         }
         Ok(SignInResult::Redirect { url, verifier }) => {
-            std::hint::black_box(protocol::sign_in_args(None, &[], Some(&verifier)));
+            std::hint::black_box(verifier);
             std::hint::black_box(keys::Keys::new(&url));
         }
         Ok(other) => {

@@ -1,52 +1,15 @@
 //! The wire protocol of `@convex-dev/auth` 0.0.95 over Convex's public HTTP API
-//! (PROTOCOL.md §0, §5, §7.5): the `args` of requests and the meaning of every answer. (The
-//! `{path, args, format:"json"}` envelope is written where the request is sent: `io.js`.)
+//! (PROTOCOL.md §0, §5, §7.5): the meaning of every answer. (Requests, the
+//! `{path, args, format:"json"}` envelope and the `auth:signIn` args, are written where they are
+//! sent: `io.js`'s `post` and `args`.)
 
 use super::error::{self, Error, ErrorCode};
-use super::json::{write_str, Json};
+use super::json::Json;
 
 /// The action that signs in, exchanges codes and refreshes.
 pub const SIGN_IN: &str = "auth:signIn";
 /// The action that deletes the server session.
 pub const SIGN_OUT: &str = "auth:signOut";
-
-/// The `auth:signIn` args for a sign-in or code exchange. `params` are name/value pairs.
-pub fn sign_in_args(
-    provider: Option<&str>,
-    params: &[(String, String)],
-    verifier: Option<&str>,
-) -> String {
-    let mut out = String::from("{");
-    if let Some(p) = provider {
-        out.push_str("\"provider\":");
-        write_str(&mut out, p);
-        out.push(',');
-    }
-    out.push_str("\"params\":{");
-    for (i, (k, v)) in params.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_str(&mut out, k);
-        out.push(':');
-        write_str(&mut out, v);
-    }
-    out.push('}');
-    if let Some(v) = verifier {
-        out.push_str(",\"verifier\":");
-        write_str(&mut out, v);
-    }
-    out.push('}');
-    out
-}
-
-/// The `auth:signIn` args for a refresh.
-pub fn refresh_args(refresh_token: &str) -> String {
-    let mut out = String::from("{\"refreshToken\":");
-    write_str(&mut out, refresh_token);
-    out.push('}');
-    out
-}
 
 /// A fresh session: the access JWT and the rotating refresh token.
 #[derive(Clone, PartialEq, Eq)]
@@ -166,24 +129,6 @@ mod tests {
 
     fn ok(body: &str) -> Result<SignInResult, Error> {
         interpret_sign_in(&parse_response(200, body)?)
-    }
-
-    #[test]
-    fn request_bodies() {
-        let params = vec![
-            ("email".to_owned(), "a@b.c".to_owned()),
-            ("flow".to_owned(), "sign\"Up".to_owned()),
-        ];
-        let args = sign_in_args(Some("password"), &params, None);
-        assert_eq!(
-            args,
-            r#"{"provider":"password","params":{"email":"a@b.c","flow":"sign\"Up"}}"#
-        );
-        assert_eq!(
-            sign_in_args(None, &[("code".into(), "123".into())], Some("v1")),
-            r#"{"params":{"code":"123"},"verifier":"v1"}"#
-        );
-        assert_eq!(refresh_args("r|s"), r#"{"refreshToken":"r|s"}"#);
     }
 
     #[test]

@@ -353,6 +353,7 @@ impl ConvexAuthClient {
         provider: Option<&str>,
         params: Vec<(String, String)>,
     ) -> Result<SignInOutcome, Error> {
+        let params = params_object(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         self.inner
             .clone()
             .sign_in(provider.map(str::to_owned), params)
@@ -648,7 +649,7 @@ impl Inner {
             self.trace("init: exchanging the URL code");
             match self
                 .clone()
-                .sign_in_call(None, vec![("code".to_owned(), code)])
+                .sign_in_call(None, params_object([("code", code.as_str())]))
                 .await
             {
                 Ok(out) if out.signing_in => signed_in_by_code = true,
@@ -698,16 +699,17 @@ impl Inner {
     pub(crate) async fn sign_in(
         self: Rc<Self>,
         provider: Option<String>,
-        params: Vec<(String, String)>,
+        params: JsValue,
     ) -> Result<SignInOutcome, Error> {
         self.wait_ready().await;
         self.sign_in_call(provider, params).await
     }
 
+    /// Signs in; `params` is a plain object of strings.
     async fn sign_in_call(
         self: Rc<Self>,
         provider: Option<String>,
-        params: Vec<(String, String)>,
+        params: JsValue,
     ) -> Result<SignInOutcome, Error> {
         // The verifier belongs to one OAuth attempt: taken out for every sign-in, as the
         // official client does.
@@ -717,14 +719,14 @@ impl Inner {
         }
         let mut verifier = verifier;
         let result = loop {
-            let args = protocol::sign_in_args(provider.as_deref(), &params, verifier.as_deref());
+            let args = io::args(provider.as_deref(), &params, verifier.as_deref(), None);
             let value = transport::call(&self.url, protocol::SIGN_IN, &args, None).await?;
             let result = protocol::interpret_sign_in(&value)?;
             // A verifier left behind by an abandoned OAuth attempt makes a magic-link code fail:
             // try such a code once more without it.
             if result == SignInResult::NoTokens
                 && verifier.is_some()
-                && params.iter().any(|(k, _)| k == "code")
+                && js_sys::Reflect::has(&params, &JsValue::from_str("code")).unwrap_or(false)
             {
                 verifier = None;
                 continue;
@@ -767,7 +769,8 @@ impl Inner {
         if let Some(token) = token {
             self.trace("signOut: deleting the server session");
             // The local sign-out is done; the server may be unreachable or the token expired.
-            let _ = transport::call(&self.url, protocol::SIGN_OUT, "{}", Some(&token)).await;
+            let args = io::args(None, &JsValue::UNDEFINED, None, None);
+            let _ = transport::call(&self.url, protocol::SIGN_OUT, &args, Some(&token)).await;
         }
     }
 
@@ -929,7 +932,7 @@ impl Inner {
         let answer = transport::call(
             &self.url,
             protocol::SIGN_IN,
-            &protocol::refresh_args(&refresh_token),
+            &io::args(None, &JsValue::UNDEFINED, None, Some(&refresh_token)),
             None,
         )
         .await
@@ -1099,4 +1102,13 @@ impl Inner {
             let _ = wake.call0(&JsValue::UNDEFINED);
         }
     }
+}
+
+/// `pairs` as the plain object of strings that `signIn` params are.
+fn params_object<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> JsValue {
+    let object = js_sys::Object::new();
+    for (k, v) in pairs {
+        let _ = js_sys::Reflect::set(&object, &JsValue::from_str(k), &JsValue::from_str(v));
+    }
+    object.into()
 }

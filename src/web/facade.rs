@@ -219,30 +219,6 @@ fn options_from_js(options: &JsValue) -> Result<Options, Error> {
     Ok(o)
 }
 
-/// `signIn` params: a plain object of strings or a `FormData` (absent: none).
-fn params_from_js(params: &JsValue) -> Result<Vec<(String, String)>, Error> {
-    let entries = io::entries(params);
-    if !Array::is_array(&entries) {
-        return Err(Error::params(
-            "`params` must be a FormData or a plain object of strings",
-        ));
-    }
-    let entries: Array = entries.unchecked_into();
-    let mut out = Vec::with_capacity(entries.length() as usize);
-    for entry in entries.iter() {
-        let entry: Array = entry.unchecked_into();
-        let value = entry.get(1);
-        if value.is_undefined() {
-            continue;
-        }
-        match (entry.get(0).as_string(), value.as_string()) {
-            (Some(key), Some(value)) => out.push((key, value)),
-            _ => return Err(Error::params("Every `params` value must be a string")),
-        }
-    }
-    Ok(out)
-}
-
 /// The Convex Auth client for the browser.
 #[wasm_bindgen(js_name = ConvexAuthClient)]
 pub struct JsConvexAuthClient {
@@ -365,7 +341,8 @@ impl JsConvexAuthClient {
                 None if provider.is_undefined() || provider.is_null() => None,
                 None => return Err(Error::params("`provider` must be a string")),
             };
-            Ok((provider, params_from_js(&params)?))
+            let params = io::sign_in_params(&params).map_err(|e| Error::params(js_message(&e)))?;
+            Ok((provider, params))
         })();
         promise(Box::pin(async move {
             let (provider, params) = parsed.map_err(js_error)?;

@@ -151,7 +151,7 @@ export const lock = (name, ms) =>
 
 /**
  * Calls the Convex action `path` at the deployment `base`: POSTs `{path, args, format:"json"}`
- * (`args` is JSON text) to `<base>/api/action`, with `Authorization: Bearer <bearer>` when
+ * to `<base>/api/action`, with `Authorization: Bearer <bearer>` when
  * given, and resolves with [status, the answer's JSON, or undefined when it is not JSON]. The
  * request and the read of the answer share `ms`. Rejects with 0 (the server could not be
  * reached), 1 (the connection broke while reading) or 2 (timed out).
@@ -166,7 +166,7 @@ export const post = async (base, path, args, bearer, ms) => {
   const headers = { "Content-Type": "application/json" };
   if (bearer) headers.Authorization = "Bearer " + bearer;
   try {
-    const body = '{"path":' + JSON.stringify(path) + ',"args":' + args + ',"format":"json"}';
+    const body = JSON.stringify({ path, args, format: "json" });
     const r = await fetch(base + "/api/action", { method: "POST", body, headers, signal: abort.signal });
     stage = 1;
     return [r.status, jsonParse(await r.text())];
@@ -364,20 +364,23 @@ export const signInResult = (signingIn, redirect) => {
 };
 
 /**
- * signIn's params as [key, value] pairs: none, a FormData, or a plain object; undefined for
- * anything else, and when reading it throws (a Proxy's traps).
+ * signIn's params (none, a FormData, or a plain object of strings) as a new plain object of
+ * strings, without the undefined values; throws the message of the problem (reading a Proxy
+ * whose traps throw is one).
  */
-export const entries = (p) => {
+export const signInParams = (p) => {
+  let e;
   try {
-    return p == null
-      ? []
-      : p instanceof FormData
-        ? [...p]
-        : typeof p == "object" && !Array.isArray(p)
-          ? Object.entries(p)
-          : undefined;
+    e = p == null ? [] : p instanceof FormData ? [...p] : typeof p == "object" && !Array.isArray(p) && Object.entries(p);
   } catch {}
+  if (!e) throw "`params` must be a FormData or a plain object of strings";
+  e = e.filter(([, v]) => v !== undefined);
+  if (e.some(([, v]) => typeof v != "string")) throw "Every `params` value must be a string";
+  return Object.fromEntries(e);
 };
+
+/** The args of auth:signIn (undefined ones are left out of the JSON). */
+export const args = (provider, params, verifier, refreshToken) => ({ provider, params, verifier, refreshToken });
 
 /**
  * The client's unbound functions [getSnapshot, subscribe, onChange, fetchAccessToken], over one

@@ -32,7 +32,7 @@ extern "C" {
     pub(crate) fn post(
         base: &str,
         path: &str,
-        args: &str,
+        args: &JsValue,
         bearer: Option<&str>,
         ms: f64,
     ) -> Promise;
@@ -58,7 +58,14 @@ extern "C" {
     ) -> JsValue;
     #[wasm_bindgen(js_name = signInResult)]
     pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<String>) -> JsValue;
-    pub(crate) fn entries(params: &JsValue) -> JsValue;
+    #[wasm_bindgen(catch, js_name = signInParams)]
+    pub(crate) fn sign_in_params(params: &JsValue) -> Result<JsValue, JsValue>;
+    pub(crate) fn args(
+        provider: Option<&str>,
+        params: &JsValue,
+        verifier: Option<&str>,
+        refresh_token: Option<&str>,
+    ) -> JsValue;
     #[wasm_bindgen(catch)]
     pub(crate) fn options(options: &JsValue) -> Result<Array, JsValue>;
     pub(crate) fn unbound(dispatch: &JsValue) -> JsValue;

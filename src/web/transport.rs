@@ -1,7 +1,7 @@
 //! The Convex public HTTP API over `fetch` (with a timeout on every request).
 
 use js_sys::Array;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use super::io;
@@ -12,13 +12,13 @@ use crate::core::protocol;
 /// How long one request may take before it counts as a `Timeout`.
 pub(crate) const REQUEST_TIMEOUT_MS: f64 = 15_000.0;
 
-/// Calls the Convex action `path` with `args` (serialised JSON), with `bearer` attached as
+/// Calls the Convex action `path` with `args` (a JS object, see `io::args`), with `bearer` attached as
 /// `Authorization: Bearer` when given: its value, or the error its answer stands for (a
 /// `Network` or `Timeout` error when the request or the read of the answer failed).
 pub(crate) async fn call(
     base_url: &str,
     path: &str,
-    args: &str,
+    args: &JsValue,
     bearer: Option<&str>,
 ) -> Result<Json, Error> {
     match JsFuture::from(io::post(base_url, path, args, bearer, REQUEST_TIMEOUT_MS)).await {

@@ -3,7 +3,6 @@
 //! text; callers ask for the integer they need. Nesting is bounded so hostile input cannot
 //! exhaust the stack.
 
-use super::write_str;
 use crate::core::split_byte;
 
 /// A parsed JSON value.
@@ -100,6 +99,28 @@ impl Json {
         self.write(&mut out);
         out
     }
+}
+
+/// Writes `s` as a JSON string literal.
+fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let b = c as u32;
+                out.push_str("\\u00");
+                out.push(char::from_digit(b >> 4, 16).unwrap_or('0'));
+                out.push(char::from_digit(b & 0xf, 16).unwrap_or('0'));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Parses a complete JSON document. `None` for anything malformed or nested deeper than
