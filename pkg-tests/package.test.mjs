@@ -171,6 +171,54 @@ test("a session stored under @convex-dev/auth/react's keys is picked up", async 
   await context.close();
 });
 
+test("listeners: a bad one is InvalidParams, a throwing one disturbs no other, each subscription is its own", async () => {
+  const context = await h.context();
+  const page = await h.open(context, { opts: { storage: "memory" } });
+  const r = await page.evaluate(async () => {
+    const { subscribe, onChange } = window.auth;
+    const bad = [subscribe, onChange].map((f) => {
+      try {
+        f(42);
+        return "no throw";
+      } catch (e) {
+        return `${e.name}:${e.code}`;
+      }
+    });
+    const errors = [];
+    const consoleError = console.error;
+    console.error = (...args) => errors.push(String(args[0]));
+    const calls = [];
+    const twice = (s) => calls.push(`twice:${s.isAuthenticated}`);
+    subscribe(() => {
+      throw new Error("listener bug");
+    });
+    const stopFirst = subscribe(twice);
+    subscribe(twice);
+    onChange(() => {
+      throw new Error("event listener bug");
+    });
+    onChange((e) => calls.push(`event:${e.type}`));
+    stopFirst();
+    await window.auth.signIn("anonymous");
+    await window.auth.signOut();
+    console.error = consoleError;
+    return { bad, calls, errors };
+  });
+  assert.deepEqual(r.bad, ["ConvexAuthError:InvalidParams", "ConvexAuthError:InvalidParams"]);
+  // Subscribing calls at once; the one of the two subscriptions of `twice` left answers each change.
+  assert.deepEqual(r.calls, [
+    "twice:false",
+    "twice:false",
+    "twice:true",
+    "event:signedIn",
+    "twice:false",
+    "event:signedOut",
+  ]);
+  // At subscription and per change: the state listener threw 3 times, the event listener twice.
+  assert.deepEqual(r.errors, Array(5).fill("[convex-auth-wasm] a listener threw:"));
+  await context.close();
+});
+
 test("getSnapshot, subscribe, onChange and fetch work unbound; one snapshot object per state", async () => {
   const context = await h.context();
   const page = await h.open(context, { opts: { storage: "memory" } });

@@ -189,8 +189,6 @@ pub(crate) struct Inner {
     epoch: Cell<u64>,
     loading: Cell<bool>,
     skew_ms: Cell<f64>,
-    /// Bumped on every visible state change (snapshot identity).
-    version: Cell<u64>,
     /// The last token `fetch_access_token` handed out.
     handed_out: RefCell<Option<String>>,
     listeners: RefCell<Vec<(u32, Listener)>>,
@@ -202,8 +200,6 @@ pub(crate) struct Inner {
     wakers: RefCell<Vec<Function>>,
     dom: RefCell<Vec<DomListener>>,
     disposed: Cell<bool>,
-    /// The JS snapshot object for `version` (kept here so its identity is stable).
-    pub(crate) snapshot_js: RefCell<Option<(u64, JsValue)>>,
 }
 
 /// The Convex Auth client. Dropping it stops its timers and listeners.
@@ -295,7 +291,6 @@ impl ConvexAuthClient {
             epoch: Cell::new(0),
             loading: Cell::new(true),
             skew_ms: Cell::new(0.0),
-            version: Cell::new(0),
             handed_out: RefCell::new(None),
             listeners: RefCell::new(Vec::new()),
             next_id: Cell::new(0),
@@ -306,7 +301,6 @@ impl ConvexAuthClient {
             wakers: RefCell::new(Vec::new()),
             dom: RefCell::new(Vec::new()),
             disposed: Cell::new(false),
-            snapshot_js: RefCell::new(None),
         });
         inner.listen_to_browser();
         spawn(Box::pin(inner.clone().init()));
@@ -447,10 +441,6 @@ impl Inner {
         AuthState::of(self.loading.get(), self.session.borrow().as_ref())
     }
 
-    pub(crate) fn version(&self) -> u64 {
-        self.version.get()
-    }
-
     pub(crate) async fn wait_ready(&self) {
         let _ = JsFuture::from(self.ready.clone()).await;
     }
@@ -478,9 +468,6 @@ impl Inner {
     /// Tells listeners: state listeners when `state_changed`, event listeners of `event`.
     /// Listeners are called with no borrow held, so they may call back into the client.
     fn notify(&self, state_changed: bool, event: Option<(AuthEventKind, Option<Error>)>) {
-        if state_changed {
-            self.version.set(self.version.get().wrapping_add(1));
-        }
         let state = self.state();
         let listeners: Vec<Listener> = self
             .listeners

@@ -120,77 +120,17 @@ fn state_object(s: &AuthState) -> JsValue {
     )
 }
 
-/// The snapshot object for the current state: the same object until the state changes.
-fn snapshot(inner: &Inner) -> JsValue {
-    let version = inner.version();
-    if let Some((v, obj)) = inner.snapshot_js.borrow().as_ref() {
-        if *v == version {
-            return obj.clone();
-        }
-    }
-    let obj = state_object(&inner.state());
-    *inner.snapshot_js.borrow_mut() = Some((version, obj.clone()));
-    obj
-}
-
-fn event_object(inner: &Inner, e: &AuthEvent) -> JsValue {
-    io::event(
-        e.kind.as_str(),
-        &snapshot(inner),
-        e.error.clone().map(js_error),
-    )
-}
-
-/// Calls a user listener; an exception is reported without disturbing the other listeners.
-fn call_listener(f: &Function, arg: &JsValue) {
-    if let Err(e) = f.call1(&JsValue::UNDEFINED, arg) {
-        web_sys::console::error_2(&"[convex-auth-wasm] a listener threw:".into(), &e);
-    }
-}
-
 /// The operations behind the unbound functions of `io.js`'s `unbound`.
 const GET_SNAPSHOT: u32 = 0;
-const SUBSCRIBE: u32 = 1;
-const ON_CHANGE: u32 = 2;
-const FETCH_ACCESS_TOKEN: u32 = 3;
-const UNSUBSCRIBE: u32 = 4;
+const FETCH_ACCESS_TOKEN: u32 = 1;
 
-/// Runs one of the unbound functions: `getSnapshot()`, `subscribe(listener)` and
-/// `onChange(listener)` (both answer the id that `UNSUBSCRIBE` takes), `fetchAccessToken(args)`.
-fn dispatch(inner: &Rc<Inner>, op: u32, arg: JsValue) -> Result<JsValue, JsValue> {
+/// Runs one of the unbound functions: the state object for `getSnapshot()` (which caches it in
+/// JS), `fetchAccessToken(args)`.
+fn dispatch(inner: &Rc<Inner>, op: u32, arg: JsValue) -> JsValue {
     match op {
-        GET_SNAPSHOT => Ok(snapshot(inner)),
-        SUBSCRIBE | ON_CHANGE => {
-            let f: Function = arg
-                .dyn_into()
-                .map_err(|_| js_error(Error::params("The listener must be a function")))?;
-            let weak = Rc::downgrade(inner);
-            let id = if op == SUBSCRIBE {
-                let g = f.clone();
-                let id = inner.add_listener_id(Listener::State(Rc::new(move |_: &AuthState| {
-                    if let Some(inner) = weak.upgrade() {
-                        call_listener(&g, &snapshot(&inner));
-                    }
-                })));
-                call_listener(&f, &snapshot(inner));
-                id
-            } else {
-                inner.add_listener_id(Listener::Event(Rc::new(move |e: &AuthEvent| {
-                    if let Some(inner) = weak.upgrade() {
-                        call_listener(&f, &event_object(&inner, e));
-                    }
-                })))
-            };
-            Ok(id.into())
-        }
-        FETCH_ACCESS_TOKEN => Ok(inner.fetch_access_token_js(&arg).into()),
-        UNSUBSCRIBE => {
-            if let Some(id) = arg.as_f64() {
-                inner.remove_listener(id as u32);
-            }
-            Ok(JsValue::UNDEFINED)
-        }
-        _ => Ok(JsValue::UNDEFINED),
+        GET_SNAPSHOT => state_object(&inner.state()),
+        FETCH_ACCESS_TOKEN => inner.fetch_access_token_js(&arg).into(),
+        _ => JsValue::UNDEFINED,
     }
 }
 
@@ -241,24 +181,29 @@ impl JsConvexAuthClient {
         console_error_panic_hook::set_once();
         let client = ConvexAuthClient::new(options_from_js(&options).map_err(js_error)?)
             .map_err(js_error)?;
-        // One Rust closure serves the four unbound functions (built in io.js): fewer closure
-        // types in the wasm, and unsubscribing is a call, not a closure per subscription.
+        // One Rust closure serves the unbound functions (built in io.js, which also keeps the JS
+        // listeners): fewer closure types in the wasm.
         let inner = client.inner.clone();
-        let dispatch = Closure::<dyn Fn(u32, JsValue) -> Result<JsValue, JsValue>>::new(
-            move |op: u32, arg: JsValue| dispatch(&inner, op, arg),
-        )
-        .into_js_value();
+        let dispatch =
+            Closure::<dyn Fn(u32, JsValue) -> JsValue>::new(move |op: u32, arg: JsValue| {
+                dispatch(&inner, op, arg)
+            })
+            .into_js_value();
         let fns: Array = io::unbound(&dispatch).unchecked_into();
         let (get_snapshot, subscribe, on_change, fetch_access_token) =
             (fns.get(0), fns.get(1), fns.get(2), fns.get(3));
         let fetch = io::auth_fetch(&fetch_access_token, client.url()).into();
-        // The first state listener: getSnapshot's cache is dropped before any other listener runs.
+        // io.js's `changed` tells the JS listeners (after dropping getSnapshot's cache).
         let changed: Function = fns.get(4).unchecked_into();
-        client
-            .inner
-            .add_listener_id(Listener::State(Rc::new(move |_: &AuthState| {
-                let _ = changed.call0(&JsValue::UNDEFINED);
-            })));
+        let event_changed = changed.clone();
+        let inner = &client.inner;
+        inner.add_listener_id(Listener::State(Rc::new(move |_: &AuthState| {
+            let _ = changed.call0(&JsValue::UNDEFINED);
+        })));
+        inner.add_listener_id(Listener::Event(Rc::new(move |e: &AuthEvent| {
+            let error = e.error.clone().map_or(JsValue::UNDEFINED, js_error);
+            let _ = event_changed.call2(&JsValue::UNDEFINED, &e.kind.as_str().into(), &error);
+        })));
 
         Ok(JsConvexAuthClient {
             client,
@@ -292,10 +237,16 @@ impl JsConvexAuthClient {
     /// The current JWT, or null (`useAuthToken`).
     #[wasm_bindgen(getter, unchecked_return_type = "string | null")]
     pub fn token(&self) -> JsValue {
-        // The snapshot already holds the token as a JS string: no copy out of wasm memory.
-        let inner = &self.client.inner;
-        inner.refresh_if_due();
-        Reflect::get(&snapshot(inner), &JsValue::from_str("token")).unwrap_or(JsValue::NULL)
+        // The snapshot (cached by io.js) already holds the token as a JS string: no copy out of
+        // wasm memory.
+        self.client.inner.refresh_if_due();
+        let snapshot = self
+            .get_snapshot
+            .unchecked_ref::<Function>()
+            .call0(&JsValue::UNDEFINED);
+        snapshot
+            .and_then(|s| Reflect::get(&s, &JsValue::from_str("token")))
+            .unwrap_or(JsValue::NULL)
     }
 
     /// `() => AuthState`: the current state, the same object until it changes. Works unbound.

@@ -177,6 +177,14 @@ export const post = async (base, path, args, bearer, ms) => {
   }
 };
 
+/** [a pending Promise, its resolve function]; resolved after `ms` when given. */
+export const deferred = (ms) => {
+  let resolve;
+  const p = new Promise((ok) => (resolve = ok));
+  if (ms !== undefined) setTimeout(resolve, ms);
+  return [p, resolve];
+};
+
 // ---- JSON (core::json's browser backend) ----
 
 /** JSON.parse; undefined for malformed text. */
@@ -383,18 +391,42 @@ export const signInParams = (p) => {
 export const args = (provider, params, verifier, refreshToken) => ({ provider, params, verifier, refreshToken });
 
 /**
- * The client's unbound functions [getSnapshot, subscribe, onChange, fetchAccessToken], over one
- * Rust dispatcher `f(op, arg)` (operations in facade.rs), and the function that the client
- * calls when its state changes. getSnapshot answers from a cache (no call into wasm) until then.
- * An unsubscribe function may be called any number of times.
+ * The client's unbound functions [getSnapshot, subscribe, onChange, fetchAccessToken] over one
+ * Rust dispatcher `f(op, arg)` (0: the state object, 1: fetchAccessToken(arg)), and `changed`,
+ * which the client calls after every change: `changed()` for a new state, `changed(type,
+ * error)` for an event. getSnapshot answers from a cache (no call into wasm) until the state
+ * changes. The JS listeners are kept here; each is called with no other listener running, in
+ * the order they were added (state listeners before event listeners), and one that throws is
+ * reported without disturbing the others. An unsubscribe function may be called any number of
+ * times.
  */
 export const unbound = (f) => {
   let snapshot;
-  const listen = (op) => (listener) => {
-    const id = f(op, listener);
-    return () => f(4, id);
+  const getSnapshot = () => (snapshot ??= f(0));
+  const states = new Set();
+  const events = new Set();
+  const tell = (set, value) => {
+    for (const entry of [...set]) {
+      try {
+        entry.l(value);
+      } catch (e) {
+        console.error("[convex-auth-wasm] a listener threw:", e);
+      }
+    }
   };
-  return [() => (snapshot ??= f(0)), listen(1), listen(2), (args) => f(3, args), () => (snapshot = undefined)];
+  const listen = (set, now) => (l) => {
+    if (typeof l != "function") throw params("The listener must be a function");
+    const entry = { l };
+    set.add(entry);
+    if (now) tell([entry], getSnapshot());
+    return () => set.delete(entry);
+  };
+  const changed = (type, error) => {
+    if (type) return tell(events, event(type, getSnapshot(), error));
+    snapshot = undefined;
+    tell(states, getSnapshot());
+  };
+  return [getSnapshot, listen(states, 1), listen(events), (args) => f(1, args), changed];
 };
 
 /**

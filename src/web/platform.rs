@@ -81,23 +81,26 @@ impl Drop for Timeout {
     }
 }
 
+#[wasm_bindgen(module = "/src/web/io.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = deferred)]
+    fn js_deferred(ms: Option<f64>) -> js_sys::Array;
+}
+
+/// A pending Promise with its `resolve` function; resolved after `ms` when given.
+fn pending(ms: Option<f64>) -> (Promise, Function) {
+    let pair = js_deferred(ms);
+    (pair.get(0).unchecked_into(), pair.get(1).unchecked_into())
+}
+
 /// A pending Promise with its `resolve` function.
 pub(crate) fn deferred() -> (Promise, Function) {
-    let mut resolve_fn = None;
-    let promise = Promise::new(&mut |resolve, _reject| resolve_fn = Some(resolve));
-    // The executor runs synchronously, so `resolve_fn` is always set here; the placeholder
-    // (calling it is a caught TypeError) only satisfies the types.
-    (
-        promise,
-        resolve_fn.unwrap_or_else(|| JsValue::UNDEFINED.unchecked_into()),
-    )
+    pending(None)
 }
 
 /// A Promise that resolves after `ms`, with its `resolve` function so that it can be woken early.
 pub(crate) fn sleep(ms: f64) -> (Promise, Function) {
-    let (promise, resolve) = deferred();
-    set_timeout(&resolve, ms.clamp(0.0, MAX_TIMEOUT_MS));
-    (promise, resolve)
+    pending(Some(ms.clamp(0.0, MAX_TIMEOUT_MS)))
 }
 
 /// The message of a thrown JS value (an `Error`'s `message`, or the value as a string).
