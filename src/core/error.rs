@@ -124,8 +124,8 @@ impl Error {
         // wasm. A match of a whole string starts and ends on character boundaries.
         let mut out = String::with_capacity(self.message.len());
         let mut rest = self.message.as_str();
-        while let Some((before, after)) = find(rest, secret)
-            .and_then(|i| Some((rest.get(..i)?, rest.get(i + secret.len()..)?)))
+        while let Some((before, after)) =
+            find(rest, secret).and_then(|i| Some((rest.get(..i)?, rest.get(i + secret.len()..)?)))
         {
             out.push_str(before);
             out.push_str("[redacted]");
@@ -209,7 +209,9 @@ fn thrown_message(error_message: &str) -> String {
         .into_iter()
         .find_map(after)
         .unwrap_or(error_message);
-    let line = split_byte(body, b'\n').map_or(body, |(l, _)| l).trim_ascii();
+    let line = split_byte(body, b'\n')
+        .map_or(body, |(l, _)| l)
+        .trim_ascii();
     if line.is_empty() {
         "Server Error".to_owned()
     } else {
