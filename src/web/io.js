@@ -240,33 +240,27 @@ export const isAdapter = (o) => {
 };
 
 /**
- * Calls the adapter method `op` ("getItem", "setItem", "removeItem") within `ms` (as `within`
- * does). Resolves with the string read (undefined when absent, and for the writes); rejects when
- * the method throws or rejects, takes longer, or reads something that is not a string.
+ * Calls the adapter method `op` ("getItem", "setItem", "removeItem"), whose result may be a
+ * value or a Promise, within `ms`. Resolves with the string read (undefined when absent, and for
+ * the writes); rejects when the method throws or rejects, takes longer, or reads something that
+ * is not a string.
  */
-export const store = (o, op, key, value, ms) =>
-  within(new Promise((ok) => ok(op == "setItem" ? o[op](key, value) : o[op](key))), ms).then((r) => {
-    if (!r) throw Error("The storage adapter did not settle in time");
-    const v = r[0];
-    if (op != "getItem" || v == null) return;
-    if (typeof v != "string") throw Error("The storage adapter returned a non-string value");
-    return v;
-  });
+export const store = (o, op, key, value, ms) => {
+  let timer;
+  return Promise.race([
+    new Promise((ok) => ok(op == "setItem" ? o[op](key, value) : o[op](key))),
+    new Promise((_, no) => (timer = setTimeout(() => no(Error("The storage adapter did not settle in time")), ms))),
+  ])
+    .finally(() => clearTimeout(timer))
+    .then((v) => {
+      if (op != "getItem" || v == null) return;
+      if (typeof v != "string") throw Error("The storage adapter returned a non-string value");
+      return v;
+    });
+};
 
 /** An adapter of three functions (a Rust `TokenStorage` wrapped). */
 export const adapter = (getItem, setItem, removeItem) => ({ getItem, setItem, removeItem });
-
-/**
- * Settles `value` (a value or a Promise, from a storage adapter) within `ms`: resolves with
- * [value], or with undefined when it took too long; rejects as it rejects.
- */
-const within = (value, ms) => {
-  let timer;
-  return Promise.race([
-    Promise.resolve(value).then((v) => [v]),
-    new Promise((ok) => (timer = setTimeout(ok, ms))),
-  ]).finally(() => clearTimeout(timer));
-};
 
 // ---- the constructor's options ----
 

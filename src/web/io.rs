@@ -29,6 +29,7 @@ extern "C" {
     ) -> Promise;
     pub(crate) fn adapter(get: &JsValue, set: &JsValue, remove: &JsValue) -> JsValue;
     fn lock(name: &str, ms: f64) -> Promise;
+    pub(crate) fn deferred(ms: Option<f64>) -> Array;
     pub(crate) fn post(
         base: &str,
         path: &str,

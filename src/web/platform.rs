@@ -81,15 +81,9 @@ impl Drop for Timeout {
     }
 }
 
-#[wasm_bindgen(module = "/src/web/io.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = deferred)]
-    fn js_deferred(ms: Option<f64>) -> js_sys::Array;
-}
-
 /// A pending Promise with its `resolve` function; resolved after `ms` when given.
 fn pending(ms: Option<f64>) -> (Promise, Function) {
-    let pair = js_deferred(ms);
+    let pair = super::io::deferred(ms);
     (pair.get(0).unchecked_into(), pair.get(1).unchecked_into())
 }
 

@@ -162,8 +162,8 @@ impl Storage {
 
     /// Opens the store as the JS adapter object the client calls: a built-in one as `io.js`
     /// makes it (for localStorage, the browser's `Storage` object that `storage` events name).
-    /// Fails where the browser refuses Web Storage (SecurityError in
-    /// sandboxed frames, storage disabled).
+    /// Fails where the browser refuses Web Storage (SecurityError in sandboxed frames, storage
+    /// disabled).
     pub(crate) fn open(&self) -> Result<JsValue, Error> {
         let name = match self {
             Storage::Adapter(s) => return Ok(s.object.clone()),

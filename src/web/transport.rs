@@ -12,9 +12,9 @@ use crate::core::protocol;
 /// How long one request may take before it counts as a `Timeout`.
 pub(crate) const REQUEST_TIMEOUT_MS: f64 = 15_000.0;
 
-/// Calls the Convex action `path` with `args` (a JS object, see `io::args`), with `bearer` attached as
-/// `Authorization: Bearer` when given: its value, or the error its answer stands for (a
-/// `Network` or `Timeout` error when the request or the read of the answer failed).
+/// Calls the Convex action `path` with `args` (a JS object, see `io::args`), with `bearer`
+/// attached as `Authorization: Bearer` when given: its value, or the error its answer stands for
+/// (a `Network` or `Timeout` error when the request or the read of the answer failed).
 pub(crate) async fn call(
     base_url: &str,
     path: &str,

@@ -1,4 +1,4 @@
-//! JSON: reading server answers and JWT payloads, writing request bodies.
+//! JSON: reading server answers and JWT payloads.
 //!
 //! Two backends with one API ([`parse`], [`parse_base64url`], `Json::get`, `Json::string`,
 //! `Json::as_i64`, `Json::is_null`, `Json::to_json_string`, `Json::default()` for `null`):
