@@ -356,6 +356,28 @@ for (const kind of ["rejects", "never settles"]) {
   });
 }
 
+test("free() with a refresh waiting: its Promise settles, no request is sent, storage is kept", async () => {
+  const context = await h.context();
+  const page = await h.open(context);
+  await signUp(page);
+  const since = (await h.requests()).length;
+  const out = await page.evaluate(async () => {
+    const stored = () => Object.entries(localStorage).filter(([k]) => k.startsWith("__convexAuth")).sort().join();
+    const before = stored();
+    const b = new window.ConvexAuthClient({ url: window.CONVEX_URL });
+    await b.ready();
+    // A forced refresh first waits for the server clock to leave the second of the token's iat.
+    const token = b.fetchAccessToken({ forceRefreshToken: true });
+    b.free();
+    const result = await token;
+    await new Promise((r) => setTimeout(r, 1500));
+    return { result, kept: stored() === before };
+  });
+  assert.deepEqual(out, { result: null, kept: true });
+  assert.deepEqual(await refreshes(since), []);
+  await context.close();
+});
+
 test("a corrupt stored JWT beside a good refresh token: the session is recovered", async () => {
   const context = await h.context();
   const page = await h.open(context);

@@ -5,6 +5,7 @@
 
 use super::error::{self, Error, ErrorCode};
 use super::json::Json;
+use super::jwt;
 
 /// The action that signs in, exchanges codes and refreshes.
 pub const SIGN_IN: &str = "auth:signIn";
@@ -123,9 +124,75 @@ pub fn interpret_sign_in(value: &Json) -> Result<SignInResult, Error> {
     Err(bad())
 }
 
+/// What the answer to a refresh means for the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// New tokens: store them and go on.
+    Rotated(Tokens),
+    /// `{tokens: null}`: the server ended the session.
+    Ended,
+    /// The server rejected the refresh token: the session is over.
+    Rejected,
+}
+
+/// `tokens`, once its JWT is known to be a Convex Auth JWT (else `InvalidResponse`).
+pub fn checked(tokens: Tokens) -> Result<Tokens, Error> {
+    match jwt::decode(&tokens.token) {
+        Some(_) => Ok(tokens),
+        None => Err(Error::new(
+            ErrorCode::InvalidResponse,
+            "The server sent a token that is not a Convex Auth JWT",
+        )),
+    }
+}
+
+/// Interprets the HTTP answer (`status`, parsed body) to a sign-in or code exchange, with the
+/// tokens [`checked`].
+pub fn sign_in_answer(status: u16, json: Option<Json>) -> Result<SignInResult, Error> {
+    match interpret_sign_in(&interpret_response(status, json)?)? {
+        SignInResult::Tokens(t) => Ok(SignInResult::Tokens(checked(t)?)),
+        other => Ok(other),
+    }
+}
+
+/// Whether an error to a refresh is the server's definitive answer about the refresh token
+/// (rejected, or the function failed on it), as opposed to a transport failure, an overloaded
+/// server or an answer that makes no sense, which are retried.
+pub fn ends_session(e: &Error) -> bool {
+    matches!(
+        e.code,
+        ErrorCode::FunctionError
+            | ErrorCode::ConvexError
+            | ErrorCode::InvalidCode
+            | ErrorCode::InvalidSecret
+            | ErrorCode::InvalidAccountId
+            | ErrorCode::TooManyFailedAttempts
+    )
+}
+
+/// What the answer to a refresh made with `refresh_token` means, from its [`sign_in_answer`].
+/// `Err` is transient: the session is kept and the refresh retried. No message contains the
+/// refresh token (a server may echo a malformed one back).
+pub fn refresh_answer(
+    answer: Result<SignInResult, Error>,
+    refresh_token: &str,
+) -> Result<Refresh, Error> {
+    match answer.map_err(|e| e.redact(refresh_token)) {
+        Ok(SignInResult::Tokens(t)) => Ok(Refresh::Rotated(t)),
+        Ok(SignInResult::NoTokens) => Ok(Refresh::Ended),
+        Ok(_) => Err(Error::new(
+            ErrorCode::InvalidResponse,
+            "Unexpected answer to a refresh",
+        )),
+        Err(e) if ends_session(&e) => Ok(Refresh::Rejected),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::jwt::tests::jwt;
 
     fn ok(body: &str) -> Result<SignInResult, Error> {
         interpret_sign_in(&parse_response(200, body)?)
@@ -230,5 +297,82 @@ mod tests {
         };
         let shown = format!("{:?}", SignInResult::Tokens(t));
         assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    fn refresh(status: u16, body: &str) -> Result<Refresh, Error> {
+        refresh_answer(
+            sign_in_answer(status, crate::core::json::parse(body)),
+            "rt-secret",
+        )
+    }
+
+    #[test]
+    fn refresh_answers_end_the_session_only_when_definitive() {
+        let token = jwt(r#"{"sub":"u|s","iat":1,"exp":61}"#);
+        let body = format!(
+            r#"{{"status":"success","value":{{"tokens":{{"token":"{token}","refreshToken":"r2"}}}}}}"#
+        );
+        assert_eq!(
+            refresh(200, &body),
+            Ok(Refresh::Rotated(Tokens {
+                token,
+                refresh_token: "r2".into()
+            }))
+        );
+        assert_eq!(
+            refresh(200, r#"{"status":"success","value":{"tokens":null}}"#),
+            Ok(Refresh::Ended)
+        );
+        for message in ["InvalidSecret", "InvalidAccountId", "Boom"] {
+            let body = format!(
+                r#"{{"status":"error","errorMessage":"Server Error\nUncaught Error: {message}"}}"#
+            );
+            assert_eq!(refresh(560, &body), Ok(Refresh::Rejected), "{message}");
+        }
+        // Transient: the session is kept.
+        for (status, body, code) in [
+            (503, "", ErrorCode::Server),
+            (401, "", ErrorCode::Unauthenticated),
+            (200, "<html>", ErrorCode::InvalidResponse),
+            (
+                200,
+                r#"{"status":"success","value":{"started":true}}"#,
+                ErrorCode::InvalidResponse,
+            ),
+            // A JWT that is not one.
+            (
+                200,
+                r#"{"status":"success","value":{"tokens":{"token":"t","refreshToken":"r"}}}"#,
+                ErrorCode::InvalidResponse,
+            ),
+        ] {
+            assert_eq!(
+                refresh(status, body).map_err(|e| e.code),
+                Err(code),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn refresh_errors_never_show_the_refresh_token() {
+        let e = refresh(200, r#"{"status":"success","value":{"started":true}}"#)
+            .expect_err("unexpected");
+        assert!(!e.message.contains("rt-secret"));
+        let e = refresh(401, r#"{"message":"Can't parse refresh token: rt-secret"}"#)
+            .expect_err("echo");
+        assert_eq!(e.message, "Can't parse refresh token: [redacted]");
+    }
+
+    #[test]
+    fn sign_in_tokens_are_checked() {
+        let e = sign_in_answer(
+            200,
+            crate::core::json::parse(
+                r#"{"status":"success","value":{"tokens":{"token":"t","refreshToken":"r"}}}"#,
+            ),
+        )
+        .expect_err("not a JWT");
+        assert_eq!(e.code, ErrorCode::InvalidResponse);
     }
 }

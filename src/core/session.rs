@@ -179,6 +179,22 @@ pub fn transition(before: Option<&Session>, after: Option<&Session>) -> Option<A
     }
 }
 
+/// At a refresh, the token that another tab (or an earlier caller) stored meanwhile, to use
+/// instead of rotating again: the newer (by `iat`) of the stored JWT and its hand-over copy,
+/// when it is not the token `held` as the refresh began and is still fresh at `now_ms`.
+pub fn adopt<'a>(
+    stored: Option<&'a Session>,
+    copy: Option<&'a Session>,
+    held: Option<&str>,
+    now_ms: f64,
+) -> Option<&'a Session> {
+    let newest = match (stored, copy) {
+        (Some(s), Some(c)) if s.claims.iat > c.claims.iat => stored,
+        _ => copy.or(stored),
+    };
+    newest.filter(|s| Some(s.token.as_str()) != held && s.is_fresh(now_ms))
+}
+
 /// Delay before retry number `attempt` (0-based) of a transient failure: exponential from
 /// 500 ms, capped at 30 s, with "equal jitter" (`rand01` in `[0, 1)`) so tabs do not retry in
 /// lockstep.
@@ -277,5 +293,23 @@ mod tests {
         assert_eq!(backoff_ms(3, 1.0), 4000.0);
         assert_eq!(backoff_ms(10, 1.0), 30_000.0);
         assert_eq!(backoff_ms(u32::MAX, 0.5), 22_500.0);
+    }
+
+    #[test]
+    fn adopting_another_tabs_token() {
+        let at = |iat| Session::new(token("u", iat, iat + 60), iat as f64 * 1000.0, false, 0.0);
+        let (old, new) = (at(0), at(10));
+        let (old, new) = (old.as_ref(), new.as_ref());
+        let held = old.map(|s| s.token.as_str());
+        let now = 11_000.0;
+        let iat = |s: Option<&Session>| s.map(|s| s.claims.iat);
+        // The newer of the stored JWT and the hand-over copy, either way round.
+        assert_eq!(iat(adopt(old, new, held, now)), Some(Some(10)));
+        assert_eq!(iat(adopt(new, old, held, now)), Some(Some(10)));
+        assert_eq!(iat(adopt(None, new, held, now)), Some(Some(10)));
+        // Not the token held, nor a stale one.
+        assert_eq!(adopt(old, None, held, now), None);
+        assert_eq!(adopt(new, None, held, 70_000.0), None);
+        assert_eq!(adopt(None, None, held, now), None);
     }
 }

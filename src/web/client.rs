@@ -1,6 +1,8 @@
-//! The client: one [`Inner`] per `ConvexAuthClient`, driving storage, transport, timers and
-//! browser events from the decisions of [`crate::core`]. This is also the Rust API for Leptos,
-//! Yew and Dioxus apps.
+//! The client: one [`Inner`] per `ConvexAuthClient`, the synchronous core that holds the session
+//! and makes every decision (through [`crate::core`]), and `io.js`'s driver, which runs the
+//! asynchronous steps (storage, requests, the refresh lock, timers, browser events) and asks the
+//! core at each one ([`Inner::op`]). The awaits live in JS, where they cost a fraction of what
+//! Rust futures cost in the wasm. This is also the Rust API for Leptos, Yew and Dioxus apps.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -11,14 +13,17 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::io::{self, Handover};
-use super::platform::{debug, deferred, now_ms, promise, random, sleep, spawn, Timeout};
-use super::storage::{storage_err, Storage};
-use super::transport;
-use crate::core::error::{Error, ErrorCode};
+use super::facade::state_object;
+use super::io;
+use super::platform::{now_ms, promise, random};
+use super::storage::Storage;
+use crate::core::error::Error;
+use crate::core::json::Json;
 use crate::core::keys::Keys;
-use crate::core::protocol::{self, SignInResult, Tokens};
-use crate::core::session::{backoff_ms, transition, AuthEvent, AuthEventKind, AuthState, Session};
+use crate::core::protocol::{self, Refresh, SignInResult, Tokens};
+use crate::core::session::{
+    adopt, backoff_ms, transition, AuthEvent, AuthEventKind, AuthState, Session,
+};
 
 /// A future returned by a user callback.
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -143,63 +148,21 @@ pub(crate) enum Listener {
     Event(Rc<dyn Fn(&AuthEvent)>),
 }
 
-/// A DOM event listener removed when dropped.
-struct DomListener {
-    target: web_sys::EventTarget,
-    name: &'static str,
-    closure: Closure<dyn FnMut(web_sys::Event)>,
-}
-
-impl Drop for DomListener {
-    fn drop(&mut self) {
-        let _ = self
-            .target
-            .remove_event_listener_with_callback(self.name, self.closure.as_ref().unchecked_ref());
-    }
-}
-
 pub(crate) struct Inner {
     url: String,
-    keys: Keys,
-    verbose: bool,
-    navigate: bool,
-    /// `shouldHandleCode` as `io.js`'s `takeCode` takes it: true, false or a function.
-    should_handle_code: JsValue,
-    replace_url: Option<Function>,
-    /// The storage as the JS adapter object that `io.js`'s `store` calls.
-    store: RefCell<JsValue>,
-    /// The `Storage` whose `storage` events other tabs fire (localStorage only).
-    shared_area: RefCell<Option<JsValue>>,
-    /// Whether other tabs use the same storage (localStorage, encrypted, adapters): refreshes
-    /// then take the Web Lock.
-    shared: bool,
-    /// Tells the other tabs that the stored JWT changed, for shared storages without `storage`
-    /// events (encrypted, adapters).
-    channel: Option<web_sys::BroadcastChannel>,
-    /// The IndexedDB copy of the JWT that tabs read under the refresh lock (localStorage only).
-    handover: Option<Handover>,
-    /// Set while this tab holds the refresh lock: error events wait until it is released.
-    holding_lock: Cell<bool>,
-    held_errors: RefCell<Vec<Error>>,
-    storage_failed: Cell<bool>,
-    pending_error: RefCell<Option<Error>>,
+    /// The session; every change goes through [`Inner::set_session`].
     session: RefCell<Option<Session>>,
-    /// Bumped whenever the session starts or ends, so answers to requests made for an older
-    /// session are dropped.
-    epoch: Cell<u64>,
+    /// Bumped whenever the session starts or ends, so that answers to requests made for an
+    /// older session are dropped.
+    epoch: Cell<u32>,
     loading: Cell<bool>,
     skew_ms: Cell<f64>,
-    /// The last token `fetch_access_token` handed out.
-    handed_out: RefCell<Option<String>>,
     listeners: RefCell<Vec<(u32, Listener)>>,
     next_id: Cell<u32>,
-    pub(crate) ready: Promise,
-    ready_resolve: RefCell<Option<Function>>,
-    flight: RefCell<Option<Promise>>,
-    timer: RefCell<Option<Timeout>>,
-    wakers: RefCell<Vec<Function>>,
-    dom: RefCell<Vec<DomListener>>,
-    disposed: Cell<bool>,
+    /// `io.js`'s driver, which runs the client's asynchronous steps over [`Inner::op`].
+    pub(crate) driver: io::Driver,
+    /// [`Inner::op`] as the JS function the driver calls.
+    pub(crate) core: JsValue,
 }
 
 /// The Convex Auth client. Dropping it stops its timers and listeners.
@@ -244,72 +207,70 @@ impl ConvexAuthClient {
     pub fn new(options: Options) -> Result<ConvexAuthClient, Error> {
         let url = normalize_url(&options.url)?;
         let keys = Keys::new(options.storage_namespace.as_deref().unwrap_or(&options.url));
-        let mut pending_error = None;
+        // Whether other tabs use the same storage (localStorage, encrypted, adapters): refreshes
+        // then take the Web Lock.
         let shared = !matches!(options.storage, Storage::SessionStorage | Storage::Memory);
-        let handover =
-            matches!(options.storage, Storage::LocalStorage).then(|| Handover::new(&keys.jwt));
-        let opened = options.storage.open();
-        // Other tabs' localStorage writes arrive as `storage` events for this object.
-        let shared_area = opened
-            .as_ref()
-            .ok()
-            .filter(|_| matches!(options.storage, Storage::LocalStorage))
-            .cloned();
-        let store = opened.unwrap_or_else(|e| {
-            pending_error = Some(e);
-            io::memory("", None)
-        });
-        let channel = if shared && shared_area.is_none() {
-            let mut name = String::from("convex-auth-wasm:");
-            name.push_str(&keys.jwt);
-            web_sys::BroadcastChannel::new(&name).ok()
-        } else {
-            None
+        let (store, pending) = match options.storage.open() {
+            Ok(store) => (store, None),
+            Err(e) => (io::memory("", None), Some(e.into_js())),
         };
-        let (ready, resolve_fn) = deferred();
-        let inner = Rc::new(Inner {
-            url,
-            keys,
-            verbose: options.verbose,
-            navigate: options.navigate,
-            should_handle_code: match options.should_handle_code {
-                ShouldHandleCode::Always => JsValue::TRUE,
-                ShouldHandleCode::Never => JsValue::FALSE,
-                ShouldHandleCode::Function(f) => f.into(),
-            },
-            replace_url: options.replace_url,
-            storage_failed: Cell::new(pending_error.is_some()),
-            shared,
-            channel,
-            handover,
-            holding_lock: Cell::new(false),
-            held_errors: RefCell::new(Vec::new()),
-            store: RefCell::new(store),
-            shared_area: RefCell::new(shared_area),
-            pending_error: RefCell::new(pending_error),
-            session: RefCell::new(None),
-            epoch: Cell::new(0),
-            loading: Cell::new(true),
-            skew_ms: Cell::new(0.0),
-            handed_out: RefCell::new(None),
-            listeners: RefCell::new(Vec::new()),
-            next_id: Cell::new(0),
-            ready,
-            ready_resolve: RefCell::new(Some(resolve_fn)),
-            flight: RefCell::new(None),
-            timer: RefCell::new(None),
-            wakers: RefCell::new(Vec::new()),
-            dom: RefCell::new(Vec::new()),
-            disposed: Cell::new(false),
+        // Other tabs' localStorage writes arrive as `storage` events for this object.
+        let area = match (&options.storage, &pending) {
+            (Storage::LocalStorage, None) => store.clone(),
+            _ => JsValue::UNDEFINED,
+        };
+        let should_handle_code = match options.should_handle_code {
+            ShouldHandleCode::Always => JsValue::TRUE,
+            ShouldHandleCode::Never => JsValue::FALSE,
+            ShouldHandleCode::Function(f) => f.into(),
+        };
+        let keys = js_sys::Array::of3(
+            &keys.jwt.as_str().into(),
+            &keys.refresh_token.as_str().into(),
+            &keys.verifier.as_str().into(),
+        );
+        let inner = Rc::new_cyclic(|weak: &Weak<Inner>| {
+            let weak = weak.clone();
+            // The driver starts working after a microtask, when this Rc is complete.
+            let core =
+                Closure::<dyn Fn(u32, JsValue, JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
+                    move |op, a, b, c| match weak.upgrade() {
+                        Some(inner) => inner.op(op, a, b, c),
+                        None => Ok(JsValue::UNDEFINED),
+                    },
+                )
+                .into_js_value();
+            let driver = io::client(
+                &core,
+                &url,
+                &keys,
+                &store,
+                &area,
+                shared,
+                pending,
+                &should_handle_code,
+                options.replace_url.as_ref(),
+                options.navigate,
+                options.verbose,
+            );
+            Inner {
+                url,
+                session: RefCell::new(None),
+                epoch: Cell::new(0),
+                loading: Cell::new(true),
+                skew_ms: Cell::new(0.0),
+                listeners: RefCell::new(Vec::new()),
+                next_id: Cell::new(0),
+                driver,
+                core,
+            }
         });
-        inner.listen_to_browser();
-        spawn(Box::pin(inner.clone().init()));
         Ok(ConvexAuthClient { inner })
     }
 
     /// Resolves once the first state is known (stored session loaded, URL code exchanged).
     pub async fn ready(&self) {
-        self.inner.wait_ready().await;
+        let _ = JsFuture::from(self.inner.driver.ready()).await;
     }
 
     /// The current state.
@@ -348,20 +309,27 @@ impl ConvexAuthClient {
         params: Vec<(String, String)>,
     ) -> Result<SignInOutcome, Error> {
         let params = params_object(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        self.inner
-            .clone()
-            .sign_in(provider.map(str::to_owned), params)
+        let answer = JsFuture::from(self.inner.driver.sign_in(provider, &params))
             .await
+            .map_err(|e| io::error_from_js(&e))?;
+        let answer: js_sys::Array = answer.unchecked_into();
+        Ok(SignInOutcome {
+            signing_in: answer.get(0).is_truthy(),
+            redirect: answer.get(1).as_string(),
+        })
     }
 
     /// Signs out here and in every tab sharing the storage, and deletes the server session.
     pub async fn sign_out(&self) {
-        self.inner.clone().sign_out().await;
+        let _ = JsFuture::from(self.inner.driver.sign_out()).await;
     }
 
     /// A token for the Convex client (see `fetchAccessToken` in API.md).
     pub async fn fetch_access_token(&self, force_refresh: bool) -> Option<String> {
-        self.inner.clone().fetch_access_token(force_refresh).await
+        JsFuture::from(self.inner.driver.token(force_refresh))
+            .await
+            .ok()?
+            .as_string()
     }
 
     /// `fetch` with `Authorization: Bearer <jwt>` for the app's HTTP actions. The token is
@@ -369,12 +337,8 @@ impl ConvexAuthClient {
     /// `*.convex.cloud` url its `*.convex.site` twin); on a 401 the session is refreshed once
     /// and the request sent once more.
     pub async fn fetch(&self, request: web_sys::Request) -> Result<web_sys::Response, Error> {
-        // The same `auth.fetch` as JS callers get (io.js), over this client's token fetcher.
-        let inner = self.inner.clone();
-        let token = Closure::<dyn Fn(JsValue) -> Promise>::new(move |args: JsValue| {
-            inner.fetch_access_token_js(&args)
-        });
-        let fetch = io::auth_fetch(token.as_ref(), &self.inner.url);
+        // The same `auth.fetch` as JS callers get (io.js), over the driver's token fetcher.
+        let fetch = io::auth_fetch(&self.inner.driver.fetch_access_token(), &self.inner.url);
         match fetch.call1(&JsValue::UNDEFINED, &request) {
             Ok(p) => JsFuture::from(Promise::from(p)).await,
             Err(e) => Err(e),
@@ -396,53 +360,119 @@ impl ConvexAuthClient {
 
 impl Drop for ConvexAuthClient {
     fn drop(&mut self) {
-        self.inner.dispose();
+        self.inner.listeners.borrow_mut().clear();
+        self.inner.driver.dispose();
     }
 }
 
-/// How long a refresh waits for another tab's refresh lock before going on without it: longer
-/// than a refresh can take (the request timeout), so only a stuck holder is passed over.
-const LOCK_TIMEOUT_MS: f64 = transport::REQUEST_TIMEOUT_MS + 5_000.0;
+/// The operations of [`Inner::op`], the core that `io.js`'s driver calls (its names there).
+const SNAPSHOT: u32 = 0;
+const SESSION: u32 = 1;
+const SET: u32 = 2;
+const ERROR: u32 = 3;
+const LOADED: u32 = 4;
+const ADOPT: u32 = 5;
+const ANSWER: u32 = 6;
+const BACKOFF: u32 = 7;
+const BUMP: u32 = 8;
 
-/// How long a storage adapter may take to settle one call before the client gives up on it.
-const ADAPTER_TIMEOUT_MS: f64 = 5_000.0;
-
-/// What a refresh produced.
-enum Rotation {
-    /// Nothing to change (the answer came for a session that has ended since).
-    Current,
-    /// A new token, already stored: minted by the server or stored by another tab.
-    Replaced(Session),
-    /// The session is over; storage already cleared.
-    Ended,
+/// `[1, jwt, refresh token]`, as the driver takes new tokens.
+fn tokens(t: Tokens) -> JsValue {
+    js_sys::Array::of3(&1.into(), &t.token.into(), &t.refresh_token.into()).into()
 }
 
-/// Signs out (locally) only for answers that are definitive about the refresh token.
-fn is_definitive(e: &Error) -> bool {
-    matches!(
-        e.code,
-        ErrorCode::FunctionError
-            | ErrorCode::ConvexError
-            | ErrorCode::InvalidCode
-            | ErrorCode::InvalidSecret
-            | ErrorCode::InvalidAccountId
-            | ErrorCode::TooManyFailedAttempts
-    )
+/// `[n]`, a bare outcome for the driver.
+fn outcome(n: u32) -> JsValue {
+    js_sys::Array::of1(&n.into()).into()
 }
 
 impl Inner {
-    fn trace(&self, msg: &str) {
-        if self.verbose {
-            debug(msg);
-        }
-    }
-
     pub(crate) fn state(&self) -> AuthState {
         AuthState::of(self.loading.get(), self.session.borrow().as_ref())
     }
 
-    pub(crate) async fn wait_ready(&self) {
-        let _ = JsFuture::from(self.ready.clone()).await;
+    /// One step of the core, as `io.js`'s driver calls it (see the ops there). Errors are thrown
+    /// to the driver as `ConvexAuthError`s.
+    fn op(&self, op: u32, a: JsValue, b: JsValue, c: JsValue) -> Result<JsValue, JsValue> {
+        let now = now_ms();
+        let parse = |v: JsValue| {
+            v.as_string()
+                .and_then(|t| Session::new(t, now, false, self.skew_ms.get()))
+        };
+        Ok(match op {
+            SNAPSHOT => state_object(&self.state()),
+            SESSION => {
+                let epoch = JsValue::from(self.epoch.get());
+                match self.session.borrow().as_ref() {
+                    Some(s) => js_sys::Array::of4(
+                        &epoch,
+                        &s.token.as_str().into(),
+                        &s.refresh_due_ms().into(),
+                        &s.distinct_rotation_at_ms().into(),
+                    ),
+                    None => js_sys::Array::of1(&epoch),
+                }
+                .into()
+            }
+            SET => {
+                let session = match b.as_f64() {
+                    Some(at) => a
+                        .as_string()
+                        .and_then(|t| Session::new(t, at, true, self.skew_ms.get())),
+                    None => parse(a),
+                };
+                self.set_session(session);
+                JsValue::UNDEFINED
+            }
+            ERROR => {
+                self.notify(
+                    false,
+                    Some((AuthEventKind::Error, Some(io::error_from_js(&a)))),
+                );
+                JsValue::UNDEFINED
+            }
+            LOADED => {
+                self.loading.set(false);
+                self.notify(true, Some((AuthEventKind::Initialized, None)));
+                if a.is_truthy() && self.session.borrow().is_some() {
+                    self.notify(false, Some((AuthEventKind::SignedIn, None)));
+                }
+                JsValue::UNDEFINED
+            }
+            ADOPT => {
+                let held = c.as_string();
+                let (stored, copy) = (parse(a), parse(b));
+                adopt(stored.as_ref(), copy.as_ref(), held.as_deref(), now)
+                    .map_or(JsValue::UNDEFINED, |s| s.token.as_str().into())
+            }
+            ANSWER => {
+                let answer = protocol::sign_in_answer(status(&a), Json::from_js(b));
+                match c.as_string() {
+                    // A refresh, made with this refresh token.
+                    Some(refresh_token) => match protocol::refresh_answer(answer, &refresh_token) {
+                        Ok(Refresh::Rotated(t)) => tokens(t),
+                        Ok(Refresh::Ended) => outcome(0),
+                        Ok(Refresh::Rejected) => outcome(2),
+                        Err(e) => return Err(e.into_js()),
+                    },
+                    None => match answer {
+                        Ok(SignInResult::Tokens(t)) => tokens(t),
+                        Ok(SignInResult::NoTokens) => outcome(0),
+                        Ok(SignInResult::Started) => outcome(2),
+                        Ok(SignInResult::Redirect { url, verifier }) => {
+                            js_sys::Array::of3(&3.into(), &url.into(), &verifier.into()).into()
+                        }
+                        Err(e) => return Err(e.into_js()),
+                    },
+                }
+            }
+            BACKOFF => backoff_ms(a.as_f64().unwrap_or(0.0) as u32, random()).into(),
+            BUMP => {
+                self.epoch.set(self.epoch.get().wrapping_add(1));
+                JsValue::UNDEFINED
+            }
+            _ => JsValue::UNDEFINED,
+        })
     }
 
     /// Adds a listener; returns its id for [`remove_listener`](Self::remove_listener).
@@ -492,603 +522,42 @@ impl Inner {
         }
     }
 
-    fn emit_error(&self, e: Error) {
-        self.trace(e.code.as_str());
-        if self.holding_lock.get() {
-            self.held_errors.borrow_mut().push(e);
-            return;
-        }
-        self.notify(false, Some((AuthEventKind::Error, Some(e))));
-    }
-
-    // ---- storage, with the fallback to memory ----
-
-    /// Calls the storage method `op` (within the adapter time limit): the string read, if any.
-    async fn store_op(
-        &self,
-        op: &str,
-        key: &str,
-        value: Option<&str>,
-    ) -> Result<Option<String>, Error> {
-        let store = self.store.borrow().clone();
-        JsFuture::from(io::store(&store, op, key, value, ADAPTER_TIMEOUT_MS))
-            .await
-            .map(|v| v.as_string())
-            .map_err(storage_err)
-    }
-
-    /// Switches to memory after a storage failure, carrying the session over, and says so once.
-    fn storage_failed(&self, e: Error) {
-        if self.storage_failed.replace(true) {
-            return;
-        }
-        let token = self.session.borrow().as_ref().map(|s| s.token.clone());
-        *self.store.borrow_mut() = io::memory(&self.keys.jwt, token.as_deref());
-        *self.shared_area.borrow_mut() = None;
-        self.emit_error(e);
-    }
-
-    /// Reads `key`; after a failure, once more from the memory store that replaced the storage.
-    async fn read(&self, key: &str) -> Option<String> {
-        loop {
-            match self.store_op("getItem", key, None).await {
-                Ok(v) => return v,
-                Err(e) if !self.storage_failed.get() => self.storage_failed(e),
-                Err(_) => return None,
-            }
-        }
-    }
-
-    /// Writes (or removes, for `None`) `key`; after a failure, once more into the memory store
-    /// that replaced the storage.
-    async fn write(&self, key: &str, value: Option<&str>) {
-        loop {
-            let op = if value.is_some() {
-                "setItem"
-            } else {
-                "removeItem"
-            };
-            match self.store_op(op, key, value).await {
-                Err(e) if !self.storage_failed.get() => self.storage_failed(e),
-                _ => break,
-            }
-        }
-        if key == self.keys.jwt && !self.storage_failed.get() {
-            if let Some(handover) = &self.handover {
-                handover.write(value).await;
-            }
-            if let Some(channel) = &self.channel {
-                let _ = channel.post_message(&JsValue::from_str("jwt"));
-            }
-        }
-    }
-
-    // ---- session changes ----
-
-    /// Makes `session` current (or ends the session for `None`) and tells listeners.
-    fn set_session(self: &Rc<Self>, session: Option<Session>) {
+    /// Makes `session` current (or ends the session for `None`) and tells listeners (once the
+    /// first state is known: the driver's start-up announces that one).
+    fn set_session(&self, session: Option<Session>) {
         let kind = transition(self.session.borrow().as_ref(), session.as_ref());
         if let Some(s) = &session {
             self.skew_ms.set(s.skew_ms);
         }
-        let started_or_ended = matches!(
+        if matches!(
             kind,
             Some(AuthEventKind::SignedIn | AuthEventKind::SignedOut)
-        );
-        if started_or_ended {
+        ) {
             self.epoch.set(self.epoch.get().wrapping_add(1));
         }
         *self.session.borrow_mut() = session;
-        self.schedule();
-        if self.loading.get() {
-            return; // `init` announces the first state
-        }
-        if let Some(kind) = kind {
+        if let Some(kind) = kind.filter(|_| !self.loading.get()) {
             self.notify(true, Some((kind, None)));
         }
     }
 
-    /// Stores fresh tokens (JWT first, then the refresh token, as the official client does),
-    /// returning the session to make current: persisted before announced.
-    async fn persist(&self, tokens: Tokens) -> Result<Session, Error> {
-        let session =
-            Session::new(tokens.token, now_ms(), true, self.skew_ms.get()).ok_or_else(|| {
-                Error::new(
-                    ErrorCode::InvalidResponse,
-                    "The server sent a token that is not a Convex Auth JWT",
-                )
-            })?;
-        self.write(&self.keys.jwt, Some(&session.token)).await;
-        self.write(&self.keys.refresh_token, Some(&tokens.refresh_token))
-            .await;
-        Ok(session)
-    }
-
-    /// Removes the session's tokens from storage (which signs out other tabs).
-    async fn clear_tokens(&self) {
-        self.write(&self.keys.jwt, None).await;
-        self.write(&self.keys.refresh_token, None).await;
-    }
-
-    /// Ends the session locally: storage cleared, listeners told.
-    async fn end_session(self: &Rc<Self>) {
-        self.epoch.set(self.epoch.get().wrapping_add(1));
-        self.clear_tokens().await;
-        self.set_session(None);
-    }
-
-    // ---- start-up ----
-
-    async fn init(self: Rc<Self>) {
-        if let Some(e) = self.pending_error.borrow_mut().take() {
-            self.emit_error(e);
-        }
-        let token = self.read(&self.keys.jwt).await;
-        let stored = token.and_then(|t| Session::new(t, now_ms(), false, 0.0));
-        self.trace(if stored.is_some() {
-            "init: stored session"
-        } else {
-            "init: no stored session"
-        });
-        *self.session.borrow_mut() = stored;
-        let mut signed_in_by_code = false;
-        if let Some(code) = self.take_url_code().await {
-            self.trace("init: exchanging the URL code");
-            match self
-                .clone()
-                .sign_in_call(None, params_object([("code", code.as_str())]))
-                .await
-            {
-                Ok(out) if out.signing_in => signed_in_by_code = true,
-                Ok(_) => self.emit_error(Error::new(
-                    ErrorCode::InvalidCode,
-                    "The sign-in code from the URL was not accepted",
-                )),
-                Err(e) => self.emit_error(e),
-            }
-        }
-        // A stored token that is due (or unreadable, with a refresh token beside it) is replaced
-        // before the first state is announced; one attempt, the retries go on in the background.
-        let needs_refresh = match self.session.borrow().as_ref() {
-            Some(s) => !s.is_fresh(now_ms()),
-            None => false,
-        };
-        let has_refresh_token = needs_refresh
-            || (self.session.borrow().is_none()
-                && self.read(&self.keys.refresh_token).await.is_some());
-        if needs_refresh || has_refresh_token {
-            self.trace("init: refreshing");
-            if let Err(e) = self.refresh_once(false).await {
-                self.emit_error(e);
-                let _ = self.refresh(false);
-            }
-        }
-        self.loading.set(false);
-        self.schedule();
-        self.notify(true, Some((AuthEventKind::Initialized, None)));
-        if signed_in_by_code && self.session.borrow().is_some() {
-            self.notify(false, Some((AuthEventKind::SignedIn, None)));
-        }
-        if let Some(resolve) = self.ready_resolve.borrow_mut().take() {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
-    }
-
-    /// The `code` of the page URL, removed from the URL, when it should be exchanged.
-    async fn take_url_code(&self) -> Option<String> {
-        let taken = io::take_code(&self.should_handle_code, self.replace_url.as_ref());
-        JsFuture::from(taken).await.ok()?.as_string()
-    }
-
-    // ---- sign-in / sign-out ----
-
-    /// Signs in once the first state is known (`signIn` of both APIs).
-    pub(crate) async fn sign_in(
-        self: Rc<Self>,
-        provider: Option<String>,
-        params: JsValue,
-    ) -> Result<SignInOutcome, Error> {
-        self.wait_ready().await;
-        self.sign_in_call(provider, params).await
-    }
-
-    /// Signs in; `params` is a plain object of strings.
-    async fn sign_in_call(
-        self: Rc<Self>,
-        provider: Option<String>,
-        params: JsValue,
-    ) -> Result<SignInOutcome, Error> {
-        // The verifier belongs to one OAuth attempt: taken out for every sign-in, as the
-        // official client does.
-        let verifier = self.read(&self.keys.verifier).await;
-        if verifier.is_some() {
-            self.write(&self.keys.verifier, None).await;
-        }
-        let mut verifier = verifier;
-        let result = loop {
-            let args = io::args(provider.as_deref(), &params, verifier.as_deref(), None);
-            let value = transport::call(&self.url, protocol::SIGN_IN, &args, None).await?;
-            let result = protocol::interpret_sign_in(&value)?;
-            // A verifier left behind by an abandoned OAuth attempt makes a magic-link code fail:
-            // try such a code once more without it.
-            if result == SignInResult::NoTokens
-                && verifier.is_some()
-                && js_sys::Reflect::has(&params, &JsValue::from_str("code")).unwrap_or(false)
-            {
-                verifier = None;
-                continue;
-            }
-            break result;
-        };
-        self.trace("signIn: answered");
-        match result {
-            SignInResult::Tokens(tokens) => {
-                let session = self.persist(tokens).await?;
-                self.set_session(Some(session));
-                Ok(SignInOutcome {
-                    signing_in: true,
-                    redirect: None,
-                })
-            }
-            SignInResult::NoTokens | SignInResult::Started => Ok(SignInOutcome {
-                signing_in: false,
-                redirect: None,
-            }),
-            SignInResult::Redirect { url, verifier } => {
-                self.write(&self.keys.verifier, Some(&verifier)).await;
-                if self.navigate {
-                    if let Some(w) = web_sys::window() {
-                        let _ = w.location().set_href(&url);
-                    }
-                }
-                Ok(SignInOutcome {
-                    signing_in: false,
-                    redirect: Some(url),
-                })
-            }
-        }
-    }
-
-    pub(crate) async fn sign_out(self: Rc<Self>) {
-        self.wait_ready().await;
-        let token = self.session.borrow().as_ref().map(|s| s.token.clone());
-        self.end_session().await;
-        if let Some(token) = token {
-            self.trace("signOut: deleting the server session");
-            // The local sign-out is done; the server may be unreachable or the token expired.
-            let args = io::args(None, &JsValue::UNDEFINED, None, None);
-            let _ = transport::call(&self.url, protocol::SIGN_OUT, &args, Some(&token)).await;
-        }
-    }
-
-    // ---- tokens and refresh ----
-
-    pub(crate) async fn fetch_access_token(self: Rc<Self>, force: bool) -> Option<String> {
-        // The token callers held when this call began: concurrent forced calls that started
-        // together all count as holding it, so the first one's answer does not make the others
-        // rotate again.
-        let held = self.handed_out.borrow().clone();
-        self.wait_ready().await;
-        let current = self
-            .session
-            .borrow()
-            .as_ref()
-            .map(|s| (s.token.clone(), s.is_fresh(now_ms())));
-        let token = match current {
-            Some((token, true)) if !force || held.as_ref().is_some_and(|h| *h != token) => {
-                Some(token)
-            }
-            None if self.flight.borrow().is_none() => None,
-            _ => JsFuture::from(self.refresh(force))
-                .await
-                .ok()
-                .and_then(|v| v.as_string()),
-        };
-        self.handed_out.replace(token.clone());
-        token
-    }
-
-    /// The shared refresh: every caller joins the one in flight.
-    /// `fetchAccessToken(args)` as JS calls it: a Promise of the token, or null when signed out.
-    pub(crate) fn fetch_access_token_js(self: &Rc<Self>, args: &JsValue) -> Promise {
-        let inner = self.clone();
-        let force = io::force_refresh(args);
-        promise(Box::pin(async move {
-            let token = inner.fetch_access_token(force).await;
-            Ok(token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
-        }))
-    }
-
-    fn refresh(self: &Rc<Self>, force: bool) -> Promise {
-        if let Some(p) = self.flight.borrow().as_ref() {
-            return p.clone();
-        }
-        let inner = self.clone();
-        let p = promise(Box::pin(async move {
-            let token = inner.refresh_loop(force).await;
-            inner.flight.borrow_mut().take();
-            Ok(token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
-        }));
-        *self.flight.borrow_mut() = Some(p.clone());
-        p
-    }
-
-    /// Refreshes until a definitive outcome: transient failures are retried with backoff
-    /// (at once when the browser comes back online) and never end the session.
-    async fn refresh_loop(self: &Rc<Self>, force: bool) -> Option<String> {
-        let start = self.session.borrow().as_ref().map(|s| s.token.clone());
-        let mut attempt = 0;
-        loop {
-            if self.disposed.get() {
-                return None;
-            }
-            // Another tab rotated while we waited: use its token.
-            if let Some(s) = self.session.borrow().as_ref() {
-                if attempt > 0 && Some(&s.token) != start.as_ref() && s.is_fresh(now_ms()) {
-                    return Some(s.token.clone());
-                }
-            }
-            match self.refresh_once(force).await {
-                Ok(token) => return token,
-                Err(e) => {
-                    self.emit_error(e);
-                    let (wait, wake) = sleep(backoff_ms(attempt, random()));
-                    self.wakers.borrow_mut().push(wake);
-                    let _ = JsFuture::from(wait).await;
-                    attempt = attempt.saturating_add(1);
-                }
-            }
-        }
-    }
-
-    /// One refresh. `Ok(None)`: the session is over. `Err`: transient, session kept.
-    ///
-    /// For storages shared with other tabs the rotation runs under the Web Lock, and the tab that
-    /// gets the lock first looks whether another tab already stored a newer token. Listeners are
-    /// told only after the lock is released.
-    async fn refresh_once(self: &Rc<Self>, force: bool) -> Result<Option<String>, Error> {
-        let held = self.session.borrow().as_ref().map(|s| s.token.clone());
-        if force {
-            // Make sure the new JWT differs from the one the caller holds.
-            let at = self
-                .session
-                .borrow()
-                .as_ref()
-                .map(Session::distinct_rotation_at_ms);
-            if let Some(at) = at.filter(|at| *at > now_ms()) {
-                let _ = JsFuture::from(sleep(at - now_ms()).0).await;
-            }
-        }
-        let epoch = self.epoch.get();
-        let guard = if self.shared {
-            io::acquire(&self.keys.refresh_token, LOCK_TIMEOUT_MS).await
-        } else {
-            None
-        };
-        self.holding_lock.set(guard.is_some());
-        let outcome = self.rotate(held.as_deref(), epoch).await;
-        drop(guard);
-        self.holding_lock.set(false);
-        let held_errors = std::mem::take(&mut *self.held_errors.borrow_mut());
-        for e in held_errors {
-            self.emit_error(e);
-        }
-        match outcome? {
-            Rotation::Current => Ok(self.session.borrow().as_ref().map(|s| s.token.clone())),
-            Rotation::Replaced(session) => {
-                let token = session.token.clone();
-                self.set_session(Some(session));
-                Ok(Some(token))
-            }
-            Rotation::Ended => {
-                self.epoch.set(self.epoch.get().wrapping_add(1));
-                self.set_session(None);
-                Ok(None)
-            }
-        }
-    }
-
-    /// The part of a refresh that may run under the lock: storage and the request, no listener.
-    async fn rotate(&self, held: Option<&str>, epoch: u64) -> Result<Rotation, Error> {
-        // Another tab (or caller) may have rotated while this one waited: adopt its token. The
-        // newest of the stored JWT and the hand-over copy wins (localStorage may lag here).
-        let now = now_ms();
-        let parse =
-            |t: Option<String>| t.and_then(|t| Session::new(t, now, false, self.skew_ms.get()));
-        let mut latest = parse(self.read(&self.keys.jwt).await);
-        if let Some(handover) = &self.handover {
-            if let Some(copy) = parse(handover.read().await) {
-                if latest
-                    .as_ref()
-                    .map_or(true, |s| s.claims.iat <= copy.claims.iat)
-                {
-                    latest = Some(copy);
-                }
-            }
-        }
-        if let Some(s) = latest.filter(|s| Some(s.token.as_str()) != held && s.is_fresh(now)) {
-            self.trace("refresh: adopting the token another tab stored");
-            return Ok(Rotation::Replaced(s));
-        }
-        let Some(refresh_token) = self.read(&self.keys.refresh_token).await else {
-            self.trace("refresh: no refresh token, signing out");
-            self.clear_tokens().await;
-            return Ok(Rotation::Ended);
-        };
-        self.trace("refresh: request");
-        let answer = transport::call(
-            &self.url,
-            protocol::SIGN_IN,
-            &io::args(None, &JsValue::UNDEFINED, None, Some(&refresh_token)),
-            None,
-        )
-        .await
-        .and_then(|v| protocol::interpret_sign_in(&v))
-        .map_err(|e| e.redact(&refresh_token));
-        if self.epoch.get() != epoch || self.disposed.get() {
-            // Signed out (or in again) meanwhile: this answer is for a session that is gone.
-            return Ok(Rotation::Current);
-        }
-        match answer {
-            Ok(SignInResult::Tokens(tokens)) => {
-                let session = self.persist(tokens).await?;
-                Ok(Rotation::Replaced(session))
-            }
-            Ok(SignInResult::NoTokens) => {
-                self.trace("refresh: session ended by the server");
-                self.clear_tokens().await;
-                Ok(Rotation::Ended)
-            }
-            Ok(_) => Err(Error::new(
-                ErrorCode::InvalidResponse,
-                "Unexpected answer to a refresh",
-            )),
-            Err(e) if is_definitive(&e) => {
-                self.trace("refresh: refresh token rejected");
-                self.clear_tokens().await;
-                Ok(Rotation::Ended)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Arms the timer for the current session's refresh.
-    fn schedule(self: &Rc<Self>) {
-        let due = self.session.borrow().as_ref().map(Session::refresh_due_ms);
-        let timer = due.filter(|_| !self.disposed.get()).map(|due| {
-            let weak = Rc::downgrade(self);
-            Timeout::new(due - now_ms(), move || {
-                if let Some(inner) = weak.upgrade() {
-                    inner.check_due();
-                }
-            })
-        });
-        *self.timer.borrow_mut() = timer;
-    }
-
     /// Starts a refresh in the background when the current token is due (a timer that slept);
     /// cheap otherwise: one clock read and a comparison.
-    pub(crate) fn refresh_if_due(self: &Rc<Self>) {
+    pub(crate) fn refresh_if_due(&self) {
         let due = self
             .session
             .borrow()
             .as_ref()
             .is_some_and(|s| !s.is_fresh(now_ms()));
         if due {
-            self.check_due();
+            self.driver.check_due();
         }
     }
+}
 
-    /// Refreshes if the token is due (timer, wake-up, focus); re-arms a timer that fired early.
-    fn check_due(self: &Rc<Self>) {
-        if self.loading.get() || self.disposed.get() || self.flight.borrow().is_some() {
-            return;
-        }
-        let fresh = match self.session.borrow().as_ref() {
-            Some(s) => s.is_fresh(now_ms()),
-            None => return,
-        };
-        if fresh {
-            self.schedule();
-        } else {
-            let _ = self.refresh(false);
-        }
-    }
-
-    // ---- browser events ----
-
-    fn listen_to_browser(self: &Rc<Self>) {
-        let Some(window) = web_sys::window() else {
-            return;
-        };
-        let add = |target: web_sys::EventTarget,
-                   name: &'static str,
-                   f: fn(&Rc<Inner>, web_sys::Event)| {
-            let weak = Rc::downgrade(self);
-            let closure = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
-                if let Some(inner) = weak.upgrade() {
-                    f(&inner, e);
-                }
-            });
-            if target
-                .add_event_listener_with_callback(name, closure.as_ref().unchecked_ref())
-                .is_ok()
-            {
-                self.dom.borrow_mut().push(DomListener {
-                    target,
-                    name,
-                    closure,
-                });
-            }
-        };
-        add(window.clone().into(), "storage", Inner::on_storage);
-        if let Some(channel) = &self.channel {
-            add(channel.clone().into(), "message", |inner, _| {
-                spawn(Box::pin(inner.clone().follow_storage()));
-            });
-        }
-        add(window.clone().into(), "online", |inner, _| {
-            for wake in inner.wakers.borrow_mut().drain(..) {
-                let _ = wake.call0(&JsValue::UNDEFINED);
-            }
-            inner.check_due();
-        });
-        add(window.clone().into(), "focus", |inner, _| inner.check_due());
-        if let Some(doc) = window.document() {
-            add(doc.into(), "visibilitychange", |inner, _| inner.check_due());
-        }
-    }
-
-    /// Another tab changed the shared localStorage: follow its sign-in, refresh or sign-out.
-    fn on_storage(self: &Rc<Self>, e: web_sys::Event) {
-        let Some(e) = e.dyn_ref::<web_sys::StorageEvent>() else {
-            return;
-        };
-        let ours = match (self.shared_area.borrow().as_ref(), e.storage_area()) {
-            (Some(area), Some(other)) => js_sys::Object::is(area, &other),
-            _ => false,
-        };
-        if !ours || self.loading.get() {
-            return;
-        }
-        let key = e.key();
-        if key.as_deref().is_some_and(|k| k != self.keys.jwt) {
-            return; // `key == None` is `storage.clear()`
-        }
-        let value = if key.is_some() { e.new_value() } else { None };
-        let session = value.and_then(|t| Session::new(t, now_ms(), false, self.skew_ms.get()));
-        self.trace("storage event: following another tab");
-        self.set_session(session);
-    }
-
-    /// Another tab wrote the JWT of a shared storage without `storage` events: read it and
-    /// follow (no event when it is the token this tab already has).
-    async fn follow_storage(self: Rc<Self>) {
-        if self.loading.get() || self.disposed.get() {
-            return;
-        }
-        let token = self.read(&self.keys.jwt).await;
-        let current = self.session.borrow().as_ref().map(|s| s.token.clone());
-        if token == current {
-            return;
-        }
-        let session = token.and_then(|t| Session::new(t, now_ms(), false, self.skew_ms.get()));
-        self.trace("broadcast: following another tab");
-        self.set_session(session);
-    }
-
-    fn dispose(&self) {
-        self.disposed.set(true);
-        if let Some(channel) = &self.channel {
-            channel.close();
-        }
-        self.timer.borrow_mut().take();
-        self.dom.borrow_mut().clear();
-        self.listeners.borrow_mut().clear();
-        for wake in self.wakers.borrow_mut().drain(..) {
-            let _ = wake.call0(&JsValue::UNDEFINED);
-        }
-    }
+/// An HTTP status as `io.js` passes it.
+fn status(v: &JsValue) -> u16 {
+    v.as_f64().unwrap_or(0.0) as u16
 }
 
 /// `pairs` as the plain object of strings that `signIn` params are.

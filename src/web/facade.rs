@@ -3,11 +3,11 @@
 use std::rc::Rc;
 
 use super::io;
-use super::platform::{js_message, promise};
-use js_sys::{Array, Function, Reflect};
+use super::platform::js_message;
+use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::client::{ConvexAuthClient, Inner, Listener, Options, ShouldHandleCode};
+use super::client::{ConvexAuthClient, Listener, Options, ShouldHandleCode};
 use super::storage::{JsStorage, Storage};
 use crate::core::error::Error;
 use crate::core::session::{AuthEvent, AuthState};
@@ -99,17 +99,8 @@ export interface ConvexAuthClient {
 export type AuthTokenFetcher = (args: { forceRefreshToken: boolean }) => Promise<string | null>;
 "#;
 
-/// A JS `Error` named `ConvexAuthError` with `code`, `retryable` and `data`.
-pub(crate) fn js_error(e: Error) -> JsValue {
-    io::auth_error(
-        &e.message,
-        e.code.as_str(),
-        e.retryable,
-        e.data.map(|d| d.as_js().clone()),
-    )
-}
-
-fn state_object(s: &AuthState) -> JsValue {
+/// The state object that `getSnapshot()` returns (cached by `io.js` until the state changes).
+pub(crate) fn state_object(s: &AuthState) -> JsValue {
     io::state(
         s.is_loading,
         s.is_authenticated,
@@ -118,20 +109,6 @@ fn state_object(s: &AuthState) -> JsValue {
         s.session_id.as_deref(),
         s.expires_at,
     )
-}
-
-/// The operations behind the unbound functions of `io.js`'s `unbound`.
-const GET_SNAPSHOT: u32 = 0;
-const FETCH_ACCESS_TOKEN: u32 = 1;
-
-/// Runs one of the unbound functions: the state object for `getSnapshot()` (which caches it in
-/// JS), `fetchAccessToken(args)`.
-fn dispatch(inner: &Rc<Inner>, op: u32, arg: JsValue) -> JsValue {
-    match op {
-        GET_SNAPSHOT => state_object(&inner.state()),
-        FETCH_ACCESS_TOKEN => inner.fetch_access_token_js(&arg).into(),
-        _ => JsValue::UNDEFINED,
-    }
 }
 
 /// The constructor's options, checked by `io.js`'s `options` (which applies the defaults).
@@ -179,29 +156,22 @@ impl JsConvexAuthClient {
     ) -> Result<JsConvexAuthClient, JsValue> {
         #[cfg(feature = "debug-panics")]
         console_error_panic_hook::set_once();
-        let client = ConvexAuthClient::new(options_from_js(&options).map_err(js_error)?)
-            .map_err(js_error)?;
-        // One Rust closure serves the unbound functions (built in io.js, which also keeps the JS
-        // listeners): fewer closure types in the wasm.
-        let inner = client.inner.clone();
-        let dispatch =
-            Closure::<dyn Fn(u32, JsValue) -> JsValue>::new(move |op: u32, arg: JsValue| {
-                dispatch(&inner, op, arg)
-            })
-            .into_js_value();
-        let fns: Array = io::unbound(&dispatch).unchecked_into();
+        let client = ConvexAuthClient::new(options_from_js(&options).map_err(Error::into_js)?)
+            .map_err(Error::into_js)?;
+        // The unbound functions are built in io.js, which also keeps the JS listeners.
+        let inner = &client.inner;
+        let fns = io::unbound(&inner.core, &inner.driver.fetch_access_token());
         let (get_snapshot, subscribe, on_change, fetch_access_token) =
             (fns.get(0), fns.get(1), fns.get(2), fns.get(3));
         let fetch = io::auth_fetch(&fetch_access_token, client.url()).into();
         // io.js's `changed` tells the JS listeners (after dropping getSnapshot's cache).
         let changed: Function = fns.get(4).unchecked_into();
         let event_changed = changed.clone();
-        let inner = &client.inner;
         inner.add_listener_id(Listener::State(Rc::new(move |_: &AuthState| {
             let _ = changed.call0(&JsValue::UNDEFINED);
         })));
         inner.add_listener_id(Listener::Event(Rc::new(move |e: &AuthEvent| {
-            let error = e.error.clone().map_or(JsValue::UNDEFINED, js_error);
+            let error = e.error.clone().map_or(JsValue::UNDEFINED, Error::into_js);
             let _ = event_changed.call2(&JsValue::UNDEFINED, &e.kind.as_str().into(), &error);
         })));
 
@@ -218,8 +188,8 @@ impl JsConvexAuthClient {
     /// Resolves once the first state is known (stored session loaded, URL code exchanged). Never rejects.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn ready(&self) -> js_sys::Promise {
-        // The client's own Promise, resolved with undefined once `init` is done.
-        self.client.inner.ready.clone()
+        // The driver's own Promise, resolved with undefined once the start-up is done.
+        self.client.inner.driver.ready()
     }
 
     /// `true` until the first state is known.
@@ -282,24 +252,8 @@ impl JsConvexAuthClient {
     /// plain object of strings or a `FormData`.
     /// (Typed in the `ConvexAuthClient` interface of the custom section: both arguments optional.)
     #[wasm_bindgen(js_name = signIn, skip_typescript)]
-    pub fn sign_in(&self, provider: Option<JsValue>, params: Option<JsValue>) -> js_sys::Promise {
-        let inner = self.client.inner.clone();
-        let provider = provider.unwrap_or(JsValue::UNDEFINED);
-        let params = params.unwrap_or(JsValue::UNDEFINED);
-        let parsed = (|| {
-            let provider = match provider.as_string() {
-                Some(p) => Some(p),
-                None if provider.is_undefined() || provider.is_null() => None,
-                None => return Err(Error::params("`provider` must be a string")),
-            };
-            let params = io::sign_in_params(&params).map_err(|e| Error::params(js_message(&e)))?;
-            Ok((provider, params))
-        })();
-        promise(Box::pin(async move {
-            let (provider, params) = parsed.map_err(js_error)?;
-            let out = inner.sign_in(provider, params).await.map_err(js_error)?;
-            Ok(io::sign_in_result(out.signing_in, out.redirect))
-        }))
+    pub fn sign_in(&self, provider: JsValue, params: JsValue) -> js_sys::Promise {
+        io::sign_in_js(&self.client.inner.driver, &provider, &params)
     }
 
     /// `(input, init?) => Promise<Response>`: `fetch` with `Authorization: Bearer <jwt>` for the
@@ -315,10 +269,6 @@ impl JsConvexAuthClient {
     /// Signs out here and in every tab sharing the storage; deletes the server session. Always resolves.
     #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
     pub fn sign_out(&self) -> js_sys::Promise {
-        let inner = self.client.inner.clone();
-        promise(Box::pin(async move {
-            inner.sign_out().await;
-            Ok(JsValue::UNDEFINED)
-        }))
+        self.client.inner.driver.sign_out()
     }
 }

@@ -1,10 +1,12 @@
 // The JS side of the wasm client: the browser's asynchronous APIs as Promises (IndexedDB,
 // WebCrypto, Web Locks, fetch with a timeout), the storages as adapter objects with a time limit,
-// the constructor's option checks, auth.fetch, and the JS values the client hands out (state,
-// events, errors, its unbound functions). The session's decisions (when to refresh, what an
-// answer means, who signs out) are made in Rust (src/web, src/core). wasm-bindgen ships this file
-// with the wasm as a snippet (the npm web build bundles it into the glue): this code costs a
-// fraction of the size of the same code as Rust futures and closures.
+// the constructor's option checks, auth.fetch, the JS values the client hands out (state, events,
+// errors, its unbound functions), and the driver (`client`), which runs the client's
+// asynchronous steps. The session itself and its decisions (what a stored token is worth, when
+// to refresh, which token to adopt, what an answer means, who signs out) are in Rust: the
+// driver asks the core (src/web/client.rs, `Inner::op`) at every step. wasm-bindgen ships this
+// file with the wasm as a snippet (the npm web build bundles it into the glue): this code costs
+// a fraction of the size of the same code as Rust futures and closures.
 
 const STORE = "kv";
 const RECORD = "encrypted:"; // prefix of the records of encrypted values
@@ -135,7 +137,7 @@ const erase = (name) => idbSet(RECORD + name);
  * or undefined when Web Locks are missing or the wait timed out (the browser also releases the
  * locks of a closed tab).
  */
-export const lock = (name, ms) =>
+const lock = (name, ms) =>
   new Promise((granted) => {
     const locks = globalThis.navigator && navigator.locks;
     if (!locks) return granted();
@@ -151,12 +153,12 @@ export const lock = (name, ms) =>
 
 /**
  * Calls the Convex action `path` at the deployment `base`: POSTs `{path, args, format:"json"}`
- * to `<base>/api/action`, with `Authorization: Bearer <bearer>` when
- * given, and resolves with [status, the answer's JSON, or undefined when it is not JSON]. The
- * request and the read of the answer share `ms`. Rejects with 0 (the server could not be
- * reached), 1 (the connection broke while reading) or 2 (timed out).
+ * to `<base>/api/action`, with `Authorization: Bearer <bearer>` when given, and resolves with
+ * [status, the answer's JSON (undefined when it is not JSON), the local time of receipt]. The
+ * request and the read of the answer share `ms`. Rejects with a retryable ConvexAuthError:
+ * Network when the server could not be reached or the connection broke while reading, Timeout.
  */
-export const post = async (base, path, args, bearer, ms) => {
+const post = async (base, path, args, bearer, ms) => {
   const abort = new AbortController();
   let stage = 0;
   const timer = setTimeout(() => {
@@ -169,9 +171,13 @@ export const post = async (base, path, args, bearer, ms) => {
     const body = JSON.stringify({ path, args, format: "json" });
     const r = await fetch(base + "/api/action", { method: "POST", body, headers, signal: abort.signal });
     stage = 1;
-    return [r.status, jsonParse(await r.text())];
+    return [r.status, jsonParse(await r.text()), Date.now()];
   } catch {
-    throw stage;
+    throw authError(
+      ["The server could not be reached", "The connection broke while reading the answer", "The request timed out"][stage],
+      stage > 1 ? "Timeout" : "Network",
+      true,
+    );
   } finally {
     clearTimeout(timer);
   }
@@ -245,7 +251,7 @@ export const isAdapter = (o) => {
  * the writes); rejects when the method throws or rejects, takes longer, or reads something that
  * is not a string.
  */
-export const store = (o, op, key, value, ms) => {
+const store = (o, op, key, value, ms) => {
   let timer;
   return Promise.race([
     new Promise((ok) => ok(op == "setItem" ? o[op](key, value) : o[op](key))),
@@ -314,7 +320,7 @@ export const deploymentUrl = (url) => {
  * throws means no) says to exchange it, removed from the URL first: by `replace(relativeUrl)`
  * (awaited) or `history.replaceState`. Undefined when there is no code to exchange, or no window.
  */
-export const takeCode = async (handle, replace) => {
+const takeCode = async (handle, replace) => {
   if (typeof window == "undefined") return;
   const url = new URL(location.href);
   const code = url.searchParams.get("code");
@@ -382,11 +388,11 @@ export const signInParams = (p) => {
 };
 
 /** The args of auth:signIn (undefined ones are left out of the JSON). */
-export const args = (provider, params, verifier, refreshToken) => ({ provider, params, verifier, refreshToken });
+const args = (provider, params, verifier, refreshToken) => ({ provider, params, verifier, refreshToken });
 
 /**
- * The client's unbound functions [getSnapshot, subscribe, onChange, fetchAccessToken] over one
- * Rust dispatcher `f(op, arg)` (0: the state object, 1: fetchAccessToken(arg)), and `changed`,
+ * The client's unbound functions [getSnapshot, subscribe, onChange, fetchAccessToken] over the
+ * Rust core `f` (whose op 0 makes the state object) and the driver's fetchAccessToken, and `changed`,
  * which the client calls after every change: `changed()` for a new state, `changed(type,
  * error)` for an event. getSnapshot answers from a cache (no call into wasm) until the state
  * changes. The JS listeners are kept here; each is called with no other listener running, in
@@ -394,7 +400,7 @@ export const args = (provider, params, verifier, refreshToken) => ({ provider, p
  * reported without disturbing the others. An unsubscribe function may be called any number of
  * times.
  */
-export const unbound = (f) => {
+export const unbound = (f, fetchAccessToken) => {
   let snapshot;
   const getSnapshot = () => (snapshot ??= f(0));
   const states = new Set();
@@ -420,7 +426,7 @@ export const unbound = (f) => {
     snapshot = undefined;
     tell(states, getSnapshot());
   };
-  return [getSnapshot, listen(states, 1), listen(events), (args) => f(1, args), changed];
+  return [getSnapshot, listen(states, 1), listen(events), fetchAccessToken, changed];
 };
 
 /**
@@ -482,3 +488,365 @@ export const authFetch = (token, base) => async (input, init) => {
   const fresh = await token({ forceRefreshToken: true });
   return fresh && fresh != t ? send(bearer(r, fresh)) : first;
 };
+
+// ---- the driver: the client's asynchronous steps ----
+
+/** The message of a thrown value: an Error's `message`, or the value itself when a string. */
+const message = (e) => (typeof e == "string" ? e : typeof e?.message == "string" ? e.message : "unknown error");
+
+// The ops of the Rust core `f(op, a, b, c)` (src/web/client.rs, `Inner::op`).
+const SESSION = 1; // [epoch, token, refresh due (local ms), earliest distinct rotation (local ms)]
+const SET = 2; // (token or null, local time of receipt for a token just minted): makes it current
+const ERROR = 3; // (ConvexAuthError): an error event
+const LOADED = 4; // (signed in by the URL code): the first state is known
+const ADOPT = 5; // (stored JWT, hand-over copy, token held): the token to adopt, if any
+// (status, JSON) of auth:signIn: [1, jwt, refresh token] | [0] no tokens | [2] started |
+// [3, url, verifier]; (status, JSON, refresh token) of a refresh: [1, jwt, refresh token] |
+// [0] ended by the server | [2] refresh token rejected. Throws the ConvexAuthError otherwise
+// (for a refresh: transient, the session is kept).
+const ANSWER = 6;
+const BACKOFF = 7; // (attempt): ms before the next try
+const BUMP = 8; // answers to requests made before now are for a session that is gone
+
+/**
+ * The client's asynchronous steps over the Rust core `f`, which holds the session and decides:
+ * start-up (stored session, URL code), signIn, signOut, fetchAccessToken with the single-flight
+ * refresh under the Web Lock and its retries, the refresh timer, storage with its fall-back to
+ * memory, and following other tabs. `keys` are [jwt, refresh token, verifier]; `area` is the
+ * localStorage object whose `storage` events other tabs fire (undefined for other storages);
+ * `shared` says whether other tabs use the same storage; `pending` is the error of a storage
+ * that did not open (then `st` is memory). Resolves nothing itself: the returned object's
+ * methods are what the Rust client and the facade call.
+ */
+export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle, replace, navigate, verbose) => {
+  const trace = (m) => verbose && console.debug("[convex-auth-wasm]", m);
+  const now = Date.now;
+  // Once the Rust client is dropped the core answers nothing: signed out, under no epoch.
+  const session = () => f(SESSION) || [-1];
+  const fresh = (s) => s[1] != null && now() < s[2];
+  const [ready, loaded] = deferred();
+  const offs = [];
+  let failed = !!pending, holding, later = [], flight, timer, wakers = [], disposed, loading = 1, handedOut, channel;
+  const handover = area && "handover:" + JWT;
+  try {
+    if (shared && !area) channel = new BroadcastChannel("convex-auth-wasm:" + JWT);
+  } catch {}
+
+  // Errors wait while this tab holds the refresh lock.
+  const emit = (e) => {
+    trace(e.code);
+    holding ? later.push(e) : f(ERROR, e);
+  };
+
+  // ---- storage, with the fall-back to memory (carrying the session over) ----
+  const op = async (name, key, value) => {
+    for (;;)
+      try {
+        return await store(st, name, key, value, 5000);
+      } catch (e) {
+        if (failed) return;
+        failed = 1;
+        st = memory(JWT, session()[1]);
+        area = undefined;
+        emit(authError(message(e), "Storage", false));
+      }
+  };
+  const read = (key) => op("getItem", key);
+  const write = async (key, value) => {
+    await op(value == null ? "removeItem" : "setItem", key, value ?? undefined);
+    if (key == JWT && !failed) {
+      if (handover) await idbSet(handover, value ?? undefined).catch(() => {});
+      try {
+        channel?.postMessage("jwt");
+      } catch {}
+    }
+  };
+  const clear = async () => {
+    await write(JWT);
+    await write(RT);
+  };
+  // JWT first, then the refresh token, as the official client does: persisted before announced.
+  const persist = async (jwt, refreshToken) => {
+    await write(JWT, jwt);
+    await write(RT, refreshToken);
+  };
+  const call = (path, a, bearer) => post(url, path, a, bearer, 15000);
+
+  // ---- session changes ----
+  const schedule = () => {
+    clearTimeout(timer);
+    const s = session();
+    if (s[1] != null && !disposed) timer = setTimeout(checkDue, Math.min(Math.max(s[2] - now(), 0), 2147483647));
+  };
+  const set = (token, at) => {
+    f(SET, token ?? null, at);
+    schedule();
+  };
+  const end = () => {
+    f(BUMP);
+    set();
+  };
+
+  // ---- sign-in ----
+  const signInCall = async (provider, params) => {
+    // The verifier belongs to one OAuth attempt: taken out for every sign-in, as the official
+    // client does.
+    let verifier = await read(VER);
+    if (verifier != null) await write(VER);
+    let r, answer;
+    for (;;) {
+      answer = await call("auth:signIn", args(provider, params, verifier));
+      r = f(ANSWER, answer[0], answer[1]) || [0];
+      // A verifier left behind by an abandoned OAuth attempt makes a magic-link code fail: try
+      // such a code once more without it.
+      if (r[0] || verifier == null || !("code" in params)) break;
+      verifier = undefined;
+    }
+    trace("signIn: answered");
+    if (r[0] == 1) {
+      await persist(r[1], r[2]);
+      set(r[1], answer[2]);
+      return [true];
+    }
+    if (r[0] != 3) return [false];
+    await write(VER, r[2]);
+    if (navigate)
+      try {
+        location.href = r[1];
+      } catch {}
+    return [false, r[1]];
+  };
+
+  // ---- refresh ----
+  // The part that may run under the lock: storage and the request, no listener. Resolves with
+  // [token, time of receipt] to make current, 0 when the session ended (storage cleared), or
+  // true when the answer came for a session that has ended since.
+  const rotate = async (held, epoch) => {
+    // Another tab (or caller) may have rotated while this one waited: adopt its token. The newer
+    // of the stored JWT and the hand-over copy wins (localStorage may lag here).
+    const jwt = await read(JWT);
+    const copy = handover && (await idbGet(handover).catch(() => {}));
+    const adopted = f(ADOPT, jwt, copy, held);
+    if (adopted) {
+      trace("refresh: adopting the token another tab stored");
+      return [adopted];
+    }
+    const refreshToken = await read(RT);
+    if (refreshToken == null) {
+      trace("refresh: no refresh token, signing out");
+      await clear();
+      return 0;
+    }
+    if (disposed) return true; // no rotation after free(): its answer could not be kept
+    trace("refresh: request");
+    let answer, failure;
+    try {
+      answer = await call("auth:signIn", args(undefined, undefined, undefined, refreshToken));
+    } catch (e) {
+      failure = e;
+    }
+    // Signed out (or in again) meanwhile: this answer is for a session that is gone.
+    if (session()[0] != epoch || disposed) return true;
+    if (failure) throw failure;
+    const r = f(ANSWER, answer[0], answer[1], refreshToken);
+    if (r[0] == 1) {
+      await persist(r[1], r[2]);
+      return [r[1], answer[2]];
+    }
+    trace(r[0] ? "refresh: refresh token rejected" : "refresh: session ended by the server");
+    await clear();
+    return 0;
+  };
+
+  // One refresh: the token, or null when the session is over; throws when transient (session
+  // kept). For storages shared with other tabs the rotation runs under the Web Lock; listeners
+  // are told only after the lock is released.
+  const refreshOnce = async (force) => {
+    const s = session();
+    // Forced: make sure the new JWT differs from the one the caller holds.
+    if (force && s[1] != null && s[3] > now()) await deferred(s[3] - now())[0];
+    const epoch = session()[0];
+    const release = shared && (await lock(RT, 20000));
+    holding = !!release;
+    let r;
+    try {
+      r = await rotate(s[1], epoch);
+    } finally {
+      release && release();
+      holding = false;
+      later.splice(0).forEach(emit);
+    }
+    if (r === true) return session()[1] ?? null;
+    if (!r) {
+      end();
+      return null;
+    }
+    set(r[0], r[1]);
+    return r[0];
+  };
+
+  // Refreshes until a definitive outcome: transient failures are retried with backoff (at once
+  // when the browser comes back online) and never end the session.
+  const loop = async (force) => {
+    const start = session()[1];
+    for (let attempt = 0; ; attempt++) {
+      if (disposed) return null;
+      // Another tab rotated while we waited: use its token.
+      const s = session();
+      if (attempt && s[1] != start && fresh(s)) return s[1];
+      try {
+        return await refreshOnce(force);
+      } catch (e) {
+        emit(e);
+        const [wait, wake] = deferred(f(BACKOFF, attempt) ?? 0);
+        wakers.push(wake);
+        await wait;
+      }
+    }
+  };
+
+  // The shared refresh: every caller joins the one in flight.
+  const refresh = (force) => (flight ??= loop(force).finally(() => (flight = undefined)));
+
+  // Refreshes if the token is due (timer, wake-up, focus); re-arms a timer that fired early.
+  const checkDue = () => {
+    if (loading || disposed || flight) return;
+    const s = session();
+    if (s[1] == null) return;
+    fresh(s) ? schedule() : refresh(false);
+  };
+
+  const token = async (force) => {
+    // The token callers held when this call began: concurrent forced calls that started together
+    // all count as holding it, so the first one's answer does not make the others rotate again.
+    const held = handedOut;
+    await ready;
+    const s = session();
+    const t =
+      fresh(s) && (!force || (held != null && held != s[1]))
+        ? s[1]
+        : s[1] == null && !flight
+          ? null
+          : await refresh(force);
+    return (handedOut = t);
+  };
+
+  // ---- start-up ----
+  const init = async () => {
+    await 0; // after the constructor has returned, so that listeners added then hear everything
+    let byCode;
+    try {
+      if (disposed) return; // freed at once: the URL code is left for another client
+      if (pending) emit(pending);
+      const stored = await read(JWT);
+      trace(stored == null ? "init: no stored session" : "init: stored session");
+      set(stored);
+      const code = await takeCode(handle, replace);
+      if (code != null) {
+        trace("init: exchanging the URL code");
+        try {
+          (await signInCall(undefined, { code }))[0]
+            ? (byCode = 1)
+            : emit(authError("The sign-in code from the URL was not accepted", "InvalidCode", false));
+        } catch (e) {
+          emit(e);
+        }
+      }
+      // A stored token that is due (or unreadable, with a refresh token beside it) is replaced
+      // before the first state is announced; one attempt, the retries go on in the background.
+      const s = session();
+      if (s[1] != null ? !fresh(s) : (await read(RT)) != null) {
+        trace("init: refreshing");
+        try {
+          await refreshOnce(false);
+        } catch (e) {
+          emit(e);
+          refresh(false);
+        }
+      }
+    } finally {
+      loading = 0;
+      schedule();
+      f(LOADED, byCode);
+      loaded();
+    }
+  };
+
+  // ---- other tabs and the browser ----
+  const on = (target, name, h) => {
+    if (!target) return;
+    target.addEventListener(name, h);
+    offs.push(() => target.removeEventListener(name, h));
+  };
+  // Another tab changed the shared localStorage: follow its sign-in, refresh or sign-out
+  // (`key == null` is `storage.clear()`).
+  on(globalThis.window, "storage", (e) => {
+    if (!area || e.storageArea !== area || loading || (e.key != null && e.key != JWT)) return;
+    trace("storage event: following another tab");
+    set(e.key == null ? null : e.newValue);
+  });
+  // Another tab wrote the JWT of a shared storage without `storage` events: read it and follow
+  // (no event when it is the token this tab already has).
+  on(channel, "message", async () => {
+    if (loading || disposed) return;
+    const t = await read(JWT);
+    if (t == session()[1]) return;
+    trace("broadcast: following another tab");
+    set(t);
+  });
+  on(globalThis.window, "online", () => {
+    wakers.splice(0).forEach((w) => w());
+    checkDue();
+  });
+  on(globalThis.window, "focus", checkDue);
+  on(globalThis.document, "visibilitychange", checkDue);
+  init();
+
+  return {
+    ready,
+    /** [signingIn, redirect?] once the first state is known; rejects with a ConvexAuthError. */
+    signIn: async (provider, params) => {
+      if (provider != null && typeof provider != "string")
+        throw authError("`provider` must be a string", "InvalidParams", false);
+      try {
+        params = signInParams(params);
+      } catch (m) {
+        throw authError(m, "InvalidParams", false);
+      }
+      await ready;
+      return signInCall(provider ?? undefined, params);
+    },
+    /** Signs out here and in every tab sharing the storage; deletes the server session. */
+    signOut: async () => {
+      await ready;
+      const t = session()[1];
+      f(BUMP);
+      await clear();
+      set();
+      if (t != null) {
+        trace("signOut: deleting the server session");
+        // The local sign-out is done; the server may be unreachable or the token expired.
+        await call("auth:signOut", {}, t).catch(() => {});
+      }
+    },
+    token,
+    fetchAccessToken: (a) => {
+      let force;
+      try {
+        force = typeof a == "object" && !!a?.forceRefreshToken;
+      } catch {}
+      return token(force);
+    },
+    checkDue,
+    dispose: () => {
+      disposed = 1;
+      clearTimeout(timer);
+      channel?.close();
+      offs.splice(0).forEach((o) => o());
+      wakers.splice(0).forEach((w) => w());
+    },
+  };
+};
+
+/** signIn as the facade answers it: the driver's [signingIn, redirect] as a SignInResult. */
+export const signIn = (d, provider, params) => d.signIn(provider, params).then((r) => signInResult(...r));
