@@ -143,7 +143,7 @@ pub struct SignInOutcome {
 
 /// A state or event listener.
 #[derive(Clone)]
-pub(crate) enum Listener {
+enum Listener {
     State(Rc<dyn Fn(&AuthState)>),
     Event(Rc<dyn Fn(&AuthEvent)>),
 }
@@ -163,6 +163,9 @@ pub(crate) struct Inner {
     pub(crate) driver: io::Driver,
     /// [`Inner::op`] as the JS function the driver calls.
     pub(crate) core: JsValue,
+    /// The JS API's `changed` (`io.js`'s `unbound`), told after the Rust listeners: `()` for a
+    /// new state, `(type, error)` for an event.
+    pub(crate) changed: RefCell<Option<Function>>,
 }
 
 /// The Convex Auth client. Dropping it stops its timers and listeners.
@@ -263,6 +266,7 @@ impl ConvexAuthClient {
                 next_id: Cell::new(0),
                 driver,
                 core,
+                changed: RefCell::new(None),
             }
         });
         Ok(ConvexAuthClient { inner })
@@ -475,24 +479,20 @@ impl Inner {
         })
     }
 
-    /// Adds a listener; returns its id for [`remove_listener`](Self::remove_listener).
-    pub(crate) fn add_listener_id(&self, l: Listener) -> u32 {
+    /// Adds a listener, removed when the returned [`Subscription`] is dropped.
+    fn add_listener(self: &Rc<Self>, l: Listener) -> Subscription {
         let id = self.next_id.get().wrapping_add(1);
         self.next_id.set(id);
         self.listeners.borrow_mut().push((id, l));
-        id
+        Subscription {
+            inner: Rc::downgrade(self),
+            id,
+        }
     }
 
     /// Removes a listener; unknown ids (already removed) are ignored.
-    pub(crate) fn remove_listener(&self, id: u32) {
+    fn remove_listener(&self, id: u32) {
         self.listeners.borrow_mut().retain(|(i, _)| *i != id);
-    }
-
-    fn add_listener(self: &Rc<Self>, l: Listener) -> Subscription {
-        Subscription {
-            inner: Rc::downgrade(self),
-            id: self.add_listener_id(l),
-        }
     }
 
     /// Tells listeners: state listeners when `state_changed`, event listeners of `event`.
@@ -505,14 +505,22 @@ impl Inner {
             .iter()
             .map(|(_, l)| l.clone())
             .collect();
+        let changed = self.changed.borrow().clone();
         if state_changed {
             for l in &listeners {
                 if let Listener::State(f) = l {
                     f(&state);
                 }
             }
+            if let Some(changed) = &changed {
+                let _ = changed.call0(&JsValue::UNDEFINED);
+            }
         }
         if let Some((kind, error)) = event {
+            if let Some(changed) = &changed {
+                let e = error.clone().map_or(JsValue::UNDEFINED, Error::into_js);
+                let _ = changed.call2(&JsValue::UNDEFINED, &kind.as_str().into(), &e);
+            }
             let event = AuthEvent { kind, state, error };
             for l in &listeners {
                 if let Listener::Event(f) = l {
@@ -542,16 +550,9 @@ impl Inner {
     }
 
     /// Starts a refresh in the background when the current token is due (a timer that slept);
-    /// cheap otherwise: one clock read and a comparison.
+    /// cheap otherwise: the driver compares the clock with the time it keeps.
     pub(crate) fn refresh_if_due(&self) {
-        let due = self
-            .session
-            .borrow()
-            .as_ref()
-            .is_some_and(|s| !s.is_fresh(now_ms()));
-        if due {
-            self.driver.check_due();
-        }
+        self.driver.due();
     }
 }
 

@@ -1,16 +1,14 @@
 //! The `#[wasm_bindgen]` facade: converts between JS values and the Rust client, nothing more.
 
-use std::rc::Rc;
-
 use super::io;
 use super::platform::js_message;
-use js_sys::{Function, Reflect};
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use super::client::{ConvexAuthClient, Listener, Options, ShouldHandleCode};
+use super::client::{ConvexAuthClient, Options, ShouldHandleCode};
 use super::storage::{JsStorage, Storage};
 use crate::core::error::Error;
-use crate::core::session::{AuthEvent, AuthState};
+use crate::core::session::AuthState;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -165,15 +163,7 @@ impl JsConvexAuthClient {
             (fns.get(0), fns.get(1), fns.get(2), fns.get(3));
         let fetch = io::auth_fetch(&fetch_access_token, client.url()).into();
         // io.js's `changed` tells the JS listeners (after dropping getSnapshot's cache).
-        let changed: Function = fns.get(4).unchecked_into();
-        let event_changed = changed.clone();
-        inner.add_listener_id(Listener::State(Rc::new(move |_: &AuthState| {
-            let _ = changed.call0(&JsValue::UNDEFINED);
-        })));
-        inner.add_listener_id(Listener::Event(Rc::new(move |e: &AuthEvent| {
-            let error = e.error.clone().map_or(JsValue::UNDEFINED, Error::into_js);
-            let _ = event_changed.call2(&JsValue::UNDEFINED, &e.kind.as_str().into(), &error);
-        })));
+        *inner.changed.borrow_mut() = Some(fns.get(4).unchecked_into());
 
         Ok(JsConvexAuthClient {
             client,
@@ -209,14 +199,7 @@ impl JsConvexAuthClient {
     pub fn token(&self) -> JsValue {
         // The snapshot (cached by io.js) already holds the token as a JS string: no copy out of
         // wasm memory.
-        self.client.inner.refresh_if_due();
-        let snapshot = self
-            .get_snapshot
-            .unchecked_ref::<Function>()
-            .call0(&JsValue::UNDEFINED);
-        snapshot
-            .and_then(|s| Reflect::get(&s, &JsValue::from_str("token")))
-            .unwrap_or(JsValue::NULL)
+        io::token_of(&self.client.inner.driver, &self.get_snapshot)
     }
 
     /// `() => AuthState`: the current state, the same object until it changes. Works unbound.

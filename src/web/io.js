@@ -527,6 +527,7 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
   const [ready, loaded] = deferred();
   const offs = [];
   let failed = !!pending, holding, later = [], flight, timer, wakers = [], disposed, loading = 1, handedOut, channel;
+  let due = Infinity; // when the current token is due (local ms), kept by schedule()
   const handover = area && "handover:" + JWT;
   try {
     if (shared && !area) channel = new BroadcastChannel("convex-auth-wasm:" + JWT);
@@ -573,10 +574,12 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
   const call = (path, a, bearer) => post(url, path, a, bearer, 15000);
 
   // ---- session changes ----
+  // Arms the timer for the current session's refresh (every change of session comes here).
   const schedule = () => {
     clearTimeout(timer);
     const s = session();
-    if (s[1] != null && !disposed) timer = setTimeout(checkDue, Math.min(Math.max(s[2] - now(), 0), 2147483647));
+    due = s[1] != null ? s[2] : Infinity;
+    if (due < Infinity && !disposed) timer = setTimeout(checkDue, Math.min(Math.max(due - now(), 0), 2147483647));
   };
   const set = (token, at) => {
     f(SET, token ?? null, at);
@@ -837,7 +840,8 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
       } catch {}
       return token(force);
     },
-    checkDue,
+    /** Starts a refresh in the background when the token is due (a timer that slept); cheap otherwise. */
+    due: () => now() >= due && checkDue(),
     dispose: () => {
       disposed = 1;
       clearTimeout(timer);
@@ -847,6 +851,9 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
     },
   };
 };
+
+/** The `token` getter: the current JWT from getSnapshot's cache, after a check that it is not due. */
+export const tokenOf = (d, getSnapshot) => (d.due(), getSnapshot().token);
 
 /** signIn as the facade answers it: the driver's [signingIn, redirect] as a SignInResult. */
 export const signIn = (d, provider, params) => d.signIn(provider, params).then((r) => signInResult(...r));

@@ -43,8 +43,11 @@ extern "C" {
     pub(crate) fn token(this: &Driver, force: bool) -> Promise;
     #[wasm_bindgen(method, getter, js_name = fetchAccessToken)]
     pub(crate) fn fetch_access_token(this: &Driver) -> JsValue;
-    #[wasm_bindgen(method, js_name = checkDue)]
-    pub(crate) fn check_due(this: &Driver);
+    #[wasm_bindgen(method)]
+    pub(crate) fn due(this: &Driver);
+    /// The facade's `token` getter.
+    #[wasm_bindgen(js_name = tokenOf)]
+    pub(crate) fn token_of(driver: &Driver, get_snapshot: &JsValue) -> JsValue;
     #[wasm_bindgen(method)]
     pub(crate) fn dispose(this: &Driver);
     /// The facade's `signIn`: the driver's answer as a SignInResult.
