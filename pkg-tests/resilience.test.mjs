@@ -356,6 +356,38 @@ for (const kind of ["rejects", "never settles"]) {
   });
 }
 
+test("storage that breaks after sign-in: the session goes on in memory, refreshes included", async () => {
+  const context = await h.context();
+  const page = await h.open(context, { opts: { storage: "memory" } });
+  const out = await page.evaluate(async () => {
+    const m = new Map();
+    let broken = false;
+    const check = () => {
+      if (broken) throw new Error("disk gone");
+    };
+    const storage = {
+      getItem: (k) => (check(), m.get(k)),
+      setItem: (k, v) => (check(), void m.set(k, v)),
+      removeItem: (k) => (check(), void m.delete(k)),
+    };
+    const errors = [];
+    const auth = new window.ConvexAuthClient({ url: window.CONVEX_URL, storageNamespace: "breaks", storage });
+    auth.onChange((e) => e.error && errors.push(e.error.code));
+    await auth.ready();
+    await auth.signIn("anonymous");
+    const t0 = auth.token;
+    broken = true;
+    // The refresh token was only in the storage that broke: the client carried it over.
+    const t1 = await auth.fetchAccessToken({ forceRefreshToken: true });
+    const t2 = await auth.fetchAccessToken({ forceRefreshToken: true });
+    const out = { signedIn: auth.isAuthenticated, rotated: !!t1 && t1 !== t0 && !!t2 && t2 !== t1, errors };
+    auth.free();
+    return out;
+  });
+  assert.deepEqual(out, { signedIn: true, rotated: true, errors: ["Storage"] });
+  await context.close();
+});
+
 test("free() with a refresh waiting: its Promise settles, no request is sent, storage is kept", async () => {
   const context = await h.context();
   const page = await h.open(context);

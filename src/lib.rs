@@ -5,10 +5,11 @@
 //! token fetcher for the official Convex client.
 //!
 //! The crate has two layers:
-//! - [`core`]: I/O-free logic (JWT claims, the wire protocol, errors, refresh timing), tested
-//!   natively;
-//! - `web` (wasm32 only): the browser edges and the [`ConvexAuthClient`] itself, exported to JS
-//!   by wasm-bindgen and usable from Rust front ends (Leptos, Yew, Dioxus).
+//! - [`core`]: I/O-free logic (JWT claims, the wire protocol and what every answer means,
+//!   errors, refresh timing), tested natively;
+//! - `web` (wasm32 only): the [`ConvexAuthClient`] itself, a synchronous core holding the
+//!   session, driven by a small JS module of the crate (`io.js`) that runs the asynchronous
+//!   steps; exported to JS by wasm-bindgen and usable from Rust front ends (Leptos, Yew, Dioxus).
 
 pub mod core;
 

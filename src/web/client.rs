@@ -201,7 +201,7 @@ impl Drop for Subscription {
 /// Checks a deployment URL: absolute http(s) without query or fragment, returned without a
 /// trailing slash.
 pub fn normalize_url(url: &str) -> Result<String, Error> {
-    io::deployment_url(url).map_err(|e| Error::options(super::platform::js_message(&e)))
+    io::deployment_url(url).map_err(|e| Error::options(io::message(&e)))
 }
 
 impl ConvexAuthClient {

@@ -1,7 +1,6 @@
 //! The `#[wasm_bindgen]` facade: converts between JS values and the Rust client, nothing more.
 
 use super::io;
-use super::platform::js_message;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
@@ -111,7 +110,7 @@ pub(crate) fn state_object(s: &AuthState) -> JsValue {
 
 /// The constructor's options, checked by `io.js`'s `options` (which applies the defaults).
 fn options_from_js(options: &JsValue) -> Result<Options, Error> {
-    let a = io::options(options).map_err(|e| Error::options(js_message(&e)))?;
+    let a = io::options(options).map_err(|e| Error::options(io::message(&e)))?;
     // A built-in storage comes as its index in io.js's STORAGES.
     let storage = match a.get(1).as_f64().map(|i| i as u8) {
         Some(0) => Storage::LocalStorage,

@@ -492,7 +492,7 @@ export const authFetch = (token, base) => async (input, init) => {
 // ---- the driver: the client's asynchronous steps ----
 
 /** The message of a thrown value: an Error's `message`, or the value itself when a string. */
-const message = (e) => (typeof e == "string" ? e : typeof e?.message == "string" ? e.message : "unknown error");
+export const message = (e) => (typeof e == "string" ? e : typeof e?.message == "string" ? e.message : "unknown error");
 
 // The ops of the Rust core `f(op, a, b, c)` (src/web/client.rs, `Inner::op`).
 const SESSION = 1; // [epoch, token, refresh due (local ms), earliest distinct rotation (local ms)]
@@ -528,6 +528,7 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
   const offs = [];
   let failed = !!pending, holding, later = [], flight, timer, wakers = [], disposed, loading = 1, handedOut, channel;
   let due = Infinity; // when the current token is due (local ms), kept by schedule()
+  let rt; // the refresh token last read or written: carried into memory if the storage fails
   const handover = area && "handover:" + JWT;
   try {
     if (shared && !area) channel = new BroadcastChannel("convex-auth-wasm:" + JWT);
@@ -535,7 +536,7 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
 
   // Errors wait while this tab holds the refresh lock.
   const emit = (e) => {
-    trace(e.code);
+    trace(e?.code);
     holding ? later.push(e) : f(ERROR, e);
   };
 
@@ -548,6 +549,7 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
         if (failed) return;
         failed = 1;
         st = memory(JWT, session()[1]);
+        if (rt != null) st.setItem(RT, rt);
         area = undefined;
         emit(authError(message(e), "Storage", false));
       }
@@ -562,15 +564,14 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
       } catch {}
     }
   };
-  const clear = async () => {
-    await write(JWT);
-    await write(RT);
-  };
   // JWT first, then the refresh token, as the official client does: persisted before announced.
+  // Without tokens: cleared.
   const persist = async (jwt, refreshToken) => {
+    rt = refreshToken;
     await write(JWT, jwt);
     await write(RT, refreshToken);
   };
+  const clear = () => persist();
   const call = (path, a, bearer) => post(url, path, a, bearer, 15000);
 
   // ---- session changes ----
@@ -584,10 +585,6 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
   const set = (token, at) => {
     f(SET, token ?? null, at);
     schedule();
-  };
-  const end = () => {
-    f(BUMP);
-    set();
   };
 
   // ---- sign-in ----
@@ -634,7 +631,7 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
       trace("refresh: adopting the token another tab stored");
       return [adopted];
     }
-    const refreshToken = await read(RT);
+    const refreshToken = (rt = await read(RT));
     if (refreshToken == null) {
       trace("refresh: no refresh token, signing out");
       await clear();
@@ -681,7 +678,8 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
     }
     if (r === true) return session()[1] ?? null;
     if (!r) {
-      end();
+      f(BUMP);
+      set();
       return null;
     }
     set(r[0], r[1]);
@@ -808,16 +806,15 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
   return {
     ready,
     /** [signingIn, redirect?] once the first state is known; rejects with a ConvexAuthError. */
-    signIn: async (provider, params) => {
-      if (provider != null && typeof provider != "string")
-        throw authError("`provider` must be a string", "InvalidParams", false);
+    signIn: async (provider, p) => {
+      if (provider != null && typeof provider != "string") throw params("`provider` must be a string");
       try {
-        params = signInParams(params);
+        p = signInParams(p);
       } catch (m) {
-        throw authError(m, "InvalidParams", false);
+        throw params(m);
       }
       await ready;
-      return signInCall(provider ?? undefined, params);
+      return signInCall(provider ?? undefined, p);
     },
     /** Signs out here and in every tab sharing the storage; deletes the server session. */
     signOut: async () => {

@@ -77,6 +77,7 @@ extern "C" {
     pub(crate) fn options(options: &JsValue) -> Result<Array, JsValue>;
     pub(crate) fn unbound(core: &JsValue, fetch_access_token: &JsValue) -> Array;
     pub(crate) fn own(base: &str, url: &str) -> bool;
+    pub(crate) fn message(thrown: &JsValue) -> String;
     #[wasm_bindgen(catch, js_name = deploymentUrl)]
     pub(crate) fn deployment_url(url: &str) -> Result<String, JsValue>;
     #[wasm_bindgen(js_name = authFetch)]
@@ -103,9 +104,9 @@ pub(crate) fn error_from_js(e: &JsValue) -> Error {
         .and_then(|c| c.as_string())
         .and_then(|c| ErrorCode::parse(&c))
     else {
-        return Error::new(ErrorCode::Network, super::platform::js_message(e));
+        return Error::new(ErrorCode::Network, message(e));
     };
-    let mut error = Error::new(code, super::platform::js_message(e));
+    let mut error = Error::new(code, message(e));
     if let Some(retryable) = field("retryable").and_then(|r| r.as_bool()) {
         error.retryable = retryable;
     }

@@ -1,4 +1,4 @@
-//! Small bindings to the browser: clock, randomness, Promises of Rust futures, thrown messages.
+//! Small bindings to the browser: clock, randomness, Promises of Rust futures.
 //! Everything here works in windows and workers.
 
 use std::future::Future;
@@ -24,15 +24,4 @@ pub(crate) fn now_ms() -> f64 {
 /// A uniform random number in `[0, 1)`.
 pub(crate) fn random() -> f64 {
     js_sys::Math::random()
-}
-
-/// The message of a thrown JS value (an `Error`'s `message`, or the value as a string).
-pub(crate) fn js_message(e: &JsValue) -> String {
-    if let Some(s) = e.as_string() {
-        return s;
-    }
-    js_sys::Reflect::get(e, &JsValue::from_str("message"))
-        .ok()
-        .and_then(|m| m.as_string())
-        .unwrap_or_else(|| "unknown error".to_owned())
 }

@@ -12,7 +12,7 @@ use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
 use super::io;
-use super::platform::{js_message, promise};
+use super::platform::promise;
 use crate::core::error::Error;
 
 /// A boxed future, as [`TokenStorage`] methods return.
@@ -79,7 +79,7 @@ impl TokenStorage for MemoryStorage {
 
 /// A storage failure with the browser's (or adapter's) message.
 pub(crate) fn storage_err(e: JsValue) -> Error {
-    Error::storage(js_message(&e))
+    Error::storage(io::message(&e))
 }
 
 /// A JS object `{getItem, setItem, removeItem}` whose methods return values or Promises
