@@ -23,7 +23,7 @@ static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
-pub use crate::core::error::{Error, ErrorCode};
+pub use crate::core::error::{Error, ErrorCode, ErrorDetails};
 pub use crate::core::session::{AuthEvent, AuthEventKind, AuthState};
 #[cfg(target_arch = "wasm32")]
 pub use crate::web::client::{

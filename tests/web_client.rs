@@ -181,7 +181,7 @@ fn rejects_bad_urls() {
         "https://x.convex.cloud/?a=1",
     ] {
         let e = ConvexAuthClient::new(Options::new(url)).unwrap_err();
-        assert_eq!(e.code, ErrorCode::InvalidOptions, "{url}");
+        assert_eq!(e.code(), ErrorCode::InvalidOptions, "{url}");
     }
 }
 
@@ -216,8 +216,12 @@ async fn password_sign_up_sign_in_and_errors() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.code, ErrorCode::InvalidSecret);
-    assert!(!e.retryable);
+    assert!(
+        matches!(e, convex_auth_wasm::Error::InvalidSecret(_)),
+        "{e}"
+    );
+    assert_eq!(e.code(), ErrorCode::InvalidSecret);
+    assert!(!e.retryable());
     let e = c2
         .sign_in(
             Some("password"),
@@ -229,7 +233,7 @@ async fn password_sign_up_sign_in_and_errors() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.code, ErrorCode::InvalidAccountId);
+    assert_eq!(e.code(), ErrorCode::InvalidAccountId);
     let out = c2
         .sign_in(
             Some("password"),
@@ -272,7 +276,7 @@ async fn password_reset_flow() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.code, ErrorCode::InvalidCode);
+    assert_eq!(e.code(), ErrorCode::InvalidCode);
     let out = c
         .sign_in(
             Some("password"),
@@ -336,7 +340,7 @@ async fn one_time_code_flow() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.code, ErrorCode::InvalidCode);
+    assert_eq!(e.code(), ErrorCode::InvalidCode);
     let out = c
         .sign_in(
             Some("email-otp"),
@@ -416,8 +420,8 @@ async fn unknown_provider_is_a_function_error() {
         .sign_in(Some("no-such-provider"), vec![])
         .await
         .unwrap_err();
-    assert_eq!(e.code, ErrorCode::FunctionError);
-    assert!(e.message.contains("no-such-provider"), "{}", e.message);
+    assert_eq!(e.code(), ErrorCode::FunctionError);
+    assert!(e.message().contains("no-such-provider"), "{}", e.message());
 }
 
 #[wasm_bindgen_test]
@@ -574,7 +578,7 @@ async fn failing_storage_falls_back_to_memory_with_one_error_event() {
     let errs = errors.clone();
     let _sub = c.on_change(move |e| {
         if let Some(err) = &e.error {
-            errs.borrow_mut().push(err.code);
+            errs.borrow_mut().push(err.code());
         }
     });
     c.ready().await;
@@ -789,7 +793,7 @@ async fn network_failures_keep_the_session_and_retry() {
     let seen2 = seen.clone();
     let _sub = c.on_change(move |e| {
         if let Some(err) = &e.error {
-            errs.borrow_mut().push((err.code, err.retryable));
+            errs.borrow_mut().push((err.code(), err.retryable()));
         }
         *seen2.borrow_mut() &= e.state.is_authenticated;
     });
@@ -829,7 +833,7 @@ async fn fetch_sends_the_token_to_the_deployment_and_retries_a_401_once() {
     let used = web_sys::Request::new_with_str_and_init(&whoami, &init).unwrap();
     let _ = JsFuture::from(used.text().unwrap()).await;
     let e = c.fetch(used).await.unwrap_err();
-    assert_eq!(e.code, ErrorCode::InvalidParams);
+    assert_eq!(e.code(), ErrorCode::InvalidParams);
 }
 
 #[wasm_bindgen_test]
@@ -911,8 +915,8 @@ async fn unreachable_server_is_a_retryable_network_error() {
         ConvexAuthClient::new(Options::new("http://127.0.0.1:9").storage(Storage::Memory)).unwrap();
     c.ready().await;
     let e = c.sign_in(Some("anonymous"), vec![]).await.unwrap_err();
-    assert_eq!(e.code, ErrorCode::Network);
-    assert!(e.retryable);
+    assert_eq!(e.code(), ErrorCode::Network);
+    assert!(e.retryable());
 }
 
 // ---- tabs: Web Locks, storage events, BroadcastChannel, encrypted storage ----

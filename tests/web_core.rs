@@ -122,13 +122,13 @@ fn jwt_claims_and_answers() {
         r#"{"status":"error","errorMessage":"x","errorData":{"code":"C"}}"#,
     )
     .expect_err("a ConvexError");
-    assert_eq!(e.code, ErrorCode::ConvexError);
+    assert_eq!(e.code(), ErrorCode::ConvexError);
     assert_eq!(
-        e.data.unwrap().get("code").unwrap().string().as_deref(),
+        e.data().unwrap().get("code").unwrap().string().as_deref(),
         Some("C")
     );
     assert_eq!(
-        parse_response(200, "<html>").expect_err("not JSON").code,
+        parse_response(200, "<html>").expect_err("not JSON").code(),
         ErrorCode::InvalidResponse
     );
     let redirect = parse_response(
@@ -137,7 +137,9 @@ fn jwt_claims_and_answers() {
     )
     .unwrap();
     assert_eq!(
-        interpret_sign_in(&redirect).expect_err("bad verifier").code,
+        interpret_sign_in(&redirect)
+            .expect_err("bad verifier")
+            .code(),
         ErrorCode::InvalidResponse
     );
 }

@@ -1,12 +1,81 @@
-//! The one error type of the SDK, with stable string codes shared by Rust and JS.
+//! The one error type of the SDK: an enum with a variant per stable code, the codes shared by
+//! Rust and JS.
 
 use super::json::Json;
 use super::split_byte;
 
-/// What went wrong, as a stable code. `as_str` is the JS `code`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorCode {
+/// Defines [`ErrorCode`] and [`Error`] from one list: a code and a variant of each per entry.
+macro_rules! codes {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// What went wrong, as a stable code. `as_str` is the JS `code`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl ErrorCode {
+            /// The stable string code (`err.code` in JS).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => stringify!($name),)*
+                }
+            }
+
+            /// Every code.
+            pub const ALL: [ErrorCode; [$(ErrorCode::$name,)*].len()] = [$(ErrorCode::$name,)*];
+        }
+
+        /// The one error type of the SDK: a variant per [`ErrorCode`] (the JS `code`), each with
+        /// its [`ErrorDetails`]. Match on the variant, or read [`code`](Error::code),
+        /// [`message`](Error::message), [`retryable`](Error::retryable) and
+        /// [`data`](Error::data).
+        #[derive(Clone, Debug, PartialEq)]
+        #[non_exhaustive]
+        pub enum Error {
+            $($(#[doc = $doc])* $name(ErrorDetails),)*
+        }
+
+        impl Error {
+            /// An error with `code` and the details given.
+            pub fn with_details(code: ErrorCode, details: ErrorDetails) -> Error {
+                match code {
+                    $(ErrorCode::$name => Error::$name(details),)*
+                }
+            }
+
+            /// The stable code.
+            pub fn code(&self) -> ErrorCode {
+                match self {
+                    $(Error::$name(_) => ErrorCode::$name,)*
+                }
+            }
+
+            /// The details.
+            pub fn details(&self) -> &ErrorDetails {
+                match self {
+                    $(Error::$name(d))|* => d,
+                }
+            }
+
+            /// The details, to change them.
+            pub fn details_mut(&mut self) -> &mut ErrorDetails {
+                match self {
+                    $(Error::$name(d))|* => d,
+                }
+            }
+
+            /// The details, taken out.
+            pub fn into_details(self) -> ErrorDetails {
+                match self {
+                    $(Error::$name(d))|* => d,
+                }
+            }
+        }
+    };
+}
+
+codes! {
     /// An option of the constructor is missing or of the wrong type.
     InvalidOptions,
     /// A `signIn` argument is not a string / plain object of strings / FormData.
@@ -38,59 +107,19 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// The stable string code (`err.code` in JS).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidOptions => "InvalidOptions",
-            ErrorCode::InvalidParams => "InvalidParams",
-            ErrorCode::Network => "Network",
-            ErrorCode::Timeout => "Timeout",
-            ErrorCode::Server => "Server",
-            ErrorCode::InvalidResponse => "InvalidResponse",
-            ErrorCode::Unauthenticated => "Unauthenticated",
-            ErrorCode::Storage => "Storage",
-            ErrorCode::InvalidSecret => "InvalidSecret",
-            ErrorCode::InvalidAccountId => "InvalidAccountId",
-            ErrorCode::TooManyFailedAttempts => "TooManyFailedAttempts",
-            ErrorCode::InvalidCode => "InvalidCode",
-            ErrorCode::ConvexError => "ConvexError",
-            ErrorCode::FunctionError => "FunctionError",
-        }
-    }
-
     /// The code whose [`as_str`](Self::as_str) is `s`.
     pub fn parse(s: &str) -> Option<ErrorCode> {
         ErrorCode::ALL.into_iter().find(|c| c.as_str() == s)
     }
-
-    /// Every code.
-    pub const ALL: [ErrorCode; 14] = [
-        ErrorCode::InvalidOptions,
-        ErrorCode::InvalidParams,
-        ErrorCode::Network,
-        ErrorCode::Timeout,
-        ErrorCode::Server,
-        ErrorCode::InvalidResponse,
-        ErrorCode::Unauthenticated,
-        ErrorCode::Storage,
-        ErrorCode::InvalidSecret,
-        ErrorCode::InvalidAccountId,
-        ErrorCode::TooManyFailedAttempts,
-        ErrorCode::InvalidCode,
-        ErrorCode::ConvexError,
-        ErrorCode::FunctionError,
-    ];
 }
 
-/// An SDK error: a code, a human-readable message (never containing a token), whether retrying
-/// the same call may succeed, and the server's `ConvexError` payload when there is one.
+/// What every [`Error`] carries besides its code.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Error {
-    /// The stable code.
-    pub code: ErrorCode,
-    /// A message for people; not part of the contract.
+pub struct ErrorDetails {
+    /// A message for people (never containing a token); not part of the contract.
     pub message: String,
-    /// `true` for transient failures (network, timeout, 5xx): the session is kept.
+    /// `true` for transient failures (network, timeout, 5xx): retrying the same call may succeed,
+    /// and the session is kept.
     pub retryable: bool,
     /// The `ConvexError` payload (`errorData`) sent by the server.
     pub data: Option<Json>,
@@ -106,12 +135,29 @@ impl Error {
                 | ErrorCode::Server
                 | ErrorCode::InvalidResponse
         );
-        Error {
+        Error::with_details(
             code,
-            message: message.into(),
-            retryable,
-            data: None,
-        }
+            ErrorDetails {
+                message: message.into(),
+                retryable,
+                data: None,
+            },
+        )
+    }
+
+    /// The message for people (never containing a token).
+    pub fn message(&self) -> &str {
+        &self.details().message
+    }
+
+    /// Whether the same call may succeed later (network, timeout, 5xx).
+    pub fn retryable(&self) -> bool {
+        self.details().retryable
+    }
+
+    /// The server's `ConvexError` payload, when there is one.
+    pub fn data(&self) -> Option<&Json> {
+        self.details().data.as_ref()
     }
 
     /// The same error with every occurrence of `secret` in its message replaced (a server may
@@ -120,10 +166,11 @@ impl Error {
         if secret.is_empty() {
             return self;
         }
+        let message = &mut self.details_mut().message;
         // A window scan instead of `str::replace`, whose substring searcher costs about 1 KB of
         // wasm. A match of a whole string starts and ends on character boundaries.
-        let mut out = String::with_capacity(self.message.len());
-        let mut rest = self.message.as_str();
+        let mut out = String::with_capacity(message.len());
+        let mut rest = message.as_str();
         while let Some((before, after)) =
             find(rest, secret).and_then(|i| Some((rest.get(..i)?, rest.get(i + secret.len()..)?)))
         {
@@ -132,13 +179,13 @@ impl Error {
             rest = after;
         }
         out.push_str(rest);
-        self.message = out;
+        *message = out;
         self
     }
 
-    /// Overrides retryability.
-    pub fn retryable(mut self, retryable: bool) -> Self {
-        self.retryable = retryable;
+    /// The same error with retryability `retryable`.
+    pub fn with_retryable(mut self, retryable: bool) -> Self {
+        self.details_mut().retryable = retryable;
         self
     }
 
@@ -160,9 +207,9 @@ impl Error {
 
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(self.code.as_str())?;
+        f.write_str(self.code().as_str())?;
         f.write_str(": ")?;
-        f.write_str(&self.message)
+        f.write_str(self.message())
     }
 }
 
@@ -189,7 +236,7 @@ pub fn from_function_error(error_message: &str, error_data: Option<Json>) -> Err
             .map_or(ErrorCode::FunctionError, |(_, code)| *code)
     };
     let mut err = Error::new(code, message);
-    err.data = error_data;
+    err.details_mut().data = error_data;
     err
 }
 
@@ -228,11 +275,14 @@ mod tests {
             "Can't parse refresh token: abc|def",
         )
         .redact("abc|def");
-        assert_eq!(e.message, "Can't parse refresh token: [redacted]");
-        assert_eq!(Error::new(ErrorCode::Network, "x").redact("").message, "x");
+        assert_eq!(e.message(), "Can't parse refresh token: [redacted]");
+        assert_eq!(
+            Error::new(ErrorCode::Network, "x").redact("").message(),
+            "x"
+        );
         let twice = Error::new(ErrorCode::Server, "é tok, tok é toktok").redact("tok");
         assert_eq!(
-            twice.message,
+            twice.message(),
             "é [redacted], [redacted] é [redacted][redacted]"
         );
     }
@@ -260,9 +310,9 @@ mod tests {
             ("Invalid password", ErrorCode::FunctionError),
         ] {
             let e = from_function_error(&dev(m), None);
-            assert_eq!(e.code, code);
-            assert_eq!(e.message, m);
-            assert!(!e.retryable);
+            assert_eq!(e.code(), code);
+            assert_eq!(e.message(), m);
+            assert!(!e.retryable());
         }
     }
 
@@ -270,13 +320,13 @@ mod tests {
     fn production_and_plain_messages() {
         let e = from_function_error("[Request ID: abc] Server Error", None);
         assert_eq!(
-            (e.code, e.message.as_str()),
+            (e.code(), e.message()),
             (ErrorCode::FunctionError, "[Request ID: abc] Server Error")
         );
         let e = from_function_error("", None);
-        assert_eq!(e.message, "Server Error");
+        assert_eq!(e.message(), "Server Error");
         let e = from_function_error("Uncaught Error: Account a@b.c already exists", None);
-        assert_eq!(e.message, "Account a@b.c already exists");
+        assert_eq!(e.message(), "Account a@b.c already exists");
     }
 
     #[test]
@@ -286,8 +336,9 @@ mod tests {
             "Uncaught ConvexError: {\"code\":\"NOT_AUTHENTICATED\"}",
             Some(data.clone()),
         );
-        assert_eq!(e.code, ErrorCode::ConvexError);
-        assert_eq!(e.data, Some(data));
+        assert_eq!(e.code(), ErrorCode::ConvexError);
+        assert_eq!(e.data(), Some(&data));
+        assert!(matches!(e, Error::ConvexError(_)));
     }
 
     #[test]
@@ -301,7 +352,8 @@ mod tests {
             (ErrorCode::InvalidOptions, false),
             (ErrorCode::Storage, false),
         ] {
-            assert_eq!(Error::new(code, "m").retryable, r, "{code:?}");
+            let e = Error::new(code, "m");
+            assert_eq!((e.retryable(), e.code()), (r, code), "{code:?}");
         }
         assert_eq!(Error::new(ErrorCode::Server, "m").to_string(), "Server: m");
     }

@@ -73,7 +73,7 @@ pub fn interpret_response(status: u16, json: Option<Json>) -> Result<Json, Error
         let transient = status == 429 || status >= 500;
         return Err(
             Error::new(ErrorCode::Server, "Unexpected HTTP status from the server")
-                .retryable(transient),
+                .with_retryable(transient),
         );
     }
     let json = json.ok_or_else(|| {
@@ -160,7 +160,7 @@ pub fn sign_in_answer(status: u16, json: Option<Json>) -> Result<SignInResult, E
 /// server or an answer that makes no sense, which are retried.
 pub fn ends_session(e: &Error) -> bool {
     matches!(
-        e.code,
+        e.code(),
         ErrorCode::FunctionError
             | ErrorCode::ConvexError
             | ErrorCode::InvalidCode
@@ -239,8 +239,8 @@ mod tests {
             "",
         ] {
             let e = ok(body).expect_err(body);
-            assert_eq!(e.code, ErrorCode::InvalidResponse, "{body}");
-            assert!(e.retryable);
+            assert_eq!(e.code(), ErrorCode::InvalidResponse, "{body}");
+            assert!(e.retryable());
         }
     }
 
@@ -251,8 +251,11 @@ mod tests {
             r#"{"code":"Unauthenticated","message":"Could not verify OIDC token claim."}"#,
         )
         .expect_err("401");
-        assert_eq!((e.code, e.retryable), (ErrorCode::Unauthenticated, false));
-        assert_eq!(e.message, "Could not verify OIDC token claim.");
+        assert_eq!(
+            (e.code(), e.retryable()),
+            (ErrorCode::Unauthenticated, false)
+        );
+        assert_eq!(e.message(), "Could not verify OIDC token claim.");
         for (status, retry) in [
             (500, true),
             (502, true),
@@ -263,7 +266,7 @@ mod tests {
         ] {
             let e = parse_response(status, "oops").expect_err("status");
             assert_eq!(
-                (e.code, e.retryable),
+                (e.code(), e.retryable()),
                 (ErrorCode::Server, retry),
                 "{status}"
             );
@@ -275,16 +278,16 @@ mod tests {
         let body = r#"{"status":"error","errorMessage":"[Request ID: 1] Server Error\nUncaught Error: InvalidSecret\n  at x","logLines":[]}"#;
         for status in [200, 560] {
             let e = parse_response(status, body).expect_err("error");
-            assert_eq!(e.code, ErrorCode::InvalidSecret);
+            assert_eq!(e.code(), ErrorCode::InvalidSecret);
         }
         let e = parse_response(
             560,
             r#"{"status":"error","errorMessage":"x","errorData":{"code":"NOT_AUTHENTICATED"}}"#,
         )
         .expect_err("convex error");
-        assert_eq!(e.code, ErrorCode::ConvexError);
+        assert_eq!(e.code(), ErrorCode::ConvexError);
         assert_eq!(
-            e.data.and_then(|d| d.get("code")?.string()).as_deref(),
+            e.data().and_then(|d| d.get("code")?.string()).as_deref(),
             Some("NOT_AUTHENTICATED")
         );
     }
@@ -347,7 +350,7 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                refresh(status, body).map_err(|e| e.code),
+                refresh(status, body).map_err(|e| e.code()),
                 Err(code),
                 "{body}"
             );
@@ -358,10 +361,10 @@ mod tests {
     fn refresh_errors_never_show_the_refresh_token() {
         let e = refresh(200, r#"{"status":"success","value":{"started":true}}"#)
             .expect_err("unexpected");
-        assert!(!e.message.contains("rt-secret"));
+        assert!(!e.message().contains("rt-secret"));
         let e = refresh(401, r#"{"message":"Can't parse refresh token: rt-secret"}"#)
             .expect_err("echo");
-        assert_eq!(e.message, "Can't parse refresh token: [redacted]");
+        assert_eq!(e.message(), "Can't parse refresh token: [redacted]");
     }
 
     #[test]
@@ -373,6 +376,6 @@ mod tests {
             ),
         )
         .expect_err("not a JWT");
-        assert_eq!(e.code, ErrorCode::InvalidResponse);
+        assert_eq!(e.code(), ErrorCode::InvalidResponse);
     }
 }

@@ -1,7 +1,7 @@
-//! The client: one [`Inner`] per `ConvexAuthClient`, the synchronous core that holds the session
+//! The client: one `Inner` per `ConvexAuthClient`, the synchronous core that holds the session
 //! and makes every decision (through [`crate::core`]), and `io.js`'s driver, which runs the
 //! asynchronous steps (storage, requests, the refresh lock, timers, browser events) and asks the
-//! core at each one ([`Inner::op`]). The awaits live in JS, where they cost a fraction of what
+//! core at each one (`Inner::op`). The awaits live in JS, where they cost a fraction of what
 //! Rust futures cost in the wasm. This is also the Rust API for Leptos, Yew and Dioxus apps.
 
 use std::cell::{Cell, RefCell};

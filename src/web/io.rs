@@ -87,11 +87,13 @@ extern "C" {
 impl Error {
     /// The error as a JS `Error` named `ConvexAuthError` with `code`, `retryable` and `data`.
     pub(crate) fn into_js(self) -> JsValue {
+        let code = self.code().as_str();
+        let d = self.into_details();
         auth_error(
-            &self.message,
-            self.code.as_str(),
-            self.retryable,
-            self.data.map(|d| d.as_js().clone()),
+            &d.message,
+            code,
+            d.retryable,
+            d.data.map(|d| d.as_js().clone()),
         )
     }
 }
@@ -107,9 +109,10 @@ pub(crate) fn error_from_js(e: &JsValue) -> Error {
         return Error::new(ErrorCode::Network, message(e));
     };
     let mut error = Error::new(code, message(e));
+    let details = error.details_mut();
     if let Some(retryable) = field("retryable").and_then(|r| r.as_bool()) {
-        error.retryable = retryable;
+        details.retryable = retryable;
     }
-    error.data = field("data").and_then(crate::core::json::Json::from_js);
+    details.data = field("data").and_then(crate::core::json::Json::from_js);
     error
 }

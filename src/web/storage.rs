@@ -109,7 +109,8 @@ impl JsStorage {
 /// (undefined when absent), rejected with the error's message.
 fn adapter_of(store: Rc<dyn TokenStorage>) -> JsValue {
     fn settle<T: Into<JsValue>>(r: Result<T, Error>) -> Result<JsValue, JsValue> {
-        r.map(Into::into).map_err(|e| JsValue::from_str(&e.message))
+        r.map(Into::into)
+            .map_err(|e| JsValue::from_str(e.message()))
     }
     let (s1, s2, s3) = (store.clone(), store.clone(), store);
     let get = Closure::<dyn Fn(String) -> Promise>::new(move |key: String| {

@@ -28,7 +28,7 @@ fn App(auth: Rc<ConvexAuthClient>) -> impl IntoView {
             let auth = auth.get_value();
             spawn_local(async move {
                 if let Err(e) = auth.sign_in(Some("anonymous"), Vec::new()).await {
-                    leptos::logging::error!("sign-in failed: {}", e.message);
+                    leptos::logging::error!("sign-in failed: {}", e.message());
                 }
             });
         }
@@ -66,6 +66,6 @@ fn main() {
     let options = Options::new(deployment_url()).storage_namespace("leptos");
     match ConvexAuthClient::new(options) {
         Ok(auth) => mount_to_body(move || view! { <App auth=Rc::new(auth) /> }),
-        Err(e) => leptos::logging::error!("bad options: {}", e.message),
+        Err(e) => leptos::logging::error!("bad options: {}", e.message()),
     }
 }
