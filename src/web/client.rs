@@ -13,7 +13,6 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::facade::state_object;
 use super::io;
 use super::platform::{now_ms, promise, random};
 use super::storage::Storage;
@@ -404,7 +403,7 @@ impl Inner {
                 .and_then(|t| Session::new(t, now, false, self.skew_ms.get()))
         };
         Ok(match op {
-            SNAPSHOT => state_object(&self.state()),
+            SNAPSHOT => io::state_object(&self.state()),
             SESSION => {
                 let epoch = JsValue::from(self.epoch.get());
                 match self.session.borrow().as_ref() {

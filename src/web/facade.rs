@@ -7,7 +7,6 @@ use wasm_bindgen::prelude::*;
 use super::client::{ConvexAuthClient, Options, ShouldHandleCode};
 use super::storage::{JsStorage, Storage};
 use crate::core::error::Error;
-use crate::core::session::AuthState;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -95,18 +94,6 @@ export interface ConvexAuthClient {
 /** The Convex client's `AuthTokenFetcher`. */
 export type AuthTokenFetcher = (args: { forceRefreshToken: boolean }) => Promise<string | null>;
 "#;
-
-/// The state object that `getSnapshot()` returns (cached by `io.js` until the state changes).
-pub(crate) fn state_object(s: &AuthState) -> JsValue {
-    io::state(
-        s.is_loading,
-        s.is_authenticated,
-        s.token.as_deref(),
-        s.user_id.as_deref(),
-        s.session_id.as_deref(),
-        s.expires_at,
-    )
-}
 
 /// The constructor's options, checked by `io.js`'s `options` (which applies the defaults).
 fn options_from_js(options: &JsValue) -> Result<Options, Error> {

@@ -7,6 +7,7 @@ use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::{Error, ErrorCode};
+use crate::core::session::AuthState;
 
 #[wasm_bindgen(module = "/src/web/io.js")]
 extern "C" {
@@ -82,6 +83,18 @@ extern "C" {
     pub(crate) fn deployment_url(url: &str) -> Result<String, JsValue>;
     #[wasm_bindgen(js_name = authFetch)]
     pub(crate) fn auth_fetch(token: &JsValue, base: &str) -> Function;
+}
+
+/// The state object that `getSnapshot()` returns (cached by `io.js` until the state changes).
+pub(crate) fn state_object(s: &AuthState) -> JsValue {
+    state(
+        s.is_loading,
+        s.is_authenticated,
+        s.token.as_deref(),
+        s.user_id.as_deref(),
+        s.session_id.as_deref(),
+        s.expires_at,
+    )
 }
 
 impl Error {
