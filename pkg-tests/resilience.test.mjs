@@ -329,6 +329,28 @@ test("storage whose getItem throws: ready, one Storage error, sign-in works", as
   await context.close();
 });
 
+test("localStorage that cannot even be opened: ready in memory, one Storage error, sign-in and refresh work", async () => {
+  const context = await h.context();
+  await context.addInitScript(() => {
+    // As in sandboxed frames and with site data blocked: reading `window.localStorage` throws.
+    Object.defineProperty(window, "localStorage", {
+      get() {
+        throw new DOMException("The operation is insecure.", "SecurityError");
+      },
+    });
+  });
+  const page = await h.open(context);
+  assert.equal((await state(page)).isLoading, false);
+  assert.deepEqual(await signUp(page), { signingIn: true });
+  const t1 = await force(page);
+  assert.ok(t1);
+  assert.equal((await state(page)).token, t1);
+  const errors = await page$(page, () => window.errors.map((e) => [e.code, e.retryable, e.message]));
+  assert.deepEqual(errors, [["Storage", false, "The operation is insecure."]]);
+  figures["localStorage access throws SecurityError"] = { ready: true, signInWorks: true, errorEvents: ["Storage"] };
+  await context.close();
+});
+
 for (const kind of ["rejects", "never settles"]) {
   test(`an async adapter whose Promise ${kind}: memory fallback, one Storage error`, async () => {
     const context = await h.context();

@@ -1,16 +1,11 @@
 //! The wire protocol of `@convex-dev/auth` 0.0.95 over Convex's public HTTP API
-//! (PROTOCOL.md §0, §5, §7.5): the meaning of every answer. (Requests, the
-//! `{path, args, format:"json"}` envelope and the `auth:signIn` args, are written where they are
-//! sent: `io.js`'s `post` and `args`.)
+//! (PROTOCOL.md §0, §5, §7.5): the meaning of every answer. (Requests, the actions
+//! `auth:signIn` and `auth:signOut`, the `{path, args, format:"json"}` envelope and the
+//! `auth:signIn` args, are written where they are sent: `io.js`'s driver, `post` and `args`.)
 
 use super::error::{self, Error, ErrorCode};
 use super::json::Json;
 use super::jwt;
-
-/// The action that signs in, exchanges codes and refreshes.
-pub const SIGN_IN: &str = "auth:signIn";
-/// The action that deletes the server session.
-pub const SIGN_OUT: &str = "auth:signOut";
 
 /// A fresh session: the access JWT and the rotating refresh token.
 #[derive(Clone, PartialEq, Eq)]

@@ -212,9 +212,10 @@ impl ConvexAuthClient {
         // Whether other tabs use the same storage (localStorage, encrypted, adapters): refreshes
         // then take the Web Lock.
         let shared = !matches!(options.storage, Storage::SessionStorage | Storage::Memory);
+        // A storage that does not open is replaced by memory in the driver, which reports it.
         let (store, pending) = match options.storage.open() {
             Ok(store) => (store, None),
-            Err(e) => (io::memory("", None), Some(e.into_js())),
+            Err(thrown) => (JsValue::UNDEFINED, Some(thrown)),
         };
         // Other tabs' localStorage writes arrive as `storage` events for this object.
         let area = match (&options.storage, &pending) {
@@ -397,10 +398,10 @@ impl Inner {
     /// One step of the core, as `io.js`'s driver calls it (see the ops there). Errors are thrown
     /// to the driver as `ConvexAuthError`s.
     fn op(&self, op: u32, a: JsValue, b: JsValue, c: JsValue) -> Result<JsValue, JsValue> {
-        let now = now_ms();
+        // A token read from storage or another tab (not freshly minted), parsed now.
         let parse = |v: JsValue| {
             v.as_string()
-                .and_then(|t| Session::new(t, now, false, self.skew_ms.get()))
+                .and_then(|t| Session::new(t, now_ms(), false, self.skew_ms.get()))
         };
         Ok(match op {
             SNAPSHOT => io::state_object(&self.state()),
@@ -445,7 +446,7 @@ impl Inner {
             ADOPT => {
                 let held = c.as_string();
                 let (stored, copy) = (parse(a), parse(b));
-                adopt(stored.as_ref(), copy.as_ref(), held.as_deref(), now)
+                adopt(stored.as_ref(), copy.as_ref(), held.as_deref(), now_ms())
                     .map_or(JsValue::UNDEFINED, |s| s.token.as_str().into())
             }
             ANSWER => {

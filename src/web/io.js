@@ -507,6 +507,7 @@ const ADOPT = 5; // (stored JWT, hand-over copy, token held): the token to adopt
 const ANSWER = 6;
 const BACKOFF = 7; // (attempt): ms before the next try
 const BUMP = 8; // answers to requests made before now are for a session that is gone
+const SIGN_IN = "auth:signIn"; // signs in, exchanges codes and refreshes
 
 /**
  * The client's asynchronous steps over the Rust core `f`, which holds the session and decides:
@@ -514,8 +515,8 @@ const BUMP = 8; // answers to requests made before now are for a session that is
  * refresh under the Web Lock and its retries, the refresh timer, storage with its fall-back to
  * memory, and following other tabs. `keys` are [jwt, refresh token, verifier]; `area` is the
  * localStorage object whose `storage` events other tabs fire (undefined for other storages);
- * `shared` says whether other tabs use the same storage; `pending` is the error of a storage
- * that did not open (then `st` is memory). Resolves nothing itself: the returned object's
+ * `shared` says whether other tabs use the same storage; `st` is undefined when the storage did
+ * not open, and `pending` what it threw (then the client starts in memory). Resolves nothing itself: the returned object's
  * methods are what the Rust client and the facade call.
  */
 export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle, replace, navigate, verbose) => {
@@ -526,13 +527,18 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
   const fresh = (s) => s[1] != null && now() < s[2];
   const [ready, loaded] = deferred();
   const offs = [];
-  let failed = !!pending, holding, later = [], flight, timer, wakers = [], disposed, loading = 1, handedOut, channel;
+  const unopened = !st; // the storage threw `pending` when opened: memory from the start
+  let failed = unopened, holding, later = [], flight, timer, wakers = [], disposed, loading = 1, handedOut, channel;
   let due = Infinity; // when the current token is due (local ms), kept by schedule()
   let rt; // the refresh token last read or written: carried into memory if the storage fails
   const handover = area && "handover:" + JWT;
   try {
     if (shared && !area) channel = new BroadcastChannel("convex-auth-wasm:" + JWT);
   } catch {}
+
+  if (unopened) st = memory();
+  // The error event of a storage that threw: the client goes on in memory.
+  const storageError = (e) => authError(message(e), "Storage", false);
 
   // Errors wait while this tab holds the refresh lock.
   const emit = (e) => {
@@ -551,7 +557,7 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
         st = memory(JWT, session()[1]);
         if (rt != null) st.setItem(RT, rt);
         area = undefined;
-        emit(authError(message(e), "Storage", false));
+        emit(storageError(e));
       }
   };
   const read = (key) => op("getItem", key);
@@ -595,7 +601,7 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
     if (verifier != null) await write(VER);
     let r, answer;
     for (;;) {
-      answer = await call("auth:signIn", args(provider, params, verifier));
+      answer = await call(SIGN_IN, args(provider, params, verifier));
       r = f(ANSWER, answer[0], answer[1]) || [0];
       // A verifier left behind by an abandoned OAuth attempt makes a magic-link code fail: try
       // such a code once more without it.
@@ -641,7 +647,7 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
     trace("refresh: request");
     let answer, failure;
     try {
-      answer = await call("auth:signIn", args(undefined, undefined, undefined, refreshToken));
+      answer = await call(SIGN_IN, args(undefined, undefined, undefined, refreshToken));
     } catch (e) {
       failure = e;
     }
@@ -738,7 +744,7 @@ export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle
     let byCode;
     try {
       if (disposed) return; // freed at once: the URL code is left for another client
-      if (pending) emit(pending);
+      if (unopened) emit(storageError(pending));
       const stored = await read(JWT);
       trace(stored == null ? "init: no stored session" : "init: stored session");
       set(stored);

@@ -13,7 +13,6 @@ use crate::core::session::AuthState;
 extern "C" {
     #[wasm_bindgen(catch)]
     pub(crate) fn builtin(name: &str) -> Result<JsValue, JsValue>;
-    pub(crate) fn memory(key: &str, value: Option<&str>) -> JsValue;
     #[wasm_bindgen(js_name = isAdapter)]
     pub(crate) fn is_adapter(object: &JsValue) -> bool;
     pub(crate) fn adapter(get: &JsValue, set: &JsValue, remove: &JsValue) -> JsValue;
@@ -66,7 +65,6 @@ extern "C" {
         session_id: Option<&str>,
         expires_at: Option<f64>,
     ) -> JsValue;
-    pub(crate) fn event(kind: &str, state: &JsValue, error: Option<JsValue>) -> JsValue;
     #[wasm_bindgen(js_name = authError)]
     pub(crate) fn auth_error(
         message: &str,

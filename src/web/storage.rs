@@ -77,11 +77,6 @@ impl TokenStorage for MemoryStorage {
     }
 }
 
-/// A storage failure with the browser's (or adapter's) message.
-pub(crate) fn storage_err(e: JsValue) -> Error {
-    Error::storage(io::message(&e))
-}
-
 /// A JS object `{getItem, setItem, removeItem}` whose methods return values or Promises
 /// (localStorage itself, an IndexedDB wrapper, React Native SecureStore...): what the JS API's
 /// `storage` adapter option is. The client's built-in storages are such objects too (`io.js`'s
@@ -164,8 +159,8 @@ impl Storage {
     /// Opens the store as the JS adapter object the client calls: a built-in one as `io.js`
     /// makes it (for localStorage, the browser's `Storage` object that `storage` events name).
     /// Fails where the browser refuses Web Storage (SecurityError in sandboxed frames, storage
-    /// disabled).
-    pub(crate) fn open(&self) -> Result<JsValue, Error> {
+    /// disabled), with what the browser threw.
+    pub(crate) fn open(&self) -> Result<JsValue, JsValue> {
         let name = match self {
             Storage::Adapter(s) => return Ok(s.object.clone()),
             Storage::LocalStorage => "localStorage",
@@ -173,7 +168,7 @@ impl Storage {
             Storage::Memory => "memory",
             Storage::Encrypted => "encrypted",
         };
-        io::builtin(name).map_err(storage_err)
+        io::builtin(name)
     }
 }
 
