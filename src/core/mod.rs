@@ -5,6 +5,7 @@ pub mod error;
 pub mod json;
 pub mod jwt;
 pub mod keys;
+pub mod machine;
 pub mod protocol;
 pub mod session;
 

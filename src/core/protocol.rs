@@ -96,7 +96,11 @@ pub fn interpret_sign_in(value: &Json) -> Result<SignInResult, Error> {
     let bad = || Error::new(ErrorCode::InvalidResponse, "Unexpected auth:signIn result");
     if let Some(redirect) = value.get("redirect") {
         return match (redirect.string(), text(value, "verifier")) {
-            (Some(url), Some(verifier)) => Ok(SignInResult::Redirect { url, verifier }),
+            // Only a web address is followed: a `javascript:` or `data:` URL never reaches
+            // `location.href`.
+            (Some(url), Some(verifier)) if is_http_url(&url) => {
+                Ok(SignInResult::Redirect { url, verifier })
+            }
             _ => Err(bad()),
         };
     }
@@ -117,6 +121,12 @@ pub fn interpret_sign_in(value: &Json) -> Result<SignInResult, Error> {
         return Ok(SignInResult::Started);
     }
     Err(bad())
+}
+
+/// Whether `url` starts with `http://` or `https://` (in any case), as an OAuth redirect must.
+pub fn is_http_url(url: &str) -> bool {
+    let scheme = |s: &str| url.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s));
+    scheme("https://") || scheme("http://")
 }
 
 /// What the answer to a refresh means for the session.
@@ -229,6 +239,9 @@ mod tests {
             r#"{"status":"success","value":{"tokens":{"token":"","refreshToken":"r"}}}"#,
             r#"{"status":"success","value":{"redirect":"u"}}"#,
             r#"{"status":"success","value":{"redirect":5,"verifier":"v"}}"#,
+            r#"{"status":"success","value":{"redirect":"javascript:alert(1)","verifier":"v"}}"#,
+            r#"{"status":"success","value":{"redirect":" https://x","verifier":"v"}}"#,
+            r#"{"status":"success","value":{"redirect":"data:text/html,x","verifier":"v"}}"#,
             r#"{"status":"weird"}"#,
             "<html>",
             "",

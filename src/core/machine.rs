@@ -1,0 +1,1443 @@
+//! The session machine: every state and every decision of a client, with no I/O.
+//!
+//! The machine takes typed [`Input`]s (what storage read, what the server answered, a timer
+//! that fired, a lock granted, another tab's write, a caller's call) and answers with typed
+//! [`Command`]s (read or write these slots, send this request, take the lock, arm a timer, tell
+//! the listeners, settle that caller). Time and randomness are inputs too: every
+//! [`Machine::handle`] gets the device clock, and the backoff jitter comes from a generator
+//! seeded by [`Config::seed`]. The browser executor (`src/web/io.js`, driven by
+//! `src/web/client.rs`) only carries commands out and feeds their completions back; the native
+//! simulations (`tests/machine.rs`) drive the same machine on a fake clock.
+//!
+//! What it owns: the session and its epoch; start-up (the stored session, the URL code, the
+//! refresh at load); sign-in (with the OAuth verifier and its retry), sign-out; the single-flight
+//! refresh with the Web Lock, the adoption of another tab's token, the forced-rotation rule,
+//! retries with backoff that never sign a user out; following other tabs; the fall-back to
+//! memory when storage breaks; and `free()`.
+//!
+//! The wire format of one session backend (Convex Auth v1: `auth:signIn` and `auth:signOut`) is
+//! kept apart from the policy in [`Backend`]: the machine asks it what to send for a sign-in, a
+//! refresh or a sign-out and what an answer means. Another backend (a server generation with
+//! other calls, a token source holding no refresh token) is another implementation of it.
+
+use super::error::{Error, ErrorCode};
+use super::json::Json;
+use super::protocol::{self, Refresh, SignInResult, Tokens};
+use super::session::{adopt, backoff_ms, transition, AuthEventKind, AuthState, Session};
+
+/// The id of one I/O operation, echoed in its completion.
+pub type Op = u32;
+/// The id of one call waiting for its outcome (a `signIn`, `signOut`, `fetchAccessToken`,
+/// `ready`).
+pub type CallerId = u32;
+
+/// How long a storage operation may take before it counts as failed.
+pub const STORAGE_TIMEOUT_MS: f64 = 5_000.0;
+/// How long a request (and the read of its answer) may take.
+pub const REQUEST_TIMEOUT_MS: f64 = 15_000.0;
+/// How long a refresh waits for the Web Lock before it goes on without it.
+pub const LOCK_TIMEOUT_MS: f64 = 20_000.0;
+/// The longest delay a browser timer takes (2^31 − 1 ms).
+const MAX_TIMER_MS: f64 = 2_147_483_647.0;
+
+/// A value the client keeps in its storage, under the key names of [`super::keys::Keys`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// The access JWT.
+    Jwt,
+    /// The refresh token.
+    RefreshToken,
+    /// The OAuth verifier between the redirect and the code exchange.
+    Verifier,
+}
+
+/// The timers of one client; arming one replaces its earlier deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// The current token is due for a refresh.
+    Due,
+    /// A refresh waits before its next attempt after a transient failure.
+    Backoff,
+    /// A forced refresh waits until the server can mint a JWT different from the current one.
+    Distinct,
+}
+
+/// A request to the deployment: a Convex action called over its public HTTP API.
+#[derive(Clone, PartialEq)]
+pub struct Request {
+    /// The action, e.g. `auth:signIn`.
+    pub path: &'static str,
+    /// `args.provider`.
+    pub provider: Option<String>,
+    /// `args.params`, a plain object of strings.
+    pub params: Option<Vec<(String, String)>>,
+    /// `args.verifier`.
+    pub verifier: Option<String>,
+    /// `args.refreshToken`.
+    pub refresh_token: Option<String>,
+    /// `Authorization: Bearer <bearer>`.
+    pub bearer: Option<String>,
+}
+
+impl core::fmt::Debug for Request {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let secret = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Request")
+            .field("path", &self.path)
+            .field("provider", &self.provider)
+            .field("verifier", &secret(&self.verifier))
+            .field("refresh_token", &secret(&self.refresh_token))
+            .field("bearer", &secret(&self.bearer))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `signIn` achieved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInOutcome {
+    /// `true` when a session was started.
+    pub signing_in: bool,
+    /// The provider URL the window was (or should be) sent to, for OAuth.
+    pub redirect: Option<String>,
+}
+
+/// What a caller is settled with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// `ready()`: the first state is known.
+    Ready,
+    /// `fetchAccessToken`: the token, or `None` when signed out.
+    Token(Option<String>),
+    /// `signIn`.
+    SignIn(Result<SignInOutcome, Error>),
+    /// `signOut`: done (it always succeeds locally).
+    SignedOut,
+}
+
+/// A call made by the application.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Call {
+    /// `ready()`.
+    Ready,
+    /// `signIn(provider, params)` (no provider: exchange `params.code`).
+    SignIn {
+        /// The provider id.
+        provider: Option<String>,
+        /// The params, checked to be strings.
+        params: Vec<(String, String)>,
+    },
+    /// `signOut()`.
+    SignOut,
+    /// `fetchAccessToken({forceRefreshToken})`.
+    Token {
+        /// Whether the caller needs a token other than the one it holds.
+        force: bool,
+    },
+}
+
+/// What storage answered to a [`Command::Read`]: the slots it asked for (absent ones `None`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// [`Slot::Jwt`].
+    pub jwt: Option<String>,
+    /// [`Slot::RefreshToken`].
+    pub refresh_token: Option<String>,
+    /// [`Slot::Verifier`].
+    pub verifier: Option<String>,
+    /// The hand-over copy of the JWT, when asked for.
+    pub copy: Option<String>,
+}
+
+impl core::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let present = |v: &Option<String>| v.is_some();
+        f.debug_struct("Stored")
+            .field("jwt", &present(&self.jwt))
+            .field("refresh_token", &present(&self.refresh_token))
+            .field("verifier", &present(&self.verifier))
+            .field("copy", &present(&self.copy))
+            .finish()
+    }
+}
+
+/// An input of the machine.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// The client was created and its listeners may be added: start loading.
+    Start,
+    /// A [`Command::Read`] completed.
+    Stored {
+        /// The operation.
+        op: Op,
+        /// What was read.
+        values: Stored,
+    },
+    /// A [`Command::Write`] completed.
+    Written {
+        /// The operation.
+        op: Op,
+    },
+    /// A [`Command::Read`] or [`Command::Write`] failed (threw, rejected, timed out, or read
+    /// something that is not a string).
+    StorageFailed {
+        /// The operation.
+        op: Op,
+        /// What the storage threw.
+        message: String,
+    },
+    /// A [`Command::TakeCode`] completed: the page URL's `code`, already removed from the URL.
+    CodeTaken {
+        /// The operation.
+        op: Op,
+        /// The code to exchange, if any.
+        code: Option<String>,
+    },
+    /// A [`Command::Request`] was answered.
+    Answered {
+        /// The operation.
+        op: Op,
+        /// The HTTP status.
+        status: u16,
+        /// The body as JSON (`None`: not JSON).
+        body: Option<Json>,
+    },
+    /// A [`Command::Request`] got no answer (a `Network` or `Timeout` error).
+    Unreachable {
+        /// The operation.
+        op: Op,
+        /// What went wrong.
+        error: Error,
+    },
+    /// A [`Command::Lock`] completed: `granted`, or not (no Web Locks, or the wait timed out).
+    Locked {
+        /// The operation.
+        op: Op,
+        /// Whether this tab now holds the lock.
+        granted: bool,
+    },
+    /// A timer armed by [`Command::SetTimer`] fired.
+    TimerFired(Timer),
+    /// The browser is back online.
+    Online,
+    /// The page gained focus or became visible.
+    Focused,
+    /// Another tab wrote the JWT of the shared localStorage (`None`: removed or cleared).
+    TabWrote(Option<String>),
+    /// Another tab announced a write of the shared storage (no `storage` events there).
+    TabAnnounced,
+    /// Someone read the `token` getter: refresh in the background if the token is due.
+    TokenRead,
+    /// An application call.
+    Call {
+        /// Who waits for the outcome.
+        caller: CallerId,
+        /// The call.
+        call: Call,
+    },
+    /// `free()`: the client is dropped.
+    Free,
+}
+
+/// A command of the machine for its executor.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Read `slots` (and the hand-over copy when `copy`); answer [`Input::Stored`].
+    Read {
+        /// The operation.
+        op: Op,
+        /// What to read.
+        slots: Vec<Slot>,
+        /// Whether to read the hand-over copy too.
+        copy: bool,
+    },
+    /// Write `entries` in order (`None` removes), then the hand-over copy when `copy` is
+    /// `Some`; answer [`Input::Written`].
+    Write {
+        /// The operation.
+        op: Op,
+        /// What to write.
+        entries: Vec<(Slot, Option<String>)>,
+        /// The hand-over copy of the JWT to write (`Some(None)` removes it).
+        copy: Option<Option<String>>,
+    },
+    /// The storage failed: go on in memory, holding these values.
+    UseMemory {
+        /// The JWT held.
+        jwt: Option<String>,
+        /// The refresh token last read or written.
+        refresh_token: Option<String>,
+    },
+    /// Tell the other tabs sharing the storage that it was written.
+    Announce,
+    /// Send `request`; answer [`Input::Answered`] or [`Input::Unreachable`].
+    Request {
+        /// The operation.
+        op: Op,
+        /// What to send.
+        request: Request,
+    },
+    /// Take the page URL's `code` (when `shouldHandleCode` allows), removing it from the URL;
+    /// answer [`Input::CodeTaken`].
+    TakeCode {
+        /// The operation.
+        op: Op,
+    },
+    /// Take the refresh lock shared by the tabs; answer [`Input::Locked`].
+    Lock {
+        /// The operation.
+        op: Op,
+    },
+    /// Release the refresh lock.
+    Release,
+    /// Arm `timer` to fire in `ms`.
+    SetTimer {
+        /// Which timer.
+        timer: Timer,
+        /// In how many milliseconds.
+        ms: f64,
+    },
+    /// Disarm `timer`.
+    ClearTimer(Timer),
+    /// Send the window to `url` (an http(s) URL).
+    Navigate(String),
+    /// Tell the listeners: the state changed (`state`), and/or an event happened.
+    Notify {
+        /// Whether the state changed (state listeners are told).
+        state: bool,
+        /// The event, if any.
+        event: Option<AuthEventKind>,
+        /// The error of an [`AuthEventKind::Error`] event.
+        error: Option<Error>,
+    },
+    /// Settle `caller` with `outcome`.
+    Settle {
+        /// The caller.
+        caller: CallerId,
+        /// Its outcome.
+        outcome: Outcome,
+    },
+    /// A line for `console.debug` (verbose clients only; never a token).
+    Trace(&'static str),
+}
+
+/// The session backend: what to send for each step of a session and what the answers mean.
+/// [`ConvexAuthV1`] is `@convex-dev/auth` 0.0.x; the policy (single flight, retries, adoption,
+/// who signs out) is the machine's and does not change with the backend.
+pub trait Backend {
+    /// The request of a sign-in (or code exchange) with the verifier kept from OAuth.
+    fn sign_in(
+        &self,
+        provider: Option<&str>,
+        params: &[(String, String)],
+        verifier: Option<&str>,
+    ) -> Request;
+    /// What the answer to a sign-in means.
+    fn sign_in_answer(&self, status: u16, body: Option<Json>) -> Result<SignInResult, Error>;
+    /// The request of a refresh with `refresh_token`; `None` when the backend refreshes with no
+    /// refresh token (then a missing one does not end the session).
+    fn refresh(&self, refresh_token: Option<&str>) -> Option<Request>;
+    /// What the answer to a refresh made with `refresh_token` means (`Err`: transient).
+    fn refresh_answer(
+        &self,
+        status: u16,
+        body: Option<Json>,
+        refresh_token: &str,
+    ) -> Result<Refresh, Error>;
+    /// The request that deletes the server session of `token`.
+    fn sign_out(&self, token: &str) -> Option<Request>;
+}
+
+/// `@convex-dev/auth` 0.0.x: `auth:signIn` signs in, exchanges codes and refreshes;
+/// `auth:signOut` deletes the session (PROTOCOL.md).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConvexAuthV1;
+
+impl ConvexAuthV1 {
+    const SIGN_IN: &'static str = "auth:signIn";
+    const SIGN_OUT: &'static str = "auth:signOut";
+
+    fn request(path: &'static str) -> Request {
+        Request {
+            path,
+            provider: None,
+            params: None,
+            verifier: None,
+            refresh_token: None,
+            bearer: None,
+        }
+    }
+}
+
+impl Backend for ConvexAuthV1 {
+    fn sign_in(
+        &self,
+        provider: Option<&str>,
+        params: &[(String, String)],
+        verifier: Option<&str>,
+    ) -> Request {
+        Request {
+            provider: provider.map(str::to_owned),
+            params: Some(params.to_vec()),
+            verifier: verifier.map(str::to_owned),
+            ..Self::request(Self::SIGN_IN)
+        }
+    }
+    fn sign_in_answer(&self, status: u16, body: Option<Json>) -> Result<SignInResult, Error> {
+        protocol::sign_in_answer(status, body)
+    }
+    fn refresh(&self, refresh_token: Option<&str>) -> Option<Request> {
+        Some(Request {
+            refresh_token: Some(refresh_token?.to_owned()),
+            ..Self::request(Self::SIGN_IN)
+        })
+    }
+    fn refresh_answer(
+        &self,
+        status: u16,
+        body: Option<Json>,
+        refresh_token: &str,
+    ) -> Result<Refresh, Error> {
+        protocol::refresh_answer(protocol::sign_in_answer(status, body), refresh_token)
+    }
+    fn sign_out(&self, token: &str) -> Option<Request> {
+        Some(Request {
+            bearer: Some(token.to_owned()),
+            ..Self::request(Self::SIGN_OUT)
+        })
+    }
+}
+
+/// How a client is set up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Other tabs use the same storage: a refresh takes the lock and adopts their tokens.
+    pub shared: bool,
+    /// The storage is the shared localStorage: a refresh keeps a hand-over copy of the JWT that
+    /// is ordered with the lock (localStorage is not), and other tabs' writes arrive as
+    /// [`Input::TabWrote`].
+    pub handover: bool,
+    /// The storage is shared without `storage` events: writes are announced
+    /// ([`Command::Announce`]) and other tabs' announcements arrive as [`Input::TabAnnounced`].
+    pub announce: bool,
+    /// The storage failed to open: the client runs in memory from the start and reports this.
+    pub storage_error: Option<Error>,
+    /// Whether an OAuth sign-in sends the window to the provider.
+    pub navigate: bool,
+    /// Whether to emit [`Command::Trace`]s.
+    pub verbose: bool,
+    /// Seed of the backoff jitter.
+    pub seed: u64,
+}
+
+impl Config {
+    /// A client of localStorage (the default storage).
+    pub fn local_storage() -> Config {
+        Config {
+            shared: true,
+            handover: true,
+            announce: false,
+            storage_error: None,
+            navigate: true,
+            verbose: false,
+            seed: 1,
+        }
+    }
+}
+
+/// Who a sign-in is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    Caller(CallerId),
+    /// The exchange of the page URL's code at start-up.
+    StartUp,
+}
+
+#[derive(Clone, Debug)]
+struct SignIn {
+    origin: Origin,
+    provider: Option<String>,
+    params: Vec<(String, String)>,
+    verifier: Option<String>,
+}
+
+impl SignIn {
+    fn has_code(&self) -> bool {
+        self.params.iter().any(|(k, _)| k == "code")
+    }
+}
+
+/// The step a pending operation continues.
+#[derive(Clone, Debug)]
+enum Then {
+    StartUpJwt,
+    StartUpCode,
+    StartUpRefreshToken,
+    SignInVerifier(SignIn),
+    SignInVerifierCleared(SignIn),
+    SignInAnswer(SignIn),
+    SignInPersisted(SignIn, String),
+    SignInRedirect(SignIn, String),
+    SignOutCleared(CallerId, Option<String>),
+    SignOutAnswer(CallerId),
+    FlightLock,
+    FlightRead,
+    FlightAnswer(String),
+    FlightPersisted(String),
+    FlightCleared,
+    Announced,
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    op: Op,
+    then: Then,
+    /// The storage command, re-issued on memory when the storage fails.
+    retry: Option<Command>,
+}
+
+/// How one attempt of a refresh ended.
+enum Attempt {
+    /// The answer is for a session that has ended since: keep what is current.
+    Stale,
+    /// The session is over (refresh token missing or rejected, or ended by the server).
+    Ended,
+    /// A token to make current: minted now (`fresh`) or adopted from another tab.
+    Token { token: String, fresh: bool },
+    /// A transient failure: the session is kept, the refresh retried.
+    Transient(Error),
+}
+
+/// The single refresh in flight, which every caller needing a token joins.
+#[derive(Debug)]
+struct Flight {
+    force: bool,
+    attempt: u32,
+    waiters: Vec<CallerId>,
+    /// The token when the flight began: a different fresh one later means another tab rotated.
+    start: Option<String>,
+    /// The token when the current attempt began (never adopted back).
+    held: Option<String>,
+    /// The epoch when the current attempt began: answers for an older epoch are stale.
+    epoch: u32,
+    /// The flight began at start-up: the first state waits for its first attempt.
+    start_up: bool,
+    /// Waiting for the backoff timer.
+    backing_off: bool,
+    /// Waiting for the distinct-rotation timer.
+    distinct: bool,
+}
+
+/// The session machine of one client. See the module documentation.
+pub struct Machine<B: Backend = ConvexAuthV1> {
+    backend: B,
+    config: Config,
+    now: f64,
+    rng: u64,
+    commands: Vec<Command>,
+    next_op: Op,
+    pending: Vec<Pending>,
+
+    session: Option<Session>,
+    /// Bumped whenever the session starts or ends.
+    epoch: u32,
+    loading: bool,
+    skew_ms: f64,
+    /// The storage failed: the client runs in memory.
+    failed: bool,
+    /// The refresh token last read or written, carried into memory if the storage fails.
+    refresh_token: Option<String>,
+    /// The token last handed to a `fetchAccessToken` caller.
+    handed_out: Option<String>,
+    flight: Option<Flight>,
+    /// Whether this tab holds the refresh lock; errors wait in `held_errors` meanwhile.
+    holding: bool,
+    held_errors: Vec<Error>,
+    /// The URL code exchanged at start-up signed the user in.
+    by_code: bool,
+    /// Calls made before the first state was known, with the token handed out at that time.
+    queued: Vec<(CallerId, Call, Option<String>)>,
+    started: bool,
+    freed: bool,
+}
+
+impl<B: Backend> core::fmt::Debug for Machine<B> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Machine")
+            .field("session", &self.session)
+            .field("epoch", &self.epoch)
+            .field("loading", &self.loading)
+            .field("flight", &self.flight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Machine<ConvexAuthV1> {
+    /// A machine for Convex Auth v1.
+    pub fn new(config: Config) -> Self {
+        Machine::with_backend(ConvexAuthV1, config)
+    }
+}
+
+impl<B: Backend> Machine<B> {
+    /// A machine over `backend`.
+    pub fn with_backend(backend: B, config: Config) -> Self {
+        Machine {
+            backend,
+            failed: config.storage_error.is_some(),
+            rng: config.seed | 1,
+            config,
+            now: 0.0,
+            commands: Vec::new(),
+            next_op: 0,
+            pending: Vec::new(),
+            session: None,
+            epoch: 0,
+            loading: true,
+            skew_ms: 0.0,
+            refresh_token: None,
+            handed_out: None,
+            flight: None,
+            holding: false,
+            held_errors: Vec::new(),
+            by_code: false,
+            queued: Vec::new(),
+            started: false,
+            freed: false,
+        }
+    }
+
+    /// The public state.
+    pub fn state(&self) -> AuthState {
+        AuthState::of(self.loading, self.session.as_ref())
+    }
+
+    /// The current JWT.
+    pub fn token(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.token.as_str())
+    }
+
+    /// Whether `free()` was called.
+    pub fn is_freed(&self) -> bool {
+        self.freed
+    }
+
+    /// The commands produced since the last call, in order.
+    pub fn take_commands(&mut self) -> Vec<Command> {
+        core::mem::take(&mut self.commands)
+    }
+
+    /// Handles `input` at device time `now_ms`; the commands it produces are queued for
+    /// [`take_commands`](Self::take_commands). After [`Input::Free`] nothing produces commands.
+    pub fn handle(&mut self, now_ms: f64, input: Input) {
+        if self.freed {
+            return;
+        }
+        if now_ms.is_finite() {
+            self.now = now_ms;
+        }
+        match input {
+            Input::Start => self.start(),
+            Input::Stored { op, values } => {
+                if let Some(p) = self.take(op) {
+                    self.stored(p.then, values);
+                }
+            }
+            Input::Written { op } => {
+                if let Some(p) = self.take(op) {
+                    self.written(p.then);
+                }
+            }
+            Input::StorageFailed { op, message } => self.storage_failed(op, message),
+            Input::CodeTaken { op, code } => {
+                if self.take(op).is_some() {
+                    self.code_taken(code);
+                }
+            }
+            Input::Answered { op, status, body } => {
+                if let Some(p) = self.take(op) {
+                    self.answered(p.then, Ok((status, body)));
+                }
+            }
+            Input::Unreachable { op, error } => {
+                if let Some(p) = self.take(op) {
+                    self.answered(p.then, Err(error));
+                }
+            }
+            Input::Locked { op, granted } => {
+                if self.take(op).is_some() {
+                    self.holding = granted;
+                    self.rotate();
+                }
+            }
+            Input::TimerFired(timer) => self.timer_fired(timer),
+            Input::Online => {
+                self.wake_backoff();
+                self.check_due();
+            }
+            Input::Focused => self.check_due(),
+            Input::TokenRead => {
+                if self.session.as_ref().is_some_and(|s| !s.is_fresh(self.now)) {
+                    self.check_due();
+                }
+            }
+            Input::TabWrote(token) => {
+                if !self.loading && !self.failed && self.config.handover {
+                    self.trace("storage event: following another tab");
+                    let session = self.parse(token);
+                    self.set(session);
+                }
+            }
+            Input::TabAnnounced => {
+                if !self.loading && !self.failed {
+                    self.read(vec![Slot::Jwt], false, Then::Announced);
+                }
+            }
+            Input::Call { caller, call } => self.call(caller, call),
+            Input::Free => self.free(),
+        }
+    }
+
+    // ---- plumbing ----
+
+    fn op(&mut self, then: Then, retry: Option<Command>) -> Op {
+        self.next_op = self.next_op.wrapping_add(1);
+        let op = self.next_op;
+        self.pending.push(Pending { op, then, retry });
+        op
+    }
+
+    fn take(&mut self, op: Op) -> Option<Pending> {
+        let i = self.pending.iter().position(|p| p.op == op)?;
+        Some(self.pending.swap_remove(i))
+    }
+
+    fn read(&mut self, slots: Vec<Slot>, copy: bool, then: Then) {
+        let copy = copy && self.config.handover && !self.failed;
+        let op = self.next_op.wrapping_add(1);
+        let command = Command::Read { op, slots, copy };
+        self.op(then, Some(command.clone()));
+        self.commands.push(command);
+    }
+
+    /// Writes the JWT and the refresh token (removed when `None`), JWT first as the official
+    /// client does, with the hand-over copy of the JWT.
+    fn persist(&mut self, jwt: Option<String>, refresh_token: Option<String>, then: Then) {
+        self.refresh_token = refresh_token.clone();
+        let copy = (self.config.handover && !self.failed).then(|| jwt.clone());
+        self.write(
+            vec![(Slot::Jwt, jwt), (Slot::RefreshToken, refresh_token)],
+            copy,
+            then,
+        );
+    }
+
+    fn write(
+        &mut self,
+        entries: Vec<(Slot, Option<String>)>,
+        copy: Option<Option<String>>,
+        then: Then,
+    ) {
+        let op = self.next_op.wrapping_add(1);
+        let command = Command::Write { op, entries, copy };
+        self.op(then, Some(command.clone()));
+        self.commands.push(command);
+    }
+
+    fn request(&mut self, request: Request, then: Then) {
+        let op = self.op(then, None);
+        self.commands.push(Command::Request { op, request });
+    }
+
+    fn trace(&mut self, line: &'static str) {
+        if self.config.verbose {
+            self.commands.push(Command::Trace(line));
+        }
+    }
+
+    fn settle(&mut self, caller: CallerId, outcome: Outcome) {
+        if let Outcome::Token(t) = &outcome {
+            self.handed_out.clone_from(t);
+        }
+        self.commands.push(Command::Settle { caller, outcome });
+    }
+
+    /// An error event, held back while this tab holds the refresh lock.
+    fn emit(&mut self, error: Error) {
+        if self.holding {
+            self.held_errors.push(error);
+        } else {
+            self.commands.push(Command::Notify {
+                state: false,
+                event: Some(AuthEventKind::Error),
+                error: Some(error),
+            });
+        }
+    }
+
+    /// A session for a token read from storage or another tab (not freshly minted).
+    fn parse(&self, token: Option<String>) -> Option<Session> {
+        Session::new(token?, self.now, false, self.skew_ms)
+    }
+
+    fn fresh(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.is_fresh(self.now))
+    }
+
+    /// Makes `session` current (or ends the session), tells the listeners once the first state
+    /// is known, and re-arms the refresh timer.
+    fn set(&mut self, session: Option<Session>) {
+        let kind = transition(self.session.as_ref(), session.as_ref());
+        if let Some(s) = &session {
+            self.skew_ms = s.skew_ms;
+        }
+        if matches!(
+            kind,
+            Some(AuthEventKind::SignedIn | AuthEventKind::SignedOut)
+        ) {
+            self.epoch = self.epoch.wrapping_add(1);
+        }
+        self.session = session;
+        if let Some(kind) = kind.filter(|_| !self.loading) {
+            self.commands.push(Command::Notify {
+                state: true,
+                event: Some(kind),
+                error: None,
+            });
+        }
+        self.schedule();
+    }
+
+    fn schedule(&mut self) {
+        if self.loading {
+            return;
+        }
+        match &self.session {
+            Some(s) => {
+                let ms = (s.refresh_due_ms() - self.now).clamp(0.0, MAX_TIMER_MS);
+                self.commands.push(Command::SetTimer {
+                    timer: Timer::Due,
+                    ms,
+                });
+            }
+            None => self.commands.push(Command::ClearTimer(Timer::Due)),
+        }
+    }
+
+    fn random(&mut self) -> f64 {
+        // xorshift64*: jitter only, not secrets.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    // ---- start-up ----
+
+    fn start(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        if let Some(e) = self.config.storage_error.clone() {
+            self.emit(e);
+        }
+        self.read(vec![Slot::Jwt], false, Then::StartUpJwt);
+    }
+
+    fn code_taken(&mut self, code: Option<String>) {
+        match code {
+            Some(code) => {
+                self.trace("init: exchanging the URL code");
+                self.begin_sign_in(SignIn {
+                    origin: Origin::StartUp,
+                    provider: None,
+                    params: vec![("code".to_owned(), code)],
+                    verifier: None,
+                });
+            }
+            None => self.start_up_check(),
+        }
+    }
+
+    /// After the stored session and the URL code: a stored token that is due (or unreadable,
+    /// with a refresh token beside it) is replaced before the first state is announced.
+    fn start_up_check(&mut self) {
+        match &self.session {
+            Some(_) if self.fresh() => self.loaded(),
+            Some(_) => self.start_flight(false, None, true),
+            None => self.read(vec![Slot::RefreshToken], false, Then::StartUpRefreshToken),
+        }
+    }
+
+    fn loaded(&mut self) {
+        if !self.loading {
+            return;
+        }
+        self.loading = false;
+        self.schedule();
+        self.commands.push(Command::Notify {
+            state: true,
+            event: Some(AuthEventKind::Initialized),
+            error: None,
+        });
+        if self.by_code && self.session.is_some() {
+            self.commands.push(Command::Notify {
+                state: false,
+                event: Some(AuthEventKind::SignedIn),
+                error: None,
+            });
+        }
+        for (caller, call, held) in core::mem::take(&mut self.queued) {
+            self.run_call(caller, call, held);
+        }
+    }
+
+    // ---- calls ----
+
+    fn call(&mut self, caller: CallerId, call: Call) {
+        if self.loading {
+            let held = self.handed_out.clone();
+            self.queued.push((caller, call, held));
+        } else {
+            let held = self.handed_out.clone();
+            self.run_call(caller, call, held);
+        }
+    }
+
+    fn run_call(&mut self, caller: CallerId, call: Call, held: Option<String>) {
+        match call {
+            Call::Ready => self.settle(caller, Outcome::Ready),
+            Call::SignIn { provider, params } => self.begin_sign_in(SignIn {
+                origin: Origin::Caller(caller),
+                provider,
+                params,
+                verifier: None,
+            }),
+            Call::SignOut => {
+                let token = self.token().map(str::to_owned);
+                self.epoch = self.epoch.wrapping_add(1);
+                self.persist(None, None, Then::SignOutCleared(caller, token));
+            }
+            Call::Token { force } => {
+                let current = self.token().map(str::to_owned);
+                let holds_other = held.is_some() && held != current;
+                if self.fresh() && (!force || holds_other) {
+                    self.settle(caller, Outcome::Token(current));
+                } else if current.is_none() && self.flight.is_none() {
+                    self.settle(caller, Outcome::Token(None));
+                } else {
+                    self.start_flight(force, Some(caller), false);
+                }
+            }
+        }
+    }
+
+    // ---- sign-in ----
+
+    fn begin_sign_in(&mut self, flow: SignIn) {
+        // The verifier belongs to one OAuth attempt: taken out for every sign-in, as the
+        // official client does.
+        self.read(vec![Slot::Verifier], false, Then::SignInVerifier(flow));
+    }
+
+    fn send_sign_in(&mut self, flow: SignIn) {
+        let request = self.backend.sign_in(
+            flow.provider.as_deref(),
+            &flow.params,
+            flow.verifier.as_deref(),
+        );
+        self.request(request, Then::SignInAnswer(flow));
+    }
+
+    fn sign_in_answered(&mut self, mut flow: SignIn, answer: Result<SignInResult, Error>) {
+        // A verifier left behind by an abandoned OAuth attempt makes a magic-link code fail: such
+        // a code is tried once more without it.
+        if matches!(answer, Ok(SignInResult::NoTokens))
+            && flow.verifier.is_some()
+            && flow.has_code()
+        {
+            flow.verifier = None;
+            return self.send_sign_in(flow);
+        }
+        self.trace("signIn: answered");
+        match answer {
+            Ok(SignInResult::Tokens(Tokens {
+                token,
+                refresh_token,
+            })) => self.persist(
+                Some(token.clone()),
+                Some(refresh_token),
+                Then::SignInPersisted(flow, token),
+            ),
+            Ok(SignInResult::Redirect { url, verifier }) => self.write(
+                vec![(Slot::Verifier, Some(verifier))],
+                None,
+                Then::SignInRedirect(flow, url),
+            ),
+            Ok(SignInResult::NoTokens | SignInResult::Started) => {
+                self.sign_in_done(flow.origin, Ok(false), None)
+            }
+            Err(e) => self.sign_in_failed(flow.origin, e),
+        }
+    }
+
+    fn sign_in_done(
+        &mut self,
+        origin: Origin,
+        signed_in: Result<bool, Error>,
+        redirect: Option<String>,
+    ) {
+        match origin {
+            Origin::Caller(caller) => {
+                let outcome = signed_in.map(|signing_in| SignInOutcome {
+                    signing_in,
+                    redirect,
+                });
+                self.settle(caller, Outcome::SignIn(outcome));
+            }
+            Origin::StartUp => {
+                match signed_in {
+                    Ok(true) => self.by_code = true,
+                    Ok(false) => self.emit(Error::new(
+                        ErrorCode::InvalidCode,
+                        "The sign-in code from the URL was not accepted",
+                    )),
+                    Err(e) => self.emit(e),
+                }
+                self.start_up_check();
+            }
+        }
+    }
+
+    fn sign_in_failed(&mut self, origin: Origin, e: Error) {
+        self.sign_in_done(origin, Err(e), None);
+    }
+
+    // ---- the refresh ----
+
+    /// Joins the refresh in flight, or starts one.
+    fn start_flight(&mut self, force: bool, caller: Option<CallerId>, start_up: bool) {
+        if let Some(f) = &mut self.flight {
+            f.waiters.extend(caller);
+            return;
+        }
+        self.flight = Some(Flight {
+            force,
+            attempt: 0,
+            waiters: caller.into_iter().collect(),
+            start: self.token().map(str::to_owned),
+            held: None,
+            epoch: self.epoch,
+            start_up,
+            backing_off: false,
+            distinct: false,
+        });
+        self.attempt();
+    }
+
+    /// One attempt of the flight.
+    fn attempt(&mut self) {
+        let Some(f) = &self.flight else { return };
+        let current = self.token().map(str::to_owned);
+        // Another tab rotated while this one waited to retry: use its token.
+        if f.attempt > 0 && current != f.start && self.fresh() {
+            return self.finish_flight(current);
+        }
+        let force = f.force;
+        let distinct_at = self.session.as_ref().map(Session::distinct_rotation_at_ms);
+        if let Some(f) = &mut self.flight {
+            f.held.clone_from(&current);
+        }
+        // Forced: make sure the new JWT differs from the one the caller holds.
+        if let Some(at) = distinct_at.filter(|at| force && *at > self.now) {
+            if let Some(f) = &mut self.flight {
+                f.distinct = true;
+            }
+            let ms = (at - self.now).min(MAX_TIMER_MS);
+            self.commands.push(Command::SetTimer {
+                timer: Timer::Distinct,
+                ms,
+            });
+            return;
+        }
+        self.lock_and_rotate();
+    }
+
+    fn lock_and_rotate(&mut self) {
+        let epoch = self.epoch;
+        if let Some(f) = &mut self.flight {
+            f.epoch = epoch;
+        }
+        if self.config.shared {
+            let op = self.op(Then::FlightLock, None);
+            self.commands.push(Command::Lock { op });
+        } else {
+            self.rotate();
+        }
+    }
+
+    /// Under the lock (when shared): adopt another tab's token, or rotate.
+    fn rotate(&mut self) {
+        self.read(vec![Slot::Jwt, Slot::RefreshToken], true, Then::FlightRead);
+    }
+
+    fn flight_read(&mut self, values: Stored) {
+        // Another tab (or caller) may have rotated while this one waited: adopt its token. The
+        // newer of the stored JWT and the hand-over copy wins (localStorage may lag).
+        let held = self.flight.as_ref().and_then(|f| f.held.clone());
+        let stored = self.parse(values.jwt);
+        let copy = self.parse(values.copy);
+        if let Some(s) = adopt(stored.as_ref(), copy.as_ref(), held.as_deref(), self.now) {
+            self.trace("refresh: adopting the token another tab stored");
+            let token = s.token.clone();
+            return self.attempt_done(Attempt::Token {
+                token,
+                fresh: false,
+            });
+        }
+        self.refresh_token.clone_from(&values.refresh_token);
+        let Some(request) = self.backend.refresh(values.refresh_token.as_deref()) else {
+            self.trace("refresh: no refresh token, signing out");
+            return self.persist(None, None, Then::FlightCleared);
+        };
+        self.trace("refresh: request");
+        let refresh_token = values.refresh_token.unwrap_or_default();
+        self.request(request, Then::FlightAnswer(refresh_token));
+    }
+
+    fn flight_answered(
+        &mut self,
+        refresh_token: String,
+        answer: Result<(u16, Option<Json>), Error>,
+    ) {
+        // Signed out (or in again) meanwhile: this answer is for a session that is gone.
+        if self.flight.as_ref().is_some_and(|f| f.epoch != self.epoch) {
+            return self.attempt_done(Attempt::Stale);
+        }
+        let meaning = answer
+            .and_then(|(status, body)| self.backend.refresh_answer(status, body, &refresh_token));
+        match meaning {
+            Ok(Refresh::Rotated(Tokens {
+                token,
+                refresh_token,
+            })) => self.persist(
+                Some(token.clone()),
+                Some(refresh_token),
+                Then::FlightPersisted(token),
+            ),
+            Ok(Refresh::Ended) => {
+                self.trace("refresh: session ended by the server");
+                self.persist(None, None, Then::FlightCleared)
+            }
+            Ok(Refresh::Rejected) => {
+                self.trace("refresh: refresh token rejected");
+                self.persist(None, None, Then::FlightCleared)
+            }
+            Err(e) => self.attempt_done(Attempt::Transient(e)),
+        }
+    }
+
+    fn attempt_done(&mut self, attempt: Attempt) {
+        if self.holding {
+            self.holding = false;
+            self.commands.push(Command::Release);
+        }
+        for e in core::mem::take(&mut self.held_errors) {
+            self.emit(e);
+        }
+        let start_up = self.flight.as_ref().is_some_and(|f| f.start_up);
+        match attempt {
+            Attempt::Stale => {
+                let current = self.token().map(str::to_owned);
+                self.finish_flight(current);
+            }
+            Attempt::Ended => {
+                self.epoch = self.epoch.wrapping_add(1);
+                self.set(None);
+                self.finish_flight(None);
+            }
+            Attempt::Token { token, fresh } => {
+                let session = Session::new(token.clone(), self.now, fresh, self.skew_ms);
+                self.set(session);
+                self.finish_flight(Some(token));
+            }
+            Attempt::Transient(e) => {
+                self.emit(e);
+                let attempt = match &mut self.flight {
+                    Some(f) => {
+                        f.start_up = false;
+                        f.backing_off = true;
+                        f.attempt += 1;
+                        f.attempt - 1
+                    }
+                    None => return,
+                };
+                let ms = backoff_ms(attempt, self.random());
+                self.commands.push(Command::SetTimer {
+                    timer: Timer::Backoff,
+                    ms,
+                });
+                // At start-up one attempt is made before the first state; the retries go on.
+                if start_up {
+                    self.loaded();
+                }
+            }
+        }
+    }
+
+    fn finish_flight(&mut self, token: Option<String>) {
+        let Some(f) = self.flight.take() else { return };
+        for caller in f.waiters {
+            self.settle(caller, Outcome::Token(token.clone()));
+        }
+        if f.start_up {
+            self.loaded();
+        }
+    }
+
+    fn wake_backoff(&mut self) {
+        if let Some(f) = &mut self.flight {
+            if f.backing_off {
+                f.backing_off = false;
+                self.commands.push(Command::ClearTimer(Timer::Backoff));
+                self.attempt();
+            }
+        }
+    }
+
+    /// Refreshes if the token is due (timer, wake-up, focus); re-arms a timer that fired early.
+    fn check_due(&mut self) {
+        if self.loading || self.flight.is_some() || self.session.is_none() {
+            return;
+        }
+        if self.fresh() {
+            self.schedule();
+        } else {
+            self.start_flight(false, None, false);
+        }
+    }
+
+    fn timer_fired(&mut self, timer: Timer) {
+        match timer {
+            Timer::Due => self.check_due(),
+            Timer::Backoff => {
+                if let Some(f) = &mut self.flight {
+                    if f.backing_off {
+                        f.backing_off = false;
+                        self.attempt();
+                    }
+                }
+            }
+            Timer::Distinct => {
+                if let Some(f) = &mut self.flight {
+                    if f.distinct {
+                        f.distinct = false;
+                        self.lock_and_rotate();
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- completions ----
+
+    fn stored(&mut self, then: Then, values: Stored) {
+        match then {
+            Then::StartUpJwt => {
+                self.trace(if values.jwt.is_some() {
+                    "init: stored session"
+                } else {
+                    "init: no stored session"
+                });
+                let session = self.parse(values.jwt);
+                self.set(session);
+                let op = self.op(Then::StartUpCode, None);
+                self.commands.push(Command::TakeCode { op });
+            }
+            Then::StartUpRefreshToken => {
+                if values.refresh_token.is_some() {
+                    self.trace("init: refreshing");
+                    self.start_flight(false, None, true);
+                } else {
+                    self.loaded();
+                }
+            }
+            Then::SignInVerifier(mut flow) => match values.verifier {
+                Some(verifier) => {
+                    flow.verifier = Some(verifier);
+                    self.write(
+                        vec![(Slot::Verifier, None)],
+                        None,
+                        Then::SignInVerifierCleared(flow),
+                    );
+                }
+                None => self.send_sign_in(flow),
+            },
+            Then::FlightRead => self.flight_read(values),
+            Then::Announced if values.jwt.as_deref() != self.token() => {
+                self.trace("broadcast: following another tab");
+                let session = self.parse(values.jwt);
+                self.set(session);
+            }
+            _ => {}
+        }
+    }
+
+    fn written(&mut self, then: Then) {
+        let announce = self.config.announce && !self.failed;
+        match then {
+            Then::SignInVerifierCleared(flow) => self.send_sign_in(flow),
+            Then::SignInPersisted(flow, token) => {
+                if announce {
+                    self.commands.push(Command::Announce);
+                }
+                let session = Session::new(token, self.now, true, self.skew_ms);
+                self.set(session);
+                self.sign_in_done(flow.origin, Ok(true), None);
+            }
+            Then::SignInRedirect(flow, url) => {
+                if self.config.navigate {
+                    self.commands.push(Command::Navigate(url.clone()));
+                }
+                self.sign_in_done(flow.origin, Ok(false), Some(url));
+            }
+            Then::SignOutCleared(caller, token) => {
+                if announce {
+                    self.commands.push(Command::Announce);
+                }
+                self.set(None);
+                match token.and_then(|t| self.backend.sign_out(&t)) {
+                    Some(request) => {
+                        self.trace("signOut: deleting the server session");
+                        self.request(request, Then::SignOutAnswer(caller));
+                    }
+                    None => self.settle(caller, Outcome::SignedOut),
+                }
+            }
+            Then::FlightPersisted(token) => {
+                if announce {
+                    self.commands.push(Command::Announce);
+                }
+                self.attempt_done(Attempt::Token { token, fresh: true });
+            }
+            Then::FlightCleared => {
+                if announce {
+                    self.commands.push(Command::Announce);
+                }
+                self.attempt_done(Attempt::Ended);
+            }
+            _ => {}
+        }
+    }
+
+    fn answered(&mut self, then: Then, answer: Result<(u16, Option<Json>), Error>) {
+        match then {
+            Then::SignInAnswer(flow) => {
+                let meaning =
+                    answer.and_then(|(status, body)| self.backend.sign_in_answer(status, body));
+                self.sign_in_answered(flow, meaning);
+            }
+            Then::FlightAnswer(refresh_token) => self.flight_answered(refresh_token, answer),
+            // The local sign-out is done; the server may be unreachable or the token expired.
+            Then::SignOutAnswer(caller) => self.settle(caller, Outcome::SignedOut),
+            _ => {}
+        }
+    }
+
+    /// A storage operation failed: the client goes on in memory, holding the session (JWT and
+    /// refresh token), reports it once, and the operation is done again there. Once in memory,
+    /// a failure reads as absent.
+    fn storage_failed(&mut self, op: Op, message: String) {
+        let Some(p) = self.take(op) else { return };
+        if self.failed {
+            return match p.retry {
+                Some(Command::Write { .. }) => self.written(p.then),
+                _ => self.stored(p.then, Stored::default()),
+            };
+        }
+        self.failed = true;
+        self.commands.push(Command::UseMemory {
+            jwt: self.token().map(str::to_owned),
+            refresh_token: self.refresh_token.clone(),
+        });
+        self.emit(Error::storage(message));
+        if let Some(command) = p.retry {
+            // Again, on memory: the hand-over copy belongs to the shared storage.
+            let command = match command {
+                Command::Read { op, slots, .. } => Command::Read {
+                    op,
+                    slots,
+                    copy: false,
+                },
+                Command::Write { op, entries, .. } => Command::Write {
+                    op,
+                    entries,
+                    copy: None,
+                },
+                other => other,
+            };
+            self.pending.push(Pending {
+                op,
+                then: p.then,
+                retry: Some(command.clone()),
+            });
+            self.commands.push(command);
+        }
+    }
+
+    // ---- free ----
+
+    fn free(&mut self) {
+        self.freed = true;
+        self.commands.push(Command::ClearTimer(Timer::Due));
+        self.commands.push(Command::ClearTimer(Timer::Backoff));
+        self.commands.push(Command::ClearTimer(Timer::Distinct));
+        if self.holding {
+            self.holding = false;
+            self.commands.push(Command::Release);
+        }
+        // Every caller still waiting is settled: nothing will answer them any more.
+        let waiting: Vec<CallerId> = self.flight.take().map(|f| f.waiters).unwrap_or_default();
+        for caller in waiting {
+            self.commands.push(Command::Settle {
+                caller,
+                outcome: Outcome::Token(None),
+            });
+        }
+        for (caller, call, _) in core::mem::take(&mut self.queued) {
+            let outcome = match call {
+                Call::Ready => Outcome::Ready,
+                Call::Token { .. } => Outcome::Token(None),
+                Call::SignOut => Outcome::SignedOut,
+                Call::SignIn { .. } => Outcome::SignIn(Ok(SignInOutcome {
+                    signing_in: false,
+                    redirect: None,
+                })),
+            };
+            self.commands.push(Command::Settle { caller, outcome });
+        }
+        for p in core::mem::take(&mut self.pending) {
+            let (caller, outcome) = match p.then {
+                Then::SignInVerifier(f)
+                | Then::SignInVerifierCleared(f)
+                | Then::SignInAnswer(f)
+                | Then::SignInPersisted(f, _)
+                | Then::SignInRedirect(f, _) => match f.origin {
+                    Origin::Caller(c) => (
+                        c,
+                        Outcome::SignIn(Ok(SignInOutcome {
+                            signing_in: false,
+                            redirect: None,
+                        })),
+                    ),
+                    Origin::StartUp => continue,
+                },
+                Then::SignOutCleared(c, _) | Then::SignOutAnswer(c) => (c, Outcome::SignedOut),
+                _ => continue,
+            };
+            self.commands.push(Command::Settle { caller, outcome });
+        }
+    }
+}
