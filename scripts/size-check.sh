@@ -5,7 +5,7 @@
 # better-auth's 12,155); the current figure is far above it, see README "Performance".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=19037
+BUDGET=29525
 wasm=$(gzip -9 -n -c pkg/web/convex_auth_wasm_bg.wasm | wc -c)
 # The JS is the glue and the snippets it imports (src/web/io.js), each compressed on its own as
 # it is served.

@@ -62,6 +62,25 @@ pub enum Timer {
     Distinct,
 }
 
+impl Timer {
+    /// Every timer.
+    pub const ALL: [Timer; 3] = [Timer::Due, Timer::Backoff, Timer::Distinct];
+
+    /// Its name for the executor (which keeps one browser timer per name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Timer::Due => "due",
+            Timer::Backoff => "backoff",
+            Timer::Distinct => "distinct",
+        }
+    }
+
+    /// The timer named `name`.
+    pub fn parse(name: &str) -> Option<Timer> {
+        Timer::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
 /// A request to the deployment: a Convex action called over its public HTTP API.
 #[derive(Clone, PartialEq)]
 pub struct Request {
@@ -133,6 +152,22 @@ pub enum Call {
         /// Whether the caller needs a token other than the one it holds.
         force: bool,
     },
+}
+
+impl Call {
+    /// What the caller gets when the client is freed before the call is answered: what a
+    /// signed-out client answers.
+    pub fn abandoned(&self) -> Outcome {
+        match self {
+            Call::Ready => Outcome::Ready,
+            Call::SignOut => Outcome::SignedOut,
+            Call::Token { .. } => Outcome::Token(None),
+            Call::SignIn { .. } => Outcome::SignIn(Ok(SignInOutcome {
+                signing_in: false,
+                redirect: None,
+            })),
+        }
+    }
 }
 
 /// What storage answered to a [`Command::Read`]: the slots it asked for (absent ones `None`).
@@ -246,7 +281,7 @@ pub enum Command {
         /// The operation.
         op: Op,
         /// What to read.
-        slots: Vec<Slot>,
+        slots: &'static [Slot],
         /// Whether to read the hand-over copy too.
         copy: bool,
     },
@@ -554,6 +589,8 @@ pub struct Machine<B: Backend = ConvexAuthV1> {
     held_errors: Vec<Error>,
     /// The URL code exchanged at start-up signed the user in.
     by_code: bool,
+    /// Every caller not settled yet, with what it gets if the client is freed first.
+    open: Vec<(CallerId, Outcome)>,
     /// Calls made before the first state was known, with the token handed out at that time.
     queued: Vec<(CallerId, Call, Option<String>)>,
     started: bool,
@@ -601,6 +638,7 @@ impl<B: Backend> Machine<B> {
             held_errors: Vec::new(),
             by_code: false,
             queued: Vec::new(),
+            open: Vec::new(),
             started: false,
             freed: false,
         }
@@ -689,7 +727,7 @@ impl<B: Backend> Machine<B> {
             }
             Input::TabAnnounced => {
                 if !self.loading && !self.failed {
-                    self.read(vec![Slot::Jwt], false, Then::Announced);
+                    self.read(&[Slot::Jwt], false, Then::Announced);
                 }
             }
             Input::Call { caller, call } => self.call(caller, call),
@@ -711,7 +749,7 @@ impl<B: Backend> Machine<B> {
         Some(self.pending.swap_remove(i))
     }
 
-    fn read(&mut self, slots: Vec<Slot>, copy: bool, then: Then) {
+    fn read(&mut self, slots: &'static [Slot], copy: bool, then: Then) {
         let copy = copy && self.config.handover && !self.failed;
         let op = self.next_op.wrapping_add(1);
         let command = Command::Read { op, slots, copy };
@@ -758,6 +796,7 @@ impl<B: Backend> Machine<B> {
         if let Outcome::Token(t) = &outcome {
             self.handed_out.clone_from(t);
         }
+        self.open.retain(|(c, _)| *c != caller);
         self.commands.push(Command::Settle { caller, outcome });
     }
 
@@ -843,7 +882,7 @@ impl<B: Backend> Machine<B> {
         if let Some(e) = self.config.storage_error.clone() {
             self.emit(e);
         }
-        self.read(vec![Slot::Jwt], false, Then::StartUpJwt);
+        self.read(&[Slot::Jwt], false, Then::StartUpJwt);
     }
 
     fn code_taken(&mut self, code: Option<String>) {
@@ -867,7 +906,7 @@ impl<B: Backend> Machine<B> {
         match &self.session {
             Some(_) if self.fresh() => self.loaded(),
             Some(_) => self.start_flight(false, None, true),
-            None => self.read(vec![Slot::RefreshToken], false, Then::StartUpRefreshToken),
+            None => self.read(&[Slot::RefreshToken], false, Then::StartUpRefreshToken),
         }
     }
 
@@ -897,6 +936,7 @@ impl<B: Backend> Machine<B> {
     // ---- calls ----
 
     fn call(&mut self, caller: CallerId, call: Call) {
+        self.open.push((caller, call.abandoned()));
         if self.loading {
             let held = self.handed_out.clone();
             self.queued.push((caller, call, held));
@@ -939,7 +979,7 @@ impl<B: Backend> Machine<B> {
     fn begin_sign_in(&mut self, flow: SignIn) {
         // The verifier belongs to one OAuth attempt: taken out for every sign-in, as the
         // official client does.
-        self.read(vec![Slot::Verifier], false, Then::SignInVerifier(flow));
+        self.read(&[Slot::Verifier], false, Then::SignInVerifier(flow));
     }
 
     fn send_sign_in(&mut self, flow: SignIn) {
@@ -1080,7 +1120,7 @@ impl<B: Backend> Machine<B> {
 
     /// Under the lock (when shared): adopt another tab's token, or rotate.
     fn rotate(&mut self) {
-        self.read(vec![Slot::Jwt, Slot::RefreshToken], true, Then::FlightRead);
+        self.read(&[Slot::Jwt, Slot::RefreshToken], true, Then::FlightRead);
     }
 
     fn flight_read(&mut self, values: Stored) {
@@ -1399,44 +1439,10 @@ impl<B: Backend> Machine<B> {
             self.commands.push(Command::Release);
         }
         // Every caller still waiting is settled: nothing will answer them any more.
-        let waiting: Vec<CallerId> = self.flight.take().map(|f| f.waiters).unwrap_or_default();
-        for caller in waiting {
-            self.commands.push(Command::Settle {
-                caller,
-                outcome: Outcome::Token(None),
-            });
-        }
-        for (caller, call, _) in core::mem::take(&mut self.queued) {
-            let outcome = match call {
-                Call::Ready => Outcome::Ready,
-                Call::Token { .. } => Outcome::Token(None),
-                Call::SignOut => Outcome::SignedOut,
-                Call::SignIn { .. } => Outcome::SignIn(Ok(SignInOutcome {
-                    signing_in: false,
-                    redirect: None,
-                })),
-            };
-            self.commands.push(Command::Settle { caller, outcome });
-        }
-        for p in core::mem::take(&mut self.pending) {
-            let (caller, outcome) = match p.then {
-                Then::SignInVerifier(f)
-                | Then::SignInVerifierCleared(f)
-                | Then::SignInAnswer(f)
-                | Then::SignInPersisted(f, _)
-                | Then::SignInRedirect(f, _) => match f.origin {
-                    Origin::Caller(c) => (
-                        c,
-                        Outcome::SignIn(Ok(SignInOutcome {
-                            signing_in: false,
-                            redirect: None,
-                        })),
-                    ),
-                    Origin::StartUp => continue,
-                },
-                Then::SignOutCleared(c, _) | Then::SignOutAnswer(c) => (c, Outcome::SignedOut),
-                _ => continue,
-            };
+        self.flight = None;
+        self.queued.clear();
+        self.pending.clear();
+        for (caller, outcome) in core::mem::take(&mut self.open) {
             self.commands.push(Command::Settle { caller, outcome });
         }
     }

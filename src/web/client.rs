@@ -1,15 +1,15 @@
-//! The client: one `Inner` per `ConvexAuthClient`, the synchronous core that holds the session
-//! and makes every decision (through [`crate::core`]), and `io.js`'s driver, which runs the
-//! asynchronous steps (storage, requests, the refresh lock, timers, browser events) and asks the
-//! core at each one (`Inner::op`). The awaits live in JS, where they cost a fraction of what
-//! Rust futures cost in the wasm. This is also the Rust API for Leptos, Yew and Dioxus apps.
+//! The client: one [`Machine`] per `ConvexAuthClient` (every state and decision, in
+//! [`crate::core::machine`]) and `io.js`'s executor, which carries out the machine's commands
+//! with the browser's APIs and feeds each completion back through a [`SessionPort`]. The JS
+//! facade and this Rust API (for Leptos, Yew and Dioxus apps) drive the same machine.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
 
-use js_sys::{Function, Promise};
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -19,10 +19,12 @@ use super::storage::Storage;
 use crate::core::error::Error;
 use crate::core::json::Json;
 use crate::core::keys::Keys;
-use crate::core::protocol::{self, Refresh, SignInResult, Tokens};
-use crate::core::session::{
-    adopt, backoff_ms, transition, AuthEvent, AuthEventKind, AuthState, Session,
+pub use crate::core::machine::SignInOutcome;
+use crate::core::machine::{
+    Call, CallerId, Command, Config, Input, Machine, Outcome, Slot, Stored, Timer, LOCK_TIMEOUT_MS,
+    REQUEST_TIMEOUT_MS, STORAGE_TIMEOUT_MS,
 };
+use crate::core::session::{AuthEvent, AuthEventKind, AuthState};
 
 /// A future returned by a user callback.
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -131,15 +133,6 @@ impl std::fmt::Debug for Options {
     }
 }
 
-/// What `sign_in` achieved.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SignInOutcome {
-    /// `true` when a session was started.
-    pub signing_in: bool,
-    /// The provider URL the window was (or should be) sent to, for OAuth.
-    pub redirect: Option<String>,
-}
-
 /// A state or event listener.
 #[derive(Clone)]
 enum Listener {
@@ -147,27 +140,56 @@ enum Listener {
     Event(Rc<dyn Fn(&AuthEvent)>),
 }
 
-pub(crate) struct Inner {
-    url: String,
-    /// The session; every change goes through [`Inner::set_session`].
-    session: RefCell<Option<Session>>,
-    /// Bumped whenever the session starts or ends, so that answers to requests made for an
-    /// older session are dropped.
-    epoch: Cell<u32>,
-    loading: Cell<bool>,
-    skew_ms: Cell<f64>,
-    listeners: RefCell<Vec<(u32, Listener)>>,
-    next_id: Cell<u32>,
-    /// `io.js`'s driver, which runs the client's asynchronous steps over [`Inner::op`].
-    pub(crate) driver: io::Driver,
-    /// [`Inner::op`] as the JS function the driver calls.
-    pub(crate) core: JsValue,
-    /// The JS API's `changed` (`io.js`'s `unbound`), told after the Rust listeners: `()` for a
-    /// new state, `(type, error)` for an event.
-    pub(crate) changed: RefCell<Option<Function>>,
+/// Where a Rust caller's outcome lands.
+#[derive(Default)]
+struct Landing {
+    outcome: Option<Outcome>,
+    waker: Option<Waker>,
 }
 
-/// The Convex Auth client. Dropping it stops its timers and listeners.
+/// The future of a Rust caller: ready once the machine settles it (at the latest at `free()`).
+struct Wait(Rc<RefCell<Landing>>);
+
+impl Future for Wait {
+    type Output = Outcome;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let mut landing = self.0.borrow_mut();
+        match landing.outcome.take() {
+            Some(outcome) => Poll::Ready(outcome),
+            None => {
+                landing.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Who waits for a caller's outcome.
+enum Waiter {
+    /// A JS caller: its Promise.
+    Js(io::Deferred),
+    /// A Rust caller: its [`Wait`].
+    Rust(Rc<RefCell<Landing>>),
+}
+
+pub(crate) struct Inner {
+    url: String,
+    keys: Keys,
+    /// The key of the hand-over copy of the JWT (IndexedDB).
+    handover_key: String,
+    machine: RefCell<Machine>,
+    pub(crate) executor: io::Executor,
+    /// The functions the JS API hands out unbound; `changed` tells its listeners.
+    pub(crate) unbound: io::Unbound,
+    changed: Function,
+    listeners: RefCell<Vec<(u32, Listener)>>,
+    next_id: Cell<u32>,
+    waiters: RefCell<Vec<(CallerId, Waiter)>>,
+    next_caller: Cell<CallerId>,
+}
+
+/// The Convex Auth client. Dropping it stops its timers and listeners, and settles every call
+/// still waiting.
 pub struct ConvexAuthClient {
     pub(crate) inner: Rc<Inner>,
 }
@@ -181,12 +203,20 @@ impl std::fmt::Debug for ConvexAuthClient {
     }
 }
 
-/// A listener registration; dropping it unsubscribes.
+/// A listener registration; dropping it unsubscribes, [`Subscription::keep`] keeps it for the
+/// client's lifetime.
 #[must_use = "dropping a Subscription unsubscribes at once"]
 #[derive(Debug)]
 pub struct Subscription {
     inner: Weak<Inner>,
     id: u32,
+}
+
+impl Subscription {
+    /// Keeps the listener for as long as the client lives (no handle to hold).
+    pub fn keep(mut self) {
+        self.inner = Weak::new();
+    }
 }
 
 impl Drop for Subscription {
@@ -203,6 +233,14 @@ pub fn normalize_url(url: &str) -> Result<String, Error> {
     io::deployment_url(url).map_err(|e| Error::options(io::message(&e)))
 }
 
+/// The JS handle of a client's machine: `io.js`'s executor feeds every completion through it,
+/// and the JS facade's calls go through it. Internal to the package.
+#[doc(hidden)]
+#[wasm_bindgen(skip_typescript)]
+pub struct SessionPort {
+    inner: Weak<Inner>,
+}
+
 impl ConvexAuthClient {
     /// Creates the client and starts loading the stored session (and exchanging a `?code=` in
     /// the page URL). Await [`ready`](Self::ready) for the first known state.
@@ -212,61 +250,67 @@ impl ConvexAuthClient {
         // Whether other tabs use the same storage (localStorage, encrypted, adapters): refreshes
         // then take the Web Lock.
         let shared = !matches!(options.storage, Storage::SessionStorage | Storage::Memory);
-        // A storage that does not open is replaced by memory in the driver, which reports it.
-        let (store, pending) = match options.storage.open() {
+        // A storage that does not open is replaced by memory; the machine reports it.
+        let (store, storage_error) = match options.storage.open() {
             Ok(store) => (store, None),
-            Err(thrown) => (JsValue::UNDEFINED, Some(thrown)),
+            Err(thrown) => (
+                io::builtin("memory").unwrap_or(JsValue::UNDEFINED),
+                Some(Error::storage(io::message(&thrown))),
+            ),
         };
         // Other tabs' localStorage writes arrive as `storage` events for this object.
-        let area = match (&options.storage, &pending) {
-            (Storage::LocalStorage, None) => store.clone(),
-            _ => JsValue::UNDEFINED,
+        let local = matches!(options.storage, Storage::LocalStorage) && storage_error.is_none();
+        let area = if local {
+            store.clone()
+        } else {
+            JsValue::UNDEFINED
         };
+        let config = Config {
+            shared,
+            handover: local,
+            announce: shared && !local && storage_error.is_none(),
+            storage_error,
+            navigate: options.navigate,
+            verbose: options.verbose,
+            seed: (random() * 9_007_199_254_740_992.0) as u64,
+        };
+        let channel = config
+            .announce
+            .then(|| ["convex-auth-wasm:", &keys.jwt].concat());
         let should_handle_code = match options.should_handle_code {
             ShouldHandleCode::Always => JsValue::TRUE,
             ShouldHandleCode::Never => JsValue::FALSE,
             ShouldHandleCode::Function(f) => f.into(),
         };
-        let keys = js_sys::Array::of3(
-            &keys.jwt.as_str().into(),
-            &keys.refresh_token.as_str().into(),
-            &keys.verifier.as_str().into(),
-        );
         let inner = Rc::new_cyclic(|weak: &Weak<Inner>| {
-            let weak = weak.clone();
-            // The driver starts working after a microtask, when this Rc is complete.
-            let core =
-                Closure::<dyn Fn(u32, JsValue, JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
-                    move |op, a, b, c| match weak.upgrade() {
-                        Some(inner) => inner.op(op, a, b, c),
-                        None => Ok(JsValue::UNDEFINED),
-                    },
-                )
-                .into_js_value();
-            let driver = io::client(
-                &core,
+            // The executor starts the machine after a microtask, when this Rc is complete.
+            let executor = io::executor(
+                SessionPort {
+                    inner: weak.clone(),
+                },
                 &url,
-                &keys,
                 &store,
                 &area,
-                shared,
-                pending,
+                &keys.jwt,
+                channel,
                 &should_handle_code,
                 options.replace_url.as_ref(),
-                options.navigate,
-                options.verbose,
             );
+            let unbound = io::unbound(SessionPort {
+                inner: weak.clone(),
+            });
             Inner {
                 url,
-                session: RefCell::new(None),
-                epoch: Cell::new(0),
-                loading: Cell::new(true),
-                skew_ms: Cell::new(0.0),
+                handover_key: ["handover:", &keys.jwt].concat(),
+                keys,
+                machine: RefCell::new(Machine::new(config)),
+                executor,
+                changed: unbound.changed(),
+                unbound,
                 listeners: RefCell::new(Vec::new()),
                 next_id: Cell::new(0),
-                driver,
-                core,
-                changed: RefCell::new(None),
+                waiters: RefCell::new(Vec::new()),
+                next_caller: Cell::new(0),
             }
         });
         Ok(ConvexAuthClient { inner })
@@ -274,7 +318,7 @@ impl ConvexAuthClient {
 
     /// Resolves once the first state is known (stored session loaded, URL code exchanged).
     pub async fn ready(&self) {
-        let _ = JsFuture::from(self.inner.driver.ready()).await;
+        self.inner.call(Call::Ready).await;
     }
 
     /// The current state.
@@ -285,12 +329,8 @@ impl ConvexAuthClient {
     /// The current JWT, if signed in. A token that is due (the tab slept past its timer) starts
     /// a refresh in the background; the current one is returned meanwhile.
     pub fn token(&self) -> Option<String> {
-        self.inner.refresh_if_due();
-        self.inner
-            .session
-            .borrow()
-            .as_ref()
-            .map(|s| s.token.clone())
+        self.inner.feed(Input::TokenRead);
+        self.inner.machine.borrow().token().map(str::to_owned)
     }
 
     /// Calls `f` with the state now and after every change.
@@ -312,28 +352,36 @@ impl ConvexAuthClient {
         provider: Option<&str>,
         params: Vec<(String, String)>,
     ) -> Result<SignInOutcome, Error> {
-        let params = params_object(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let answer = JsFuture::from(self.inner.driver.sign_in(provider, &params))
-            .await
-            .map_err(|e| io::error_from_js(&e))?;
-        let answer: js_sys::Array = answer.unchecked_into();
-        Ok(SignInOutcome {
-            signing_in: answer.get(0).is_truthy(),
-            redirect: answer.get(1).as_string(),
-        })
+        let call = Call::SignIn {
+            provider: provider.map(str::to_owned),
+            params,
+        };
+        match self.inner.call(call).await {
+            Outcome::SignIn(outcome) => outcome,
+            _ => Ok(SignInOutcome {
+                signing_in: false,
+                redirect: None,
+            }),
+        }
     }
 
     /// Signs out here and in every tab sharing the storage, and deletes the server session.
     pub async fn sign_out(&self) {
-        let _ = JsFuture::from(self.inner.driver.sign_out()).await;
+        self.inner.call(Call::SignOut).await;
     }
 
     /// A token for the Convex client (see `fetchAccessToken` in API.md).
     pub async fn fetch_access_token(&self, force_refresh: bool) -> Option<String> {
-        JsFuture::from(self.inner.driver.token(force_refresh))
+        match self
+            .inner
+            .call(Call::Token {
+                force: force_refresh,
+            })
             .await
-            .ok()?
-            .as_string()
+        {
+            Outcome::Token(token) => token,
+            _ => None,
+        }
     }
 
     /// `fetch` with `Authorization: Bearer <jwt>` for the app's HTTP actions. The token is
@@ -341,8 +389,8 @@ impl ConvexAuthClient {
     /// `*.convex.cloud` url its `*.convex.site` twin); on a 401 the session is refreshed once
     /// and the request sent once more.
     pub async fn fetch(&self, request: web_sys::Request) -> Result<web_sys::Response, Error> {
-        // The same `auth.fetch` as JS callers get (io.js), over the driver's token fetcher.
-        let fetch = io::auth_fetch(&self.inner.driver.fetch_access_token(), &self.inner.url);
+        // The same `auth.fetch` as JS callers get (io.js), over the client's token fetcher.
+        let fetch = io::auth_fetch(&self.inner.unbound.fetch_access_token(), &self.inner.url);
         match fetch.call1(&JsValue::UNDEFINED, &request) {
             Ok(p) => JsFuture::from(Promise::from(p)).await,
             Err(e) => Err(e),
@@ -360,123 +408,338 @@ impl ConvexAuthClient {
     pub fn url(&self) -> &str {
         &self.inner.url
     }
+
+    /// A port of this client, for the JS facade.
+    pub(crate) fn port(&self) -> SessionPort {
+        SessionPort {
+            inner: Rc::downgrade(&self.inner),
+        }
+    }
 }
 
 impl Drop for ConvexAuthClient {
     fn drop(&mut self) {
+        // The machine settles every caller still waiting, then nothing runs any more.
+        self.inner.feed(Input::Free);
         self.inner.listeners.borrow_mut().clear();
-        self.inner.driver.dispose();
+        self.inner.executor.dispose();
     }
 }
 
-/// The operations of [`Inner::op`], the core that `io.js`'s driver calls (its names there).
-const SNAPSHOT: u32 = 0;
-const SESSION: u32 = 1;
-const SET: u32 = 2;
-const ERROR: u32 = 3;
-const LOADED: u32 = 4;
-const ADOPT: u32 = 5;
-const ANSWER: u32 = 6;
-const BACKOFF: u32 = 7;
-const BUMP: u32 = 8;
+/// The port's inputs, as `io.js`'s executor and the facade call them.
+#[wasm_bindgen(js_class = SessionPort)]
+impl SessionPort {
+    fn feed(&self, input: Input) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.feed(input);
+        }
+    }
 
-/// `[1, jwt, refresh token]`, as the driver takes new tokens.
-fn tokens(t: Tokens) -> JsValue {
-    js_sys::Array::of3(&1.into(), &t.token.into(), &t.refresh_token.into()).into()
+    /// The client may start (its listeners were added).
+    pub fn start(&self) {
+        self.feed(Input::Start);
+    }
+
+    /// A read completed: `values` is `{key: value}` of the keys read.
+    pub fn stored(&self, op: u32, values: JsValue, copy: Option<String>) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let get = |key: &str| {
+            Reflect::get(&values, &JsValue::from_str(key))
+                .ok()
+                .and_then(|v| v.as_string())
+        };
+        let values = Stored {
+            jwt: get(&inner.keys.jwt),
+            refresh_token: get(&inner.keys.refresh_token),
+            verifier: get(&inner.keys.verifier),
+            copy,
+        };
+        inner.feed(Input::Stored { op, values });
+    }
+
+    /// A write completed.
+    pub fn written(&self, op: u32) {
+        self.feed(Input::Written { op });
+    }
+
+    /// A read or write failed with `message`.
+    #[wasm_bindgen(js_name = storageFailed)]
+    pub fn storage_failed(&self, op: u32, message: String) {
+        self.feed(Input::StorageFailed { op, message });
+    }
+
+    /// The page URL's code was taken (or there was none to take).
+    #[wasm_bindgen(js_name = codeTaken)]
+    pub fn code_taken(&self, op: u32, code: Option<String>) {
+        self.feed(Input::CodeTaken { op, code });
+    }
+
+    /// A request was answered with `status` and the parsed JSON `body` (undefined: not JSON).
+    pub fn answered(&self, op: u32, status: u16, body: JsValue) {
+        let body = Json::from_js(body);
+        self.feed(Input::Answered { op, status, body });
+    }
+
+    /// A request got no answer: `error` is the ConvexAuthError (Network, Timeout).
+    pub fn unreachable(&self, op: u32, error: JsValue) {
+        let error = io::error_from_js(&error);
+        self.feed(Input::Unreachable { op, error });
+    }
+
+    /// The lock was granted, or not (no Web Locks, or the wait timed out).
+    pub fn locked(&self, op: u32, granted: bool) {
+        self.feed(Input::Locked { op, granted });
+    }
+
+    /// The timer `name` fired.
+    pub fn fired(&self, name: &str) {
+        if let Some(timer) = Timer::parse(name) {
+            self.feed(Input::TimerFired(timer));
+        }
+    }
+
+    /// The browser is back online.
+    pub fn online(&self) {
+        self.feed(Input::Online);
+    }
+
+    /// The page gained focus or became visible.
+    pub fn focused(&self) {
+        self.feed(Input::Focused);
+    }
+
+    /// Another tab wrote the shared localStorage's JWT (undefined: removed).
+    #[wasm_bindgen(js_name = tabWrote)]
+    pub fn tab_wrote(&self, token: Option<String>) {
+        self.feed(Input::TabWrote(token));
+    }
+
+    /// Another tab announced a write of the shared storage.
+    #[wasm_bindgen(js_name = tabAnnounced)]
+    pub fn tab_announced(&self) {
+        self.feed(Input::TabAnnounced);
+    }
+
+    /// The state object (`getSnapshot`); signed out once the client is freed.
+    pub fn snapshot(&self) -> JsValue {
+        let state = match self.inner.upgrade() {
+            Some(inner) => inner.state(),
+            None => AuthState::default(),
+        };
+        io::state_object(&state)
+    }
+
+    /// `fetchAccessToken`.
+    pub fn token(&self, force: bool) -> Promise {
+        self.call(Call::Token { force })
+    }
+
+    /// `signIn`, with params already checked as a plain object of strings.
+    #[wasm_bindgen(js_name = signIn)]
+    pub fn sign_in(&self, provider: Option<String>, params: JsValue) -> Promise {
+        let params = Object::entries(params.unchecked_ref())
+            .iter()
+            .filter_map(|pair| {
+                let pair: Array = pair.unchecked_into();
+                Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+            })
+            .collect();
+        self.call(Call::SignIn { provider, params })
+    }
+
+    /// `signOut`.
+    #[wasm_bindgen(js_name = signOut)]
+    pub fn sign_out(&self) -> Promise {
+        self.call(Call::SignOut)
+    }
+
+    /// `ready`.
+    pub fn ready(&self) -> Promise {
+        self.call(Call::Ready)
+    }
+
+    fn call(&self, call: Call) -> Promise {
+        let deferred = io::deferred();
+        let promise = deferred.promise();
+        match self.inner.upgrade() {
+            Some(inner) => inner.call_js(deferred, call),
+            // A freed client answers as a signed-out one.
+            None => settle_js(&deferred, call.abandoned()),
+        }
+        promise
+    }
 }
 
-/// `[n]`, a bare outcome for the driver.
-fn outcome(n: u32) -> JsValue {
-    js_sys::Array::of1(&n.into()).into()
+/// Settles a JS caller's Promise with `outcome`.
+fn settle_js(deferred: &io::Deferred, outcome: Outcome) {
+    let (settle, value) = match outcome {
+        Outcome::Ready | Outcome::SignedOut => (deferred.resolve(), JsValue::UNDEFINED),
+        Outcome::Token(token) => (
+            deferred.resolve(),
+            token.map_or(JsValue::NULL, JsValue::from),
+        ),
+        Outcome::SignIn(Ok(o)) => (
+            deferred.resolve(),
+            io::sign_in_result(o.signing_in, o.redirect),
+        ),
+        Outcome::SignIn(Err(e)) => (deferred.reject(), e.into_js()),
+    };
+    let _ = settle.call1(&JsValue::UNDEFINED, &value);
 }
 
 impl Inner {
     pub(crate) fn state(&self) -> AuthState {
-        AuthState::of(self.loading.get(), self.session.borrow().as_ref())
+        self.machine.borrow().state()
     }
 
-    /// One step of the core, as `io.js`'s driver calls it (see the ops there). Errors are thrown
-    /// to the driver as `ConvexAuthError`s.
-    fn op(&self, op: u32, a: JsValue, b: JsValue, c: JsValue) -> Result<JsValue, JsValue> {
-        // A token read from storage or another tab (not freshly minted), parsed now.
-        let parse = |v: JsValue| {
-            v.as_string()
-                .and_then(|t| Session::new(t, now_ms(), false, self.skew_ms.get()))
+    /// Hands `input` to the machine, then carries out its commands. No borrow is held while
+    /// they run: listeners may call back into the client.
+    pub(crate) fn feed(&self, input: Input) {
+        let commands = match self.machine.try_borrow_mut() {
+            Ok(mut machine) => {
+                machine.handle(now_ms(), input);
+                machine.take_commands()
+            }
+            Err(_) => return,
         };
-        Ok(match op {
-            SNAPSHOT => io::state_object(&self.state()),
-            SESSION => {
-                let epoch = JsValue::from(self.epoch.get());
-                match self.session.borrow().as_ref() {
-                    Some(s) => js_sys::Array::of4(
-                        &epoch,
-                        &s.token.as_str().into(),
-                        &s.refresh_due_ms().into(),
-                        &s.distinct_rotation_at_ms().into(),
-                    ),
-                    None => js_sys::Array::of1(&epoch),
-                }
-                .into()
+        for command in commands {
+            self.run(command);
+        }
+    }
+
+    fn next_caller(&self) -> CallerId {
+        let id = self.next_caller.get().wrapping_add(1);
+        self.next_caller.set(id);
+        id
+    }
+
+    /// A call of a Rust caller.
+    fn call(&self, call: Call) -> Wait {
+        let landing = Rc::new(RefCell::new(Landing::default()));
+        if self.machine.borrow().is_freed() {
+            landing.borrow_mut().outcome = Some(call.abandoned());
+        } else {
+            let caller = self.next_caller();
+            self.waiters
+                .borrow_mut()
+                .push((caller, Waiter::Rust(landing.clone())));
+            self.feed(Input::Call { caller, call });
+        }
+        Wait(landing)
+    }
+
+    /// A call of a JS caller, settled through `deferred`.
+    fn call_js(&self, deferred: io::Deferred, call: Call) {
+        if self.machine.borrow().is_freed() {
+            return settle_js(&deferred, call.abandoned());
+        }
+        let caller = self.next_caller();
+        self.waiters
+            .borrow_mut()
+            .push((caller, Waiter::Js(deferred)));
+        self.feed(Input::Call { caller, call });
+    }
+
+    fn settle(&self, caller: CallerId, outcome: Outcome) {
+        let waiter = {
+            let mut waiters = self.waiters.borrow_mut();
+            match waiters.iter().position(|(id, _)| *id == caller) {
+                Some(i) => waiters.swap_remove(i).1,
+                None => return,
             }
-            SET => {
-                let session = match b.as_f64() {
-                    Some(at) => a
-                        .as_string()
-                        .and_then(|t| Session::new(t, at, true, self.skew_ms.get())),
-                    None => parse(a),
+        };
+        match waiter {
+            Waiter::Js(deferred) => settle_js(&deferred, outcome),
+            Waiter::Rust(landing) => {
+                let waker = {
+                    let mut landing = landing.borrow_mut();
+                    landing.outcome = Some(outcome);
+                    landing.waker.take()
                 };
-                self.set_session(session);
-                JsValue::UNDEFINED
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
             }
-            ERROR => {
-                self.notify(
-                    false,
-                    Some((AuthEventKind::Error, Some(io::error_from_js(&a)))),
+        }
+    }
+
+    fn key(&self, slot: Slot) -> &str {
+        match slot {
+            Slot::Jwt => &self.keys.jwt,
+            Slot::RefreshToken => &self.keys.refresh_token,
+            Slot::Verifier => &self.keys.verifier,
+        }
+    }
+
+    /// `{key: value}` of `entries` in order (null for a removal).
+    fn entries(&self, entries: &[(Slot, Option<String>)]) -> Object {
+        let object = Object::new();
+        for (slot, value) in entries {
+            let value = value.as_deref().map_or(JsValue::NULL, JsValue::from_str);
+            let _ = Reflect::set(&object, &JsValue::from_str(self.key(*slot)), &value);
+        }
+        object
+    }
+
+    /// Carries out one command of the machine.
+    fn run(&self, command: Command) {
+        let exec = &self.executor;
+        match command {
+            Command::Read { op, slots, copy } => {
+                let keys: Array = slots
+                    .iter()
+                    .map(|slot| JsValue::from_str(self.key(*slot)))
+                    .collect();
+                let copy_key = copy.then_some(self.handover_key.as_str());
+                exec.read(op, keys, copy_key, STORAGE_TIMEOUT_MS);
+            }
+            Command::Write { op, entries, copy } => {
+                let (copy_key, copy_value) = match &copy {
+                    Some(value) => (Some(self.handover_key.as_str()), value.as_deref()),
+                    None => (None, None),
+                };
+                exec.write(
+                    op,
+                    self.entries(&entries),
+                    copy_key,
+                    copy_value,
+                    STORAGE_TIMEOUT_MS,
                 );
-                JsValue::UNDEFINED
             }
-            LOADED => {
-                self.loading.set(false);
-                self.notify(true, Some((AuthEventKind::Initialized, None)));
-                if a.is_truthy() && self.session.borrow().is_some() {
-                    self.notify(false, Some((AuthEventKind::SignedIn, None)));
-                }
-                JsValue::UNDEFINED
+            Command::UseMemory { jwt, refresh_token } => exec
+                .use_memory(self.entries(&[(Slot::Jwt, jwt), (Slot::RefreshToken, refresh_token)])),
+            Command::Announce => exec.announce(),
+            Command::Request { op, request } => {
+                let params = request.params.as_ref().map_or(JsValue::UNDEFINED, |p| {
+                    params_object(p.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                });
+                exec.post(
+                    op,
+                    request.path,
+                    request.provider,
+                    params,
+                    request.verifier,
+                    request.refresh_token,
+                    request.bearer,
+                    REQUEST_TIMEOUT_MS,
+                );
             }
-            ADOPT => {
-                let held = c.as_string();
-                let (stored, copy) = (parse(a), parse(b));
-                adopt(stored.as_ref(), copy.as_ref(), held.as_deref(), now_ms())
-                    .map_or(JsValue::UNDEFINED, |s| s.token.as_str().into())
-            }
-            ANSWER => {
-                let answer = protocol::sign_in_answer(status(&a), Json::from_js(b));
-                match c.as_string() {
-                    // A refresh, made with this refresh token.
-                    Some(refresh_token) => match protocol::refresh_answer(answer, &refresh_token) {
-                        Ok(Refresh::Rotated(t)) => tokens(t),
-                        Ok(Refresh::Ended) => outcome(0),
-                        Ok(Refresh::Rejected) => outcome(2),
-                        Err(e) => return Err(e.into_js()),
-                    },
-                    None => match answer {
-                        Ok(SignInResult::Tokens(t)) => tokens(t),
-                        Ok(SignInResult::NoTokens) => outcome(0),
-                        Ok(SignInResult::Started) => outcome(2),
-                        Ok(SignInResult::Redirect { url, verifier }) => {
-                            js_sys::Array::of3(&3.into(), &url.into(), &verifier.into()).into()
-                        }
-                        Err(e) => return Err(e.into_js()),
-                    },
-                }
-            }
-            BACKOFF => backoff_ms(a.as_f64().unwrap_or(0.0) as u32, random()).into(),
-            BUMP => {
-                self.epoch.set(self.epoch.get().wrapping_add(1));
-                JsValue::UNDEFINED
-            }
-            _ => JsValue::UNDEFINED,
-        })
+            Command::TakeCode { op } => exec.take_code(op),
+            Command::Lock { op } => exec.lock(op, &self.keys.refresh_token, LOCK_TIMEOUT_MS),
+            Command::Release => exec.release(),
+            Command::SetTimer { timer, ms } => exec.set_timer(timer.as_str(), ms),
+            Command::ClearTimer(timer) => exec.clear_timer(timer.as_str()),
+            Command::Navigate(url) => exec.navigate(&url),
+            Command::Notify {
+                state,
+                event,
+                error,
+            } => self.notify(state, event.map(|kind| (kind, error))),
+            Command::Settle { caller, outcome } => self.settle(caller, outcome),
+            Command::Trace(line) => exec.trace(line),
+        }
     }
 
     /// Adds a listener, removed when the returned [`Subscription`] is dropped.
@@ -495,8 +758,9 @@ impl Inner {
         self.listeners.borrow_mut().retain(|(i, _)| *i != id);
     }
 
-    /// Tells listeners: state listeners when `state_changed`, event listeners of `event`.
-    /// Listeners are called with no borrow held, so they may call back into the client.
+    /// Tells listeners: state listeners when `state_changed`, event listeners of `event`; the
+    /// Rust ones, then the JS ones (`io.js`'s `changed`). Listeners are called with no borrow
+    /// held, so they may call back into the client.
     fn notify(&self, state_changed: bool, event: Option<(AuthEventKind, Option<Error>)>) {
         let state = self.state();
         let listeners: Vec<Listener> = self
@@ -505,22 +769,19 @@ impl Inner {
             .iter()
             .map(|(_, l)| l.clone())
             .collect();
-        let changed = self.changed.borrow().clone();
         if state_changed {
             for l in &listeners {
                 if let Listener::State(f) = l {
                     f(&state);
                 }
             }
-            if let Some(changed) = &changed {
-                let _ = changed.call0(&JsValue::UNDEFINED);
-            }
+            let _ = self.changed.call0(&JsValue::UNDEFINED);
         }
         if let Some((kind, error)) = event {
-            if let Some(changed) = &changed {
-                let e = error.clone().map_or(JsValue::UNDEFINED, Error::into_js);
-                let _ = changed.call2(&JsValue::UNDEFINED, &kind.as_str().into(), &e);
-            }
+            let e = error.clone().map_or(JsValue::UNDEFINED, Error::into_js);
+            let _ = self
+                .changed
+                .call2(&JsValue::UNDEFINED, &kind.as_str().into(), &e);
             let event = AuthEvent { kind, state, error };
             for l in &listeners {
                 if let Listener::Event(f) = l {
@@ -529,43 +790,13 @@ impl Inner {
             }
         }
     }
-
-    /// Makes `session` current (or ends the session for `None`) and tells listeners (once the
-    /// first state is known: the driver's start-up announces that one).
-    fn set_session(&self, session: Option<Session>) {
-        let kind = transition(self.session.borrow().as_ref(), session.as_ref());
-        if let Some(s) = &session {
-            self.skew_ms.set(s.skew_ms);
-        }
-        if matches!(
-            kind,
-            Some(AuthEventKind::SignedIn | AuthEventKind::SignedOut)
-        ) {
-            self.epoch.set(self.epoch.get().wrapping_add(1));
-        }
-        *self.session.borrow_mut() = session;
-        if let Some(kind) = kind.filter(|_| !self.loading.get()) {
-            self.notify(true, Some((kind, None)));
-        }
-    }
-
-    /// Starts a refresh in the background when the current token is due (a timer that slept);
-    /// cheap otherwise: the driver compares the clock with the time it keeps.
-    pub(crate) fn refresh_if_due(&self) {
-        self.driver.due();
-    }
-}
-
-/// An HTTP status as `io.js` passes it.
-fn status(v: &JsValue) -> u16 {
-    v.as_f64().unwrap_or(0.0) as u16
 }
 
 /// `pairs` as the plain object of strings that `signIn` params are.
 fn params_object<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> JsValue {
-    let object = js_sys::Object::new();
+    let object = Object::new();
     for (k, v) in pairs {
-        let _ = js_sys::Reflect::set(&object, &JsValue::from_str(k), &JsValue::from_str(v));
+        let _ = Reflect::set(&object, &JsValue::from_str(k), &JsValue::from_str(v));
     }
     object.into()
 }

@@ -1,12 +1,12 @@
 //! The `#[wasm_bindgen]` facade: converts between JS values and the Rust client, nothing more.
 
 use super::io;
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 use super::client::{ConvexAuthClient, Options, ShouldHandleCode};
 use super::storage::{JsStorage, Storage};
 use crate::core::error::Error;
+use crate::core::machine::Timer;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -65,7 +65,7 @@ export interface ConvexAuthError extends Error {
 
 /** An auth event, as `onChange` listeners receive it. */
 export type AuthEvent =
-  | { type: "initialized" | "signedIn" | "signedOut" | "tokenRefreshed"; state: AuthState }
+  | { type: "initialized" | "signedIn" | "signedOut" | "tokenRefreshed"; state: AuthState; error?: undefined }
   | { type: "error"; state: AuthState; error: ConvexAuthError };
 
 /** What `signIn` achieved. */
@@ -97,27 +97,27 @@ export type AuthTokenFetcher = (args: { forceRefreshToken: boolean }) => Promise
 
 /// The constructor's options, checked by `io.js`'s `options` (which applies the defaults).
 fn options_from_js(options: &JsValue) -> Result<Options, Error> {
-    let a = io::options(options).map_err(|e| Error::options(io::message(&e)))?;
-    // A built-in storage comes as its index in io.js's STORAGES.
-    let storage = match a.get(1).as_f64().map(|i| i as u8) {
-        Some(0) => Storage::LocalStorage,
-        Some(1) => Storage::SessionStorage,
-        Some(2) => Storage::Memory,
+    let o = io::options(options).map_err(|e| Error::options(io::message(&e)))?;
+    let storage = o.storage();
+    let storage = match storage.as_string().as_deref() {
+        Some("localStorage") => Storage::LocalStorage,
+        Some("sessionStorage") => Storage::SessionStorage,
+        Some("memory") => Storage::Memory,
         Some(_) => Storage::Encrypted,
-        None => Storage::Adapter(JsStorage::new(a.get(1))?),
+        None => Storage::Adapter(JsStorage::new(storage)?),
     };
-    let mut o = Options::new(a.get(0).as_string().unwrap_or_default()).storage(storage);
-    o.storage_namespace = a.get(2).as_string();
-    let code = a.get(3);
-    o.should_handle_code = match code.as_bool() {
+    let mut options = Options::new(o.url()).storage(storage);
+    options.storage_namespace = o.storage_namespace();
+    let code = o.should_handle_code();
+    options.should_handle_code = match code.as_bool() {
         Some(true) => ShouldHandleCode::Always,
         Some(false) => ShouldHandleCode::Never,
         None => ShouldHandleCode::Function(code.unchecked_into()),
     };
-    o.replace_url = a.get(4).dyn_into::<Function>().ok();
-    o.navigate = a.get(5).is_truthy();
-    o.verbose = a.get(6).is_truthy();
-    Ok(o)
+    options.replace_url = o.replace_url();
+    options.navigate = o.navigate();
+    options.verbose = o.verbose();
+    Ok(options)
 }
 
 /// The Convex Auth client for the browser.
@@ -143,14 +143,14 @@ impl JsConvexAuthClient {
         let client = ConvexAuthClient::new(options_from_js(&options).map_err(Error::into_js)?)
             .map_err(Error::into_js)?;
         // The unbound functions are built in io.js, which also keeps the JS listeners.
-        let inner = &client.inner;
-        let fns = io::unbound(&inner.core, &inner.driver.fetch_access_token());
-        let (get_snapshot, subscribe, on_change, fetch_access_token) =
-            (fns.get(0), fns.get(1), fns.get(2), fns.get(3));
+        let unbound = &client.inner.unbound;
+        let (get_snapshot, subscribe, on_change, fetch_access_token) = (
+            unbound.get_snapshot(),
+            unbound.subscribe(),
+            unbound.on_change(),
+            unbound.fetch_access_token(),
+        );
         let fetch = io::auth_fetch(&fetch_access_token, client.url()).into();
-        // io.js's `changed` tells the JS listeners (after dropping getSnapshot's cache).
-        *inner.changed.borrow_mut() = Some(fns.get(4).unchecked_into());
-
         Ok(JsConvexAuthClient {
             client,
             get_snapshot,
@@ -164,8 +164,7 @@ impl JsConvexAuthClient {
     /// Resolves once the first state is known (stored session loaded, URL code exchanged). Never rejects.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn ready(&self) -> js_sys::Promise {
-        // The driver's own Promise, resolved with undefined once the start-up is done.
-        self.client.inner.driver.ready()
+        self.client.port().ready()
     }
 
     /// `true` until the first state is known.
@@ -185,7 +184,11 @@ impl JsConvexAuthClient {
     pub fn token(&self) -> JsValue {
         // The snapshot (cached by io.js) already holds the token as a JS string: no copy out of
         // wasm memory.
-        io::token_of(&self.client.inner.driver, &self.get_snapshot)
+        io::token_of(
+            &self.client.inner.executor,
+            &self.get_snapshot,
+            Timer::Due.as_str(),
+        )
     }
 
     /// `() => AuthState`: the current state, the same object until it changes. Works unbound.
@@ -222,7 +225,7 @@ impl JsConvexAuthClient {
     /// (Typed in the `ConvexAuthClient` interface of the custom section: both arguments optional.)
     #[wasm_bindgen(js_name = signIn, skip_typescript)]
     pub fn sign_in(&self, provider: JsValue, params: JsValue) -> js_sys::Promise {
-        io::sign_in_js(&self.client.inner.driver, &provider, &params)
+        io::sign_in_js(self.client.port(), &provider, &params)
     }
 
     /// `(input, init?) => Promise<Response>`: `fetch` with `Authorization: Bearer <jwt>` for the
@@ -238,6 +241,6 @@ impl JsConvexAuthClient {
     /// Signs out here and in every tab sharing the storage; deletes the server session. Always resolves.
     #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
     pub fn sign_out(&self) -> js_sys::Promise {
-        self.client.inner.driver.sign_out()
+        self.client.port().sign_out()
     }
 }

@@ -153,10 +153,10 @@ const lock = (name, ms) =>
 
 /**
  * Calls the Convex action `path` at the deployment `base`: POSTs `{path, args, format:"json"}`
- * to `<base>/api/action`, with `Authorization: Bearer <bearer>` when given, and resolves with
- * [status, the answer's JSON (undefined when it is not JSON), the local time of receipt]. The
- * request and the read of the answer share `ms`. Rejects with a retryable ConvexAuthError:
- * Network when the server could not be reached or the connection broke while reading, Timeout.
+ * to `<base>/api/action`, with `Authorization: Bearer <bearer>` when given. Resolves with the
+ * answer `{status, body}` (`body`: the parsed JSON, undefined when it is not JSON); the request
+ * and the read of the answer share `ms`. Rejects with a retryable ConvexAuthError: Network when
+ * the server could not be reached or the connection broke while reading, Timeout.
  */
 const post = async (base, path, args, bearer, ms) => {
   const abort = new AbortController();
@@ -171,7 +171,7 @@ const post = async (base, path, args, bearer, ms) => {
     const body = JSON.stringify({ path, args, format: "json" });
     const r = await fetch(base + "/api/action", { method: "POST", body, headers, signal: abort.signal });
     stage = 1;
-    return [r.status, jsonParse(await r.text()), Date.now()];
+    return { status: r.status, body: jsonParse(await r.text()) };
   } catch {
     throw authError(
       ["The server could not be reached", "The connection broke while reading the answer", "The request timed out"][stage],
@@ -183,12 +183,11 @@ const post = async (base, path, args, bearer, ms) => {
   }
 };
 
-/** [a pending Promise, its resolve function]; resolved after `ms` when given. */
-export const deferred = (ms) => {
-  let resolve;
-  const p = new Promise((ok) => (resolve = ok));
-  if (ms !== undefined) setTimeout(resolve, ms);
-  return [p, resolve];
+/** A pending Promise with the functions that settle it: `{promise, resolve, reject}`. */
+export const deferred = () => {
+  const d = {};
+  d.promise = new Promise((resolve, reject) => Object.assign(d, { resolve, reject }));
+  return d;
 };
 
 // ---- JSON (core::json's browser backend) ----
@@ -251,7 +250,7 @@ export const isAdapter = (o) => {
  * the writes); rejects when the method throws or rejects, takes longer, or reads something that
  * is not a string.
  */
-const store = (o, op, key, value, ms) => {
+const storeOp = (o, op, key, value, ms) => {
   let timer;
   return Promise.race([
     new Promise((ok) => ok(op == "setItem" ? o[op](key, value) : o[op](key))),
@@ -274,10 +273,9 @@ const OPTIONS = ["url", "storage", "storageNamespace", "shouldHandleCode", "repl
 const STORAGES = ["localStorage", "sessionStorage", "memory", "encrypted"];
 
 /**
- * The constructor's options, checked and with their defaults: [url, storage, storageNamespace,
- * shouldHandleCode, replaceURL, navigate, verbose], where storage is the index of a built-in
- * name in STORAGES or the adapter object (whose methods JsStorage::new checks). Throws the
- * message of the first problem.
+ * The constructor's options, checked and with their defaults: `{url, storage, storageNamespace,
+ * shouldHandleCode, replaceURL, navigate, verbose}`, where `storage` is a built-in name or the
+ * adapter object (whose methods JsStorage::new checks). Throws the message of the first problem.
  */
 export const options = (o) => {
   const fail = (m) => {
@@ -285,18 +283,18 @@ export const options = (o) => {
   };
   if (!o || typeof o != "object") fail("Options must be an object with a `url`");
   if (Object.keys(o).some((k) => !OPTIONS.includes(k))) fail("Unknown option (allowed: " + OPTIONS.join(", ") + ")");
-  let [url, storage = STORAGES[0], ns, code = true, replace, navigate = true, verbose = false] = OPTIONS.map((k) => o[k]);
+  const { url, storage = STORAGES[0], storageNamespace, shouldHandleCode = true, replaceURL, navigate = true, verbose = false } = o;
   if (typeof url != "string") fail("`url` is required and must be a string");
   if (typeof storage == "string") {
-    storage = STORAGES.indexOf(storage);
-    if (storage < 0) fail('`storage` must be "' + STORAGES.join('", "') + '" or an adapter object');
+    if (!STORAGES.includes(storage)) fail('`storage` must be "' + STORAGES.join('", "') + '" or an adapter object');
   } else if (!storage || typeof storage != "object") fail("`storage` must be a storage name or an adapter object");
-  if (ns !== undefined && typeof ns != "string") fail("`storageNamespace` must be a string");
-  if (typeof code != "boolean" && typeof code != "function") fail("`shouldHandleCode` must be a boolean or a function");
-  if (replace !== undefined && typeof replace != "function") fail("`replaceURL` must be a function");
+  if (storageNamespace !== undefined && typeof storageNamespace != "string") fail("`storageNamespace` must be a string");
+  if (typeof shouldHandleCode != "boolean" && typeof shouldHandleCode != "function")
+    fail("`shouldHandleCode` must be a boolean or a function");
+  if (replaceURL !== undefined && typeof replaceURL != "function") fail("`replaceURL` must be a function");
   if (typeof navigate != "boolean") fail("`navigate` must be a boolean");
   if (typeof verbose != "boolean") fail("`verbose` must be a boolean");
-  return [url, storage, ns, code, replace, navigate, verbose];
+  return { url, storage, storageNamespace, shouldHandleCode, replaceURL, navigate, verbose };
 };
 
 /**
@@ -387,22 +385,18 @@ export const signInParams = (p) => {
   return Object.fromEntries(e);
 };
 
-/** The args of auth:signIn (undefined ones are left out of the JSON). */
-const args = (provider, params, verifier, refreshToken) => ({ provider, params, verifier, refreshToken });
-
 /**
- * The client's unbound functions [getSnapshot, subscribe, onChange, fetchAccessToken] over the
- * Rust core `f` (whose op 0 makes the state object) and the driver's fetchAccessToken, and `changed`,
- * which the client calls after every change: `changed()` for a new state, `changed(type,
- * error)` for an event. getSnapshot answers from a cache (no call into wasm) until the state
- * changes. The JS listeners are kept here; each is called with no other listener running, in
- * the order they were added (state listeners before event listeners), and one that throws is
- * reported without disturbing the others. An unsubscribe function may be called any number of
- * times.
+ * The client's functions that work unbound, over its `port` (src/web/client.rs) and
+ * `executor`: `{getSnapshot, subscribe, onChange, fetchAccessToken, changed}`. The client calls
+ * `changed()` after every new state and `changed(type, error)` for an event. getSnapshot
+ * answers from a cache (no call into wasm) until the state changes. The JS listeners are kept
+ * here; each is called with no other listener running, in the order they were added (state
+ * listeners before event listeners), and one that throws is reported without disturbing the
+ * others. An unsubscribe function may be called any number of times.
  */
-export const unbound = (f, fetchAccessToken) => {
+export const unbound = (port) => {
   let snapshot;
-  const getSnapshot = () => (snapshot ??= f(0));
+  const getSnapshot = () => (snapshot ??= port.snapshot());
   const states = new Set();
   const events = new Set();
   const tell = (set, value) => {
@@ -426,7 +420,14 @@ export const unbound = (f, fetchAccessToken) => {
     snapshot = undefined;
     tell(states, getSnapshot());
   };
-  return [getSnapshot, listen(states, 1), listen(events), fetchAccessToken, changed];
+  const fetchAccessToken = (a) => {
+    let force = false;
+    try {
+      force = typeof a == "object" && !!a?.forceRefreshToken;
+    } catch {}
+    return port.token(force);
+  };
+  return { getSnapshot, subscribe: listen(states, 1), onChange: listen(events), fetchAccessToken, changed };
 };
 
 /**
@@ -489,374 +490,144 @@ export const authFetch = (token, base) => async (input, init) => {
   return fresh && fresh != t ? send(bearer(r, fresh)) : first;
 };
 
-// ---- the driver: the client's asynchronous steps ----
+// ---- the executor: the session machine's commands carried out ----
 
 /** The message of a thrown value: an Error's `message`, or the value itself when a string. */
 export const message = (e) => (typeof e == "string" ? e : typeof e?.message == "string" ? e.message : "unknown error");
 
-// The ops of the Rust core `f(op, a, b, c)` (src/web/client.rs, `Inner::op`).
-const SESSION = 1; // [epoch, token, refresh due (local ms), earliest distinct rotation (local ms)]
-const SET = 2; // (token or null, local time of receipt for a token just minted): makes it current
-const ERROR = 3; // (ConvexAuthError): an error event
-const LOADED = 4; // (signed in by the URL code): the first state is known
-const ADOPT = 5; // (stored JWT, hand-over copy, token held): the token to adopt, if any
-// (status, JSON) of auth:signIn: [1, jwt, refresh token] | [0] no tokens | [2] started |
-// [3, url, verifier]; (status, JSON, refresh token) of a refresh: [1, jwt, refresh token] |
-// [0] ended by the server | [2] refresh token rejected. Throws the ConvexAuthError otherwise
-// (for a refresh: transient, the session is kept).
-const ANSWER = 6;
-const BACKOFF = 7; // (attempt): ms before the next try
-const BUMP = 8; // answers to requests made before now are for a session that is gone
-const SIGN_IN = "auth:signIn"; // signs in, exchanges codes and refreshes
-
 /**
- * The client's asynchronous steps over the Rust core `f`, which holds the session and decides:
- * start-up (stored session, URL code), signIn, signOut, fetchAccessToken with the single-flight
- * refresh under the Web Lock and its retries, the refresh timer, storage with its fall-back to
- * memory, and following other tabs. `keys` are [jwt, refresh token, verifier]; `area` is the
- * localStorage object whose `storage` events other tabs fire (undefined for other storages);
- * `shared` says whether other tabs use the same storage; `st` is undefined when the storage did
- * not open, and `pending` what it threw (then the client starts in memory). Resolves nothing itself: the returned object's
- * methods are what the Rust client and the facade call.
+ * The executor of one client. The session machine (src/core/machine.rs) decides; the client
+ * (src/web/client.rs) hands each of its commands to a method here, which carries it out with
+ * the browser's APIs and feeds the completion back to `port` with one call. Nothing here
+ * decides what the session does: no state but the I/O's own (the store in use, timers, the held
+ * lock, the BroadcastChannel).
+ *
+ * `store` is the storage adapter; `area` the localStorage object whose `storage` events report
+ * other tabs' writes of `jwtKey` (undefined for other storages); `channelName` names the
+ * BroadcastChannel that carries other tabs' announcements (undefined: none); `handle` and
+ * `replace` are the shouldHandleCode and replaceURL options.
  */
-export const client = (f, url, [JWT, RT, VER], st, area, shared, pending, handle, replace, navigate, verbose) => {
-  const trace = (m) => verbose && console.debug("[convex-auth-wasm]", m);
-  const now = Date.now;
-  // Once the Rust client is dropped the core answers nothing: signed out, under no epoch.
-  const session = () => f(SESSION) || [-1];
-  const fresh = (s) => s[1] != null && now() < s[2];
-  const [ready, loaded] = deferred();
+export const executor = (port, url, store, area, jwtKey, channelName, handle, replace) => {
+  let disposed, release, channel;
+  const timers = {};
+  const deadlines = {};
   const offs = [];
-  const unopened = !st; // the storage threw `pending` when opened: memory from the start
-  let failed = unopened, holding, later = [], flight, timer, wakers = [], disposed, loading = 1, handedOut, channel;
-  let due = Infinity; // when the current token is due (local ms), kept by schedule()
-  let rt; // the refresh token last read or written: carried into memory if the storage fails
-  const handover = area && "handover:" + JWT;
-  try {
-    if (shared && !area) channel = new BroadcastChannel("convex-auth-wasm:" + JWT);
-  } catch {}
-
-  if (unopened) st = memory();
-  // The error event of a storage that threw: the client goes on in memory.
-  const storageError = (e) => authError(message(e), "Storage", false);
-
-  // Errors wait while this tab holds the refresh lock.
-  const emit = (e) => {
-    trace(e?.code);
-    holding ? later.push(e) : f(ERROR, e);
-  };
-
-  // ---- storage, with the fall-back to memory (carrying the session over) ----
-  const op = async (name, key, value) => {
-    for (;;)
-      try {
-        return await store(st, name, key, value, 5000);
-      } catch (e) {
-        if (failed) return;
-        failed = 1;
-        st = memory(JWT, session()[1]);
-        if (rt != null) st.setItem(RT, rt);
-        area = undefined;
-        emit(storageError(e));
-      }
-  };
-  const read = (key) => op("getItem", key);
-  const write = async (key, value) => {
-    await op(value == null ? "removeItem" : "setItem", key, value ?? undefined);
-    if (key == JWT && !failed) {
-      if (handover) await idbSet(handover, value ?? undefined).catch(() => {});
-      try {
-        channel?.postMessage("jwt");
-      } catch {}
-    }
-  };
-  // JWT first, then the refresh token, as the official client does: persisted before announced.
-  // Without tokens: cleared.
-  const persist = async (jwt, refreshToken) => {
-    rt = refreshToken;
-    await write(JWT, jwt);
-    await write(RT, refreshToken);
-  };
-  const clear = () => persist();
-  const call = (path, a, bearer) => post(url, path, a, bearer, 15000);
-
-  // ---- session changes ----
-  // Arms the timer for the current session's refresh (every change of session comes here).
-  const schedule = () => {
-    clearTimeout(timer);
-    const s = session();
-    due = s[1] != null ? s[2] : Infinity;
-    if (due < Infinity && !disposed) timer = setTimeout(checkDue, Math.min(Math.max(due - now(), 0), 2147483647));
-  };
-  const set = (token, at) => {
-    f(SET, token ?? null, at);
-    schedule();
-  };
-
-  // ---- sign-in ----
-  const signInCall = async (provider, params) => {
-    // The verifier belongs to one OAuth attempt: taken out for every sign-in, as the official
-    // client does.
-    let verifier = await read(VER);
-    if (verifier != null) await write(VER);
-    let r, answer;
-    for (;;) {
-      answer = await call(SIGN_IN, args(provider, params, verifier));
-      r = f(ANSWER, answer[0], answer[1]) || [0];
-      // A verifier left behind by an abandoned OAuth attempt makes a magic-link code fail: try
-      // such a code once more without it.
-      if (r[0] || verifier == null || !("code" in params)) break;
-      verifier = undefined;
-    }
-    trace("signIn: answered");
-    if (r[0] == 1) {
-      await persist(r[1], r[2]);
-      set(r[1], answer[2]);
-      return [true];
-    }
-    if (r[0] != 3) return [false];
-    await write(VER, r[2]);
-    if (navigate)
-      try {
-        location.href = r[1];
-      } catch {}
-    return [false, r[1]];
-  };
-
-  // ---- refresh ----
-  // The part that may run under the lock: storage and the request, no listener. Resolves with
-  // [token, time of receipt] to make current, 0 when the session ended (storage cleared), or
-  // true when the answer came for a session that has ended since.
-  const rotate = async (held, epoch) => {
-    // Another tab (or caller) may have rotated while this one waited: adopt its token. The newer
-    // of the stored JWT and the hand-over copy wins (localStorage may lag here).
-    const jwt = await read(JWT);
-    const copy = handover && (await idbGet(handover).catch(() => {}));
-    const adopted = f(ADOPT, jwt, copy, held);
-    if (adopted) {
-      trace("refresh: adopting the token another tab stored");
-      return [adopted];
-    }
-    const refreshToken = (rt = await read(RT));
-    if (refreshToken == null) {
-      trace("refresh: no refresh token, signing out");
-      await clear();
-      return 0;
-    }
-    if (disposed) return true; // no rotation after free(): its answer could not be kept
-    trace("refresh: request");
-    let answer, failure;
-    try {
-      answer = await call(SIGN_IN, args(undefined, undefined, undefined, refreshToken));
-    } catch (e) {
-      failure = e;
-    }
-    // Signed out (or in again) meanwhile: this answer is for a session that is gone.
-    if (session()[0] != epoch || disposed) return true;
-    if (failure) throw failure;
-    const r = f(ANSWER, answer[0], answer[1], refreshToken);
-    if (r[0] == 1) {
-      await persist(r[1], r[2]);
-      return [r[1], answer[2]];
-    }
-    trace(r[0] ? "refresh: refresh token rejected" : "refresh: session ended by the server");
-    await clear();
-    return 0;
-  };
-
-  // One refresh: the token, or null when the session is over; throws when transient (session
-  // kept). For storages shared with other tabs the rotation runs under the Web Lock; listeners
-  // are told only after the lock is released.
-  const refreshOnce = async (force) => {
-    const s = session();
-    // Forced: make sure the new JWT differs from the one the caller holds.
-    if (force && s[1] != null && s[3] > now()) await deferred(s[3] - now())[0];
-    const epoch = session()[0];
-    const release = shared && (await lock(RT, 20000));
-    holding = !!release;
-    let r;
-    try {
-      r = await rotate(s[1], epoch);
-    } finally {
-      release && release();
-      holding = false;
-      later.splice(0).forEach(emit);
-    }
-    if (r === true) return session()[1] ?? null;
-    if (!r) {
-      f(BUMP);
-      set();
-      return null;
-    }
-    set(r[0], r[1]);
-    return r[0];
-  };
-
-  // Refreshes until a definitive outcome: transient failures are retried with backoff (at once
-  // when the browser comes back online) and never end the session.
-  const loop = async (force) => {
-    const start = session()[1];
-    for (let attempt = 0; ; attempt++) {
-      if (disposed) return null;
-      // Another tab rotated while we waited: use its token.
-      const s = session();
-      if (attempt && s[1] != start && fresh(s)) return s[1];
-      try {
-        return await refreshOnce(force);
-      } catch (e) {
-        emit(e);
-        const [wait, wake] = deferred(f(BACKOFF, attempt) ?? 0);
-        wakers.push(wake);
-        await wait;
-      }
-    }
-  };
-
-  // The shared refresh: every caller joins the one in flight.
-  const refresh = (force) => (flight ??= loop(force).finally(() => (flight = undefined)));
-
-  // Refreshes if the token is due (timer, wake-up, focus); re-arms a timer that fired early.
-  const checkDue = () => {
-    if (loading || disposed || flight) return;
-    const s = session();
-    if (s[1] == null) return;
-    fresh(s) ? schedule() : refresh(false);
-  };
-
-  const token = async (force) => {
-    // The token callers held when this call began: concurrent forced calls that started together
-    // all count as holding it, so the first one's answer does not make the others rotate again.
-    const held = handedOut;
-    await ready;
-    const s = session();
-    const t =
-      fresh(s) && (!force || (held != null && held != s[1]))
-        ? s[1]
-        : s[1] == null && !flight
-          ? null
-          : await refresh(force);
-    return (handedOut = t);
-  };
-
-  // ---- start-up ----
-  const init = async () => {
-    await 0; // after the constructor has returned, so that listeners added then hear everything
-    let byCode;
-    try {
-      if (disposed) return; // freed at once: the URL code is left for another client
-      if (unopened) emit(storageError(pending));
-      const stored = await read(JWT);
-      trace(stored == null ? "init: no stored session" : "init: stored session");
-      set(stored);
-      const code = await takeCode(handle, replace);
-      if (code != null) {
-        trace("init: exchanging the URL code");
-        try {
-          (await signInCall(undefined, { code }))[0]
-            ? (byCode = 1)
-            : emit(authError("The sign-in code from the URL was not accepted", "InvalidCode", false));
-        } catch (e) {
-          emit(e);
-        }
-      }
-      // A stored token that is due (or unreadable, with a refresh token beside it) is replaced
-      // before the first state is announced; one attempt, the retries go on in the background.
-      const s = session();
-      if (s[1] != null ? !fresh(s) : (await read(RT)) != null) {
-        trace("init: refreshing");
-        try {
-          await refreshOnce(false);
-        } catch (e) {
-          emit(e);
-          refresh(false);
-        }
-      }
-    } finally {
-      loading = 0;
-      schedule();
-      f(LOADED, byCode);
-      loaded();
-    }
-  };
-
-  // ---- other tabs and the browser ----
+  // Every completion goes through here: none after dispose().
+  const feed = (f) => disposed || f();
   const on = (target, name, h) => {
     if (!target) return;
     target.addEventListener(name, h);
     offs.push(() => target.removeEventListener(name, h));
   };
-  // Another tab changed the shared localStorage: follow its sign-in, refresh or sign-out
-  // (`key == null` is `storage.clear()`).
+  const fire = (name) => {
+    delete deadlines[name];
+    feed(() => port.fired(name));
+  };
+  try {
+    if (channelName) channel = new BroadcastChannel(channelName);
+  } catch {}
   on(globalThis.window, "storage", (e) => {
-    if (!area || e.storageArea !== area || loading || (e.key != null && e.key != JWT)) return;
-    trace("storage event: following another tab");
-    set(e.key == null ? null : e.newValue);
+    if (area && e.storageArea === area && (e.key == null || e.key == jwtKey))
+      feed(() => port.tabWrote(e.key == null ? undefined : (e.newValue ?? undefined)));
   });
-  // Another tab wrote the JWT of a shared storage without `storage` events: read it and follow
-  // (no event when it is the token this tab already has).
-  on(channel, "message", async () => {
-    if (loading || disposed) return;
-    const t = await read(JWT);
-    if (t == session()[1]) return;
-    trace("broadcast: following another tab");
-    set(t);
-  });
-  on(globalThis.window, "online", () => {
-    wakers.splice(0).forEach((w) => w());
-    checkDue();
-  });
-  on(globalThis.window, "focus", checkDue);
-  on(globalThis.document, "visibilitychange", checkDue);
-  init();
+  on(channel, "message", () => feed(() => port.tabAnnounced()));
+  on(globalThis.window, "online", () => feed(() => port.online()));
+  on(globalThis.window, "focus", () => feed(() => port.focused()));
+  on(globalThis.document, "visibilitychange", () => feed(() => port.focused()));
+  // After the constructor has returned, so that listeners added then hear everything.
+  queueMicrotask(() => feed(() => port.start()));
 
+  // A storage operation on every key in turn; a failure of any is the operation's failure.
+  const each = async (op, keys, f) => {
+    try {
+      for (const key of keys) await f(key);
+    } catch (e) {
+      feed(() => port.storageFailed(op, message(e)));
+      return true;
+    }
+  };
   return {
-    ready,
-    /** [signingIn, redirect?] once the first state is known; rejects with a ConvexAuthError. */
-    signIn: async (provider, p) => {
-      if (provider != null && typeof provider != "string") throw params("`provider` must be a string");
-      try {
-        p = signInParams(p);
-      } catch (m) {
-        throw params(m);
-      }
-      await ready;
-      return signInCall(provider ?? undefined, p);
+    /** Reads `keys` (and the hand-over copy under `copyKey`): port.stored(op, {key: value}, copy). */
+    read: async (op, keys, copyKey, ms) => {
+      const values = {};
+      if (await each(op, keys, async (k) => (values[k] = await storeOp(store, "getItem", k, undefined, ms)))) return;
+      const copy = copyKey && (await idbGet(copyKey).catch(() => {}));
+      feed(() => port.stored(op, values, typeof copy == "string" ? copy : undefined));
     },
-    /** Signs out here and in every tab sharing the storage; deletes the server session. */
-    signOut: async () => {
-      await ready;
-      const t = session()[1];
-      f(BUMP);
-      await clear();
-      set();
-      if (t != null) {
-        trace("signOut: deleting the server session");
-        // The local sign-out is done; the server may be unreachable or the token expired.
-        await call("auth:signOut", {}, t).catch(() => {});
-      }
+    /** Writes `entries` in order (null removes), then the hand-over copy: port.written(op). */
+    write: async (op, entries, copyKey, copyValue, ms) => {
+      const write = (k) => {
+        const v = entries[k];
+        return storeOp(store, v == null ? "removeItem" : "setItem", k, v ?? undefined, ms);
+      };
+      if (await each(op, Object.keys(entries), write)) return;
+      if (copyKey) await idbSet(copyKey, copyValue ?? undefined).catch(() => {});
+      feed(() => port.written(op));
     },
-    token,
-    fetchAccessToken: (a) => {
-      let force;
+    /** Goes on with a memory store holding `entries` ({key: value}); no other tab follows it. */
+    useMemory: (entries) => {
+      store = memory();
+      for (const k in entries) if (entries[k] != null) store.setItem(k, entries[k]);
+      area = undefined;
+    },
+    announce: () => {
       try {
-        force = typeof a == "object" && !!a?.forceRefreshToken;
+        channel?.postMessage("jwt");
       } catch {}
-      return token(force);
     },
-    /** Starts a refresh in the background when the token is due (a timer that slept); cheap otherwise. */
-    due: () => now() >= due && checkDue(),
+    /** Calls the action `path` with the auth:signIn/auth:signOut args: port.answered or port.unreachable. */
+    post: (op, path, provider, params, verifier, refreshToken, bearer, ms) =>
+      post(url, path, { provider, params, verifier, refreshToken }, bearer, ms).then(
+        (r) => feed(() => port.answered(op, r.status, r.body)),
+        (e) => feed(() => port.unreachable(op, e)),
+      ),
+    takeCode: (op) => takeCode(handle, replace).then((code) => feed(() => port.codeTaken(op, code))),
+    lock: (op, name, ms) =>
+      lock(name, ms).then((r) => {
+        if (disposed) return r?.();
+        release = r;
+        port.locked(op, !!r);
+      }),
+    release: () => {
+      release?.();
+      release = undefined;
+    },
+    setTimer: (name, ms) => {
+      clearTimeout(timers[name]);
+      deadlines[name] = Date.now() + ms;
+      timers[name] = setTimeout(() => fire(name), ms);
+    },
+    clearTimer: (name) => {
+      clearTimeout(timers[name]);
+      delete deadlines[name];
+    },
+    /** Fires the timer `name` now when its deadline has passed (a tab that slept through it). */
+    overdue: (name) => Date.now() >= deadlines[name] && (clearTimeout(timers[name]), fire(name)),
+    navigate: (to) => {
+      try {
+        location.href = to;
+      } catch {}
+    },
+    trace: (line) => console.debug("[convex-auth-wasm]", line),
     dispose: () => {
       disposed = 1;
-      clearTimeout(timer);
+      for (const name in timers) clearTimeout(timers[name]);
       channel?.close();
-      offs.splice(0).forEach((o) => o());
-      wakers.splice(0).forEach((w) => w());
+      offs.splice(0).forEach((off) => off());
     },
   };
 };
 
-/** The `token` getter: the current JWT from getSnapshot's cache, after a check that it is not due. */
-export const tokenOf = (d, getSnapshot) => (d.due(), getSnapshot().token);
+/** The `token` getter: the current JWT from getSnapshot's cache, after firing an overdue refresh timer. */
+export const tokenOf = (exec, getSnapshot, due) => (exec.overdue(due), getSnapshot().token);
 
-/** signIn as the facade answers it: the driver's [signingIn, redirect] as a SignInResult. */
-export const signIn = (d, provider, params) => d.signIn(provider, params).then((r) => signInResult(...r));
+/** signIn as the facade answers it: provider and params checked, then the port's signIn. */
+export const signIn = async (port, provider, p) => {
+  if (provider != null && typeof provider != "string") throw params("`provider` must be a string");
+  try {
+    p = signInParams(p);
+  } catch (m) {
+    throw params(m);
+  }
+  return port.signIn(provider ?? undefined, p);
+};

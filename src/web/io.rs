@@ -1,9 +1,11 @@
 //! The bindings of `io.js` (shipped beside the wasm by wasm-bindgen): the storages as adapters,
-//! the driver that runs the client's asynchronous steps, the constructor's option checks,
-//! `auth.fetch`, and the JS values handed to callers. What the session does is decided in the
-//! client's core and in [`crate::core`].
+//! the executor that carries out the session machine's commands, the constructor's option
+//! checks, `auth.fetch`, and the JS values handed to callers. What the session does is decided
+//! by the machine ([`crate::core::machine`]).
 
-use js_sys::{Array, Function, Promise};
+use js_sys::{Array, Function, Object, Promise};
+
+use super::client::SessionPort;
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::{Error, ErrorCode};
@@ -17,42 +19,112 @@ extern "C" {
     pub(crate) fn is_adapter(object: &JsValue) -> bool;
     pub(crate) fn adapter(get: &JsValue, set: &JsValue, remove: &JsValue) -> JsValue;
 
-    /// `io.js`'s driver of one client (see `client` there).
-    pub(crate) type Driver;
+    /// `io.js`'s executor of one client: the machine's commands carried out (see `executor`).
+    pub(crate) type Executor;
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn client(
-        core: &JsValue,
+    pub(crate) fn executor(
+        port: SessionPort,
         url: &str,
-        keys: &Array,
         store: &JsValue,
         area: &JsValue,
-        shared: bool,
-        pending: Option<JsValue>,
+        jwt_key: &str,
+        channel_name: Option<String>,
         should_handle_code: &JsValue,
         replace_url: Option<&Function>,
-        navigate: bool,
-        verbose: bool,
-    ) -> Driver;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn ready(this: &Driver) -> Promise;
-    #[wasm_bindgen(method, js_name = signIn)]
-    pub(crate) fn sign_in(this: &Driver, provider: Option<&str>, params: &JsValue) -> Promise;
-    #[wasm_bindgen(method, js_name = signOut)]
-    pub(crate) fn sign_out(this: &Driver) -> Promise;
+    ) -> Executor;
     #[wasm_bindgen(method)]
-    pub(crate) fn token(this: &Driver, force: bool) -> Promise;
-    #[wasm_bindgen(method, getter, js_name = fetchAccessToken)]
-    pub(crate) fn fetch_access_token(this: &Driver) -> JsValue;
+    pub(crate) fn read(this: &Executor, op: u32, keys: Array, copy_key: Option<&str>, ms: f64);
     #[wasm_bindgen(method)]
-    pub(crate) fn due(this: &Driver);
+    pub(crate) fn write(
+        this: &Executor,
+        op: u32,
+        entries: Object,
+        copy_key: Option<&str>,
+        copy_value: Option<&str>,
+        ms: f64,
+    );
+    #[wasm_bindgen(method, js_name = useMemory)]
+    pub(crate) fn use_memory(this: &Executor, entries: Object);
+    #[wasm_bindgen(method)]
+    pub(crate) fn announce(this: &Executor);
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(method)]
+    pub(crate) fn post(
+        this: &Executor,
+        op: u32,
+        path: &str,
+        provider: Option<String>,
+        params: JsValue,
+        verifier: Option<String>,
+        refresh_token: Option<String>,
+        bearer: Option<String>,
+        ms: f64,
+    );
+    #[wasm_bindgen(method, js_name = takeCode)]
+    pub(crate) fn take_code(this: &Executor, op: u32);
+    #[wasm_bindgen(method)]
+    pub(crate) fn lock(this: &Executor, op: u32, name: &str, ms: f64);
+    #[wasm_bindgen(method)]
+    pub(crate) fn release(this: &Executor);
+    #[wasm_bindgen(method, js_name = setTimer)]
+    pub(crate) fn set_timer(this: &Executor, name: &str, ms: f64);
+    #[wasm_bindgen(method, js_name = clearTimer)]
+    pub(crate) fn clear_timer(this: &Executor, name: &str);
+    #[wasm_bindgen(method)]
+    pub(crate) fn navigate(this: &Executor, url: &str);
+    #[wasm_bindgen(method)]
+    pub(crate) fn trace(this: &Executor, line: &str);
+    #[wasm_bindgen(method)]
+    pub(crate) fn dispose(this: &Executor);
     /// The facade's `token` getter.
     #[wasm_bindgen(js_name = tokenOf)]
-    pub(crate) fn token_of(driver: &Driver, get_snapshot: &JsValue) -> JsValue;
-    #[wasm_bindgen(method)]
-    pub(crate) fn dispose(this: &Driver);
-    /// The facade's `signIn`: the driver's answer as a SignInResult.
+    pub(crate) fn token_of(executor: &Executor, get_snapshot: &JsValue, due: &str) -> JsValue;
+    /// The facade's `signIn`: provider and params checked, then the port's `signIn`.
     #[wasm_bindgen(js_name = signIn)]
-    pub(crate) fn sign_in_js(driver: &Driver, provider: &JsValue, params: &JsValue) -> Promise;
+    pub(crate) fn sign_in_js(port: SessionPort, provider: &JsValue, params: &JsValue) -> Promise;
+
+    /// A pending Promise with its settling functions (`deferred` in io.js).
+    pub(crate) type Deferred;
+    pub(crate) fn deferred() -> Deferred;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn promise(this: &Deferred) -> Promise;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn resolve(this: &Deferred) -> Function;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn reject(this: &Deferred) -> Function;
+
+    /// The constructor's options as `io.js`'s `options` checked them.
+    pub(crate) type CheckedOptions;
+    #[wasm_bindgen(catch)]
+    pub(crate) fn options(options: &JsValue) -> Result<CheckedOptions, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn url(this: &CheckedOptions) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn storage(this: &CheckedOptions) -> JsValue;
+    #[wasm_bindgen(method, getter, js_name = storageNamespace)]
+    pub(crate) fn storage_namespace(this: &CheckedOptions) -> Option<String>;
+    #[wasm_bindgen(method, getter, js_name = shouldHandleCode)]
+    pub(crate) fn should_handle_code(this: &CheckedOptions) -> JsValue;
+    #[wasm_bindgen(method, getter, js_name = replaceURL)]
+    pub(crate) fn replace_url(this: &CheckedOptions) -> Option<Function>;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn navigate(this: &CheckedOptions) -> bool;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn verbose(this: &CheckedOptions) -> bool;
+
+    /// The client's functions that work unbound (`unbound` in io.js).
+    pub(crate) type Unbound;
+    pub(crate) fn unbound(port: SessionPort) -> Unbound;
+    #[wasm_bindgen(method, getter, js_name = getSnapshot)]
+    pub(crate) fn get_snapshot(this: &Unbound) -> JsValue;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn subscribe(this: &Unbound) -> JsValue;
+    #[wasm_bindgen(method, getter, js_name = onChange)]
+    pub(crate) fn on_change(this: &Unbound) -> JsValue;
+    #[wasm_bindgen(method, getter, js_name = fetchAccessToken)]
+    pub(crate) fn fetch_access_token(this: &Unbound) -> JsValue;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn changed(this: &Unbound) -> Function;
 
     // Values handed to JS callers (built in JS: one call instead of a property write each). None
     // of these throws, except where the binding catches: a JS exception must not unwind through
@@ -72,9 +144,8 @@ extern "C" {
         retryable: bool,
         data: Option<JsValue>,
     ) -> JsValue;
-    #[wasm_bindgen(catch)]
-    pub(crate) fn options(options: &JsValue) -> Result<Array, JsValue>;
-    pub(crate) fn unbound(core: &JsValue, fetch_access_token: &JsValue) -> Array;
+    #[wasm_bindgen(js_name = signInResult)]
+    pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<String>) -> JsValue;
     pub(crate) fn own(base: &str, url: &str) -> bool;
     pub(crate) fn message(thrown: &JsValue) -> String;
     #[wasm_bindgen(catch, js_name = deploymentUrl)]

@@ -78,7 +78,7 @@ impl TokenStorage for MemoryStorage {
 }
 
 /// A JS object `{getItem, setItem, removeItem}` whose methods return values or Promises
-/// (localStorage itself, an IndexedDB wrapper, React Native SecureStore...): what the JS API's
+/// (localStorage itself, an IndexedDB wrapper, a Capacitor or Tauri secure store...): what the JS API's
 /// `storage` adapter option is. The client's built-in storages are such objects too (`io.js`'s
 /// `builtin`), and a [`TokenStorage`] is wrapped into one, so every store the client opens takes
 /// one path, with `io.js`'s time limit.
