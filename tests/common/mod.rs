@@ -1,5 +1,5 @@
 //! Helpers shared by the browser test files (`tests/web_*.rs`): the backend's URL, fetch calls to
-//! it and its `/_test/` endpoints, client constructors, waiting helpers.
+//! it and its `/_test/` endpoints, client constructors, waiting helpers, a base64url encoder.
 //! Each file includes this module with `mod common;`; it is only compiled inside those files,
 //! which are gated on `target_arch = "wasm32"`.
 // Each test file is its own binary and uses a subset of these helpers: the rest would be dead
@@ -262,4 +262,22 @@ pub async fn js_async(body: &str, a: &JsValue, b: &JsValue) -> JsValue {
     JsFuture::from(js_sys::Promise::resolve(&js(body, a, b)))
         .await
         .unwrap()
+}
+
+// ---- encoding ----
+
+/// Unpadded base64url of `s`.
+pub fn b64url(s: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in s.as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
 }
