@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the crate's wasm-bindgen-test browser tests headless in one engine:
 #
-#   scripts/wasm-test.sh chromium|firefox|webkit [extra `cargo test` args, e.g. --test web_client]
+#   scripts/wasm-test.sh chromium|firefox|webkit [extra `cargo test` args, e.g. --test web_tabs]
 #
 # Without a target selector among the extra args it runs every integration test and the lib's
 # unit tests (`--tests`). The runner's own output (with its `test result: ...` lines) goes to

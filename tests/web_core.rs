@@ -4,6 +4,9 @@
 // Tests fail loudly: unwrap is the assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod common;
+
+use common::b64url;
 use convex_auth_wasm::core::json::{parse, parse_base64url};
 use convex_auth_wasm::core::jwt;
 use convex_auth_wasm::core::protocol::{interpret_sign_in, parse_response, SignInResult};
@@ -11,22 +14,6 @@ use convex_auth_wasm::ErrorCode;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-/// Unpadded base64url of `s`.
-fn b64url(s: &str) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in s.as_bytes().chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
 
 #[wasm_bindgen_test]
 fn fields_strings_numbers_and_null() {
