@@ -5,9 +5,9 @@
 #   pkg/bundler/  wasm-pack --target bundler (`convex-auth-wasm/bundler`: no init(), for bundlers
 #                 with WebAssembly ESM integration such as webpack 5)
 #   pkg/package.json, pkg/README.md   from npm/, with the crate's version
-# Release profile, wasm-opt -Oz from binaryen 132 in tools/ (first on PATH, run by
-# scripts/prune-table.mjs after it drops unused function-table entries), JS minified by
-# esbuild from tools/, wasm import/export names shortened (scripts/shorten-names.mjs).
+# Release profile, wasm-opt -Oz from binaryen 132 in tools/ (first on PATH), JS minified by
+# esbuild from tools/, wasm import/export names shortened (scripts/shorten-names.mjs, which
+# parses the wasm's sections and checks its work).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/tools/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -23,13 +23,16 @@ export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="$PWD/target/pkg-build"
 export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Ctarget-feature=-reference-types"
 SIZE_ARGS=(--features small-alloc -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
+WASM_FEATURES=(--enable-bulk-memory --enable-multivalue --enable-mutable-globals
+  --enable-nontrapping-float-to-int --enable-sign-ext)
 rm -rf pkg
 for target in web bundler; do
   wasm-pack --quiet build --target "$target" --release --out-dir "pkg/$target" --no-pack . -- "${SIZE_ARGS[@]}" 2>&1 | grep -v '^\[INFO\]' || true
   test -f "pkg/$target/convex_auth_wasm_bg.wasm"
-  # wasm-opt -Oz (names, producers and target features stripped), after dropping the table
-  # entries that nothing calls (see the script).
-  node scripts/prune-table.mjs "pkg/$target/convex_auth_wasm_bg.wasm"
+  # wasm-opt -Oz from binaryen 132 (tools/), with the features of the Rust target as built
+  # (reference types off) and names, producers and target features stripped.
+  wasm-opt "${WASM_FEATURES[@]}" -Oz --strip-debug --strip-producers --strip-target-features \
+    "pkg/$target/convex_auth_wasm_bg.wasm" -o "pkg/$target/convex_auth_wasm_bg.wasm"
   rm -f "pkg/$target/.gitignore"
   # The raw wasm exports (InitOutput, *_bg.wasm.d.ts) are typed with `any` by wasm-bindgen; no
   # `any` on the published surface: they are `unknown` (nobody should call them directly).

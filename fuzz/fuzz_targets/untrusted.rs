@@ -1,5 +1,7 @@
 //! Feeds arbitrary bytes to every part of the core that reads untrusted input (server answers,
-//! JWTs, stored values, namespaces) to show that none of them can panic.
+//! JWTs, stored values, namespaces) and to the session machine (a script of inputs in any order,
+//! with completions carrying the input as stored values and answers) to show that none of them
+//! can panic.
 //!
 //! The only assertions are invariants that must hold for every input: a parsed JSON document
 //! serialises to text that parses back to the same value, and base64url decoding undoes
@@ -9,7 +11,9 @@
 
 #![no_main]
 
+use convex_auth_wasm::core::error::{Error, ErrorCode};
 use convex_auth_wasm::core::json::{self, Json};
+use convex_auth_wasm::core::machine::{Call, Command, Config, Input, Machine, Stored, Timer};
 use convex_auth_wasm::core::protocol::{self, SignInResult};
 use convex_auth_wasm::core::session::{self, AuthState, Session};
 use convex_auth_wasm::core::{error, jwt, keys};
@@ -93,8 +97,123 @@ fuzz_target!(|data: &[u8]| {
     // The input as an access token, and as the claims (payload) of an otherwise valid token.
     exercise_token(text.to_owned(), now, skew);
     let wrapped = format!("eyJhbGciOiJSUzI1NiJ9.{encoded}.c2ln");
-    exercise_token(wrapped, now, skew);
+    exercise_token(wrapped.clone(), now, skew);
+
+    // The session machine, driven by a script read from the bytes.
+    exercise_machine(data, text, &wrapped);
 });
+
+/// Runs the session machine through the inputs the bytes pick, in their order: completions of
+/// the operations it asked for (with the input text as stored values and server answers),
+/// calls, timers, tab events, clock jumps and `free()`. After `free()` no command may come.
+fn exercise_machine(data: &[u8], text: &str, token: &str) {
+    let config = Config {
+        seed: u64::from(data.first().copied().unwrap_or(0)),
+        verbose: true,
+        ..Config::local_storage()
+    };
+    let mut m = Machine::new(config);
+    let mut now = 1_700_000_000_000.0;
+    let mut ops = Vec::new();
+    let mut freed = false;
+    let value = |b: u8| match b % 4 {
+        0 => None,
+        1 => Some(text.to_owned()),
+        2 => Some(token.to_owned()),
+        _ => Some(String::new()),
+    };
+    m.handle(now, Input::Start);
+    for (i, pair) in data.chunks(2).enumerate() {
+        let (a, b) = (pair[0], pair.get(1).copied().unwrap_or(0));
+        for c in m.take_commands() {
+            assert!(!freed, "a command after free(): {c:?}");
+            match c {
+                Command::Read { op, .. }
+                | Command::Persist { op, .. }
+                | Command::WriteVerifier { op, .. }
+                | Command::Request { op, .. }
+                | Command::TakeCode { op }
+                | Command::Lock { op } => ops.push(op),
+                _ => {}
+            }
+        }
+        let op = if ops.is_empty() {
+            0
+        } else {
+            ops.swap_remove(usize::from(b) % ops.len())
+        };
+        let input = match a % 16 {
+            0 => Input::Stored {
+                op,
+                values: Stored {
+                    jwt: value(b),
+                    refresh_token: value(b >> 2),
+                    verifier: value(b >> 4),
+                    copy: value(b >> 6),
+                },
+            },
+            1 => Input::Written { op },
+            2 => Input::StorageFailed {
+                op,
+                message: text.to_owned(),
+            },
+            3 => Input::CodeTaken { op, code: value(b) },
+            4 => Input::Answered {
+                op,
+                status: STATUSES[usize::from(b) % STATUSES.len()],
+                body: json::parse(text),
+            },
+            5 => Input::Unreachable {
+                op,
+                error: Error::new(ErrorCode::Network, text),
+            },
+            6 => Input::Locked {
+                op,
+                granted: b % 2 == 0,
+            },
+            7 => Input::TimerFired(Timer::ALL[usize::from(b) % Timer::ALL.len()]),
+            8 => Input::Online,
+            9 => Input::Focused,
+            10 => Input::TabWrote(value(b)),
+            11 => Input::TabAnnounced,
+            12 => Input::TokenRead,
+            13 => Input::Call {
+                caller: i as u32,
+                call: match b % 4 {
+                    0 => Call::Ready,
+                    1 => Call::SignOut,
+                    2 => Call::Token { force: b % 8 > 3 },
+                    _ => Call::SignIn {
+                        provider: value(b >> 2),
+                        params: vec![("code".to_owned(), text.to_owned())],
+                    },
+                },
+            },
+            14 => {
+                // The clock jumps, forwards or back.
+                now += (f64::from(b) - 128.0) * 60_000.0;
+                Input::Focused
+            }
+            _ => {
+                freed = b % 8 == 0;
+                if freed {
+                    Input::Free
+                } else {
+                    Input::Online
+                }
+            }
+        };
+        m.handle(now, input);
+        std::hint::black_box((m.state(), m.token()));
+        if freed {
+            // free() settles what waits, then nothing more.
+            m.take_commands();
+            m.handle(now, Input::Online);
+            assert!(m.take_commands().is_empty(), "a command after free()");
+            return;
+        }
+    }
+}
 
 /// Runs a token through claims decoding, session construction, refresh timing and the public
 /// snapshot.

@@ -207,12 +207,12 @@ pub enum Input {
         /// What was read.
         values: Stored,
     },
-    /// A [`Command::Write`] completed.
+    /// A [`Command::Persist`] or [`Command::WriteVerifier`] completed.
     Written {
         /// The operation.
         op: Op,
     },
-    /// A [`Command::Read`] or [`Command::Write`] failed (threw, rejected, timed out, or read
+    /// A storage command failed (threw, rejected, timed out, or read
     /// something that is not a string).
     StorageFailed {
         /// The operation.
@@ -285,15 +285,24 @@ pub enum Command {
         /// Whether to read the hand-over copy too.
         copy: bool,
     },
-    /// Write `entries` in order (`None` removes), then the hand-over copy when `copy` is
-    /// `Some`; answer [`Input::Written`].
-    Write {
+    /// Write the JWT, then the refresh token (`None` removes each), as the official client
+    /// does, then the hand-over copy of the JWT when `copy`; answer [`Input::Written`].
+    Persist {
         /// The operation.
         op: Op,
-        /// What to write.
-        entries: Vec<(Slot, Option<String>)>,
-        /// The hand-over copy of the JWT to write (`Some(None)` removes it).
-        copy: Option<Option<String>>,
+        /// The JWT to keep.
+        jwt: Option<String>,
+        /// The refresh token to keep.
+        refresh_token: Option<String>,
+        /// Whether to write the hand-over copy of the JWT too.
+        copy: bool,
+    },
+    /// Write the OAuth verifier (`None` removes it); answer [`Input::Written`].
+    WriteVerifier {
+        /// The operation.
+        op: Op,
+        /// The verifier to keep.
+        verifier: Option<String>,
     },
     /// The storage failed: go on in memory, holding these values.
     UseMemory {
@@ -301,6 +310,8 @@ pub enum Command {
         jwt: Option<String>,
         /// The refresh token last read or written.
         refresh_token: Option<String>,
+        /// The verifier being written, if any.
+        verifier: Option<String>,
     },
     /// Tell the other tabs sharing the storage that it was written.
     Announce,
@@ -526,8 +537,9 @@ enum Then {
 struct Pending {
     op: Op,
     then: Then,
-    /// The storage command, re-issued on memory when the storage fails.
-    retry: Option<Command>,
+    /// What a storage write writes ([`Slot`] and value; `None` for other operations): the
+    /// memory that replaces a failing storage holds it.
+    writes: Option<Vec<(Slot, Option<String>)>>,
 }
 
 /// How one attempt of a refresh ended.
@@ -737,10 +749,10 @@ impl<B: Backend> Machine<B> {
 
     // ---- plumbing ----
 
-    fn op(&mut self, then: Then, retry: Option<Command>) -> Op {
+    fn op(&mut self, then: Then, writes: Option<Vec<(Slot, Option<String>)>>) -> Op {
         self.next_op = self.next_op.wrapping_add(1);
         let op = self.next_op;
-        self.pending.push(Pending { op, then, retry });
+        self.pending.push(Pending { op, then, writes });
         op
     }
 
@@ -751,34 +763,30 @@ impl<B: Backend> Machine<B> {
 
     fn read(&mut self, slots: &'static [Slot], copy: bool, then: Then) {
         let copy = copy && self.config.handover && !self.failed;
-        let op = self.next_op.wrapping_add(1);
-        let command = Command::Read { op, slots, copy };
-        self.op(then, Some(command.clone()));
-        self.commands.push(command);
+        let op = self.op(then, None);
+        self.commands.push(Command::Read { op, slots, copy });
     }
 
-    /// Writes the JWT and the refresh token (removed when `None`), JWT first as the official
-    /// client does, with the hand-over copy of the JWT.
+    /// Writes the JWT and the refresh token (removed when `None`), with the hand-over copy.
     fn persist(&mut self, jwt: Option<String>, refresh_token: Option<String>, then: Then) {
-        self.refresh_token = refresh_token.clone();
-        let copy = (self.config.handover && !self.failed).then(|| jwt.clone());
-        self.write(
-            vec![(Slot::Jwt, jwt), (Slot::RefreshToken, refresh_token)],
+        self.refresh_token.clone_from(&refresh_token);
+        let writes = vec![
+            (Slot::Jwt, jwt.clone()),
+            (Slot::RefreshToken, refresh_token.clone()),
+        ];
+        let op = self.op(then, Some(writes));
+        let copy = self.config.handover && !self.failed;
+        self.commands.push(Command::Persist {
+            op,
+            jwt,
+            refresh_token,
             copy,
-            then,
-        );
+        });
     }
 
-    fn write(
-        &mut self,
-        entries: Vec<(Slot, Option<String>)>,
-        copy: Option<Option<String>>,
-        then: Then,
-    ) {
-        let op = self.next_op.wrapping_add(1);
-        let command = Command::Write { op, entries, copy };
-        self.op(then, Some(command.clone()));
-        self.commands.push(command);
+    fn write_verifier(&mut self, verifier: Option<String>, then: Then) {
+        let op = self.op(then, Some(vec![(Slot::Verifier, verifier.clone())]));
+        self.commands.push(Command::WriteVerifier { op, verifier });
     }
 
     fn request(&mut self, request: Request, then: Then) {
@@ -1011,11 +1019,9 @@ impl<B: Backend> Machine<B> {
                 Some(refresh_token),
                 Then::SignInPersisted(flow, token),
             ),
-            Ok(SignInResult::Redirect { url, verifier }) => self.write(
-                vec![(Slot::Verifier, Some(verifier))],
-                None,
-                Then::SignInRedirect(flow, url),
-            ),
+            Ok(SignInResult::Redirect { url, verifier }) => {
+                self.write_verifier(Some(verifier), Then::SignInRedirect(flow, url))
+            }
             Ok(SignInResult::NoTokens | SignInResult::Started) => {
                 self.sign_in_done(flow.origin, Ok(false), None)
             }
@@ -1307,11 +1313,7 @@ impl<B: Backend> Machine<B> {
             Then::SignInVerifier(mut flow) => match values.verifier {
                 Some(verifier) => {
                     flow.verifier = Some(verifier);
-                    self.write(
-                        vec![(Slot::Verifier, None)],
-                        None,
-                        Then::SignInVerifierCleared(flow),
-                    );
+                    self.write_verifier(None, Then::SignInVerifierCleared(flow));
                 }
                 None => self.send_sign_in(flow),
             },
@@ -1386,44 +1388,43 @@ impl<B: Backend> Machine<B> {
         }
     }
 
-    /// A storage operation failed: the client goes on in memory, holding the session (JWT and
-    /// refresh token), reports it once, and the operation is done again there. Once in memory,
-    /// a failure reads as absent.
+    /// A storage operation failed: the client goes on in memory, which holds what the machine
+    /// knows (the JWT, the refresh token last read or written) with this operation's writes
+    /// applied, and reports it once. The operation completes as it would have on that memory.
     fn storage_failed(&mut self, op: Op, message: String) {
         let Some(p) = self.take(op) else { return };
-        if self.failed {
-            return match p.retry {
-                Some(Command::Write { .. }) => self.written(p.then),
-                _ => self.stored(p.then, Stored::default()),
-            };
-        }
-        self.failed = true;
-        self.commands.push(Command::UseMemory {
-            jwt: self.token().map(str::to_owned),
-            refresh_token: self.refresh_token.clone(),
-        });
-        self.emit(Error::storage(message));
-        if let Some(command) = p.retry {
-            // Again, on memory: the hand-over copy belongs to the shared storage.
-            let command = match command {
-                Command::Read { op, slots, .. } => Command::Read {
-                    op,
-                    slots,
-                    copy: false,
-                },
-                Command::Write { op, entries, .. } => Command::Write {
-                    op,
-                    entries,
-                    copy: None,
-                },
-                other => other,
-            };
-            self.pending.push(Pending {
-                op,
-                then: p.then,
-                retry: Some(command.clone()),
+        if !self.failed {
+            self.failed = true;
+            let mut jwt = self.token().map(str::to_owned);
+            let mut refresh_token = self.refresh_token.clone();
+            let mut verifier = None;
+            for (slot, value) in p.writes.iter().flatten() {
+                match slot {
+                    Slot::Jwt => jwt.clone_from(value),
+                    Slot::RefreshToken => refresh_token.clone_from(value),
+                    Slot::Verifier => verifier.clone_from(value),
+                }
+            }
+            self.commands.push(Command::UseMemory {
+                jwt,
+                refresh_token,
+                verifier,
             });
-            self.commands.push(command);
+            self.emit(Error::storage(message));
+        }
+        match p.writes {
+            Some(_) => self.written(p.then),
+            // What the memory holds; no verifier (one written to it is read by nobody before
+            // the page leaves for the provider).
+            None => {
+                let values = Stored {
+                    jwt: self.token().map(str::to_owned),
+                    refresh_token: self.refresh_token.clone(),
+                    verifier: None,
+                    copy: None,
+                };
+                self.stored(p.then, values);
+            }
         }
     }
 

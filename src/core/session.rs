@@ -143,6 +143,15 @@ pub enum AuthEventKind {
 }
 
 impl AuthEventKind {
+    /// Every kind.
+    pub const ALL: [AuthEventKind; 5] = [
+        AuthEventKind::Initialized,
+        AuthEventKind::SignedIn,
+        AuthEventKind::SignedOut,
+        AuthEventKind::TokenRefreshed,
+        AuthEventKind::Error,
+    ];
+
     /// The JS `type` string.
     pub fn as_str(self) -> &'static str {
         match self {

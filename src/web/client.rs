@@ -175,8 +175,6 @@ enum Waiter {
 pub(crate) struct Inner {
     url: String,
     keys: Keys,
-    /// The key of the hand-over copy of the JWT (IndexedDB).
-    handover_key: String,
     machine: RefCell<Machine>,
     pub(crate) executor: io::Executor,
     /// The functions the JS API hands out unbound; `changed` tells its listeners.
@@ -276,12 +274,14 @@ impl ConvexAuthClient {
         };
         let channel = config
             .announce
-            .then(|| ["convex-auth-wasm:", &keys.jwt].concat());
+            .then(|| String::from("convex-auth-wasm:") + &keys.jwt);
         let should_handle_code = match options.should_handle_code {
             ShouldHandleCode::Always => JsValue::TRUE,
             ShouldHandleCode::Never => JsValue::FALSE,
             ShouldHandleCode::Function(f) => f.into(),
         };
+        let mut handover_key = String::from("handover:");
+        handover_key.push_str(&keys.jwt);
         let inner = Rc::new_cyclic(|weak: &Weak<Inner>| {
             // The executor starts the machine after a microtask, when this Rc is complete.
             let executor = io::executor(
@@ -290,8 +290,11 @@ impl ConvexAuthClient {
                 },
                 &url,
                 &store,
-                &area,
                 &keys.jwt,
+                &keys.refresh_token,
+                &keys.verifier,
+                &handover_key,
+                &area,
                 channel,
                 &should_handle_code,
                 options.replace_url.as_ref(),
@@ -301,7 +304,6 @@ impl ConvexAuthClient {
             });
             Inner {
                 url,
-                handover_key: ["handover:", &keys.jwt].concat(),
                 keys,
                 machine: RefCell::new(Machine::new(config)),
                 executor,
@@ -429,6 +431,8 @@ impl Drop for ConvexAuthClient {
 /// The port's inputs, as `io.js`'s executor and the facade call them.
 #[wasm_bindgen(js_class = SessionPort)]
 impl SessionPort {
+    // One copy for every input (not inlined into each export).
+    #[inline(never)]
     fn feed(&self, input: Input) {
         if let Some(inner) = self.inner.upgrade() {
             inner.feed(input);
@@ -440,23 +444,22 @@ impl SessionPort {
         self.feed(Input::Start);
     }
 
-    /// A read completed: `values` is `{key: value}` of the keys read.
-    pub fn stored(&self, op: u32, values: JsValue, copy: Option<String>) {
-        let Some(inner) = self.inner.upgrade() else {
-            return;
-        };
-        let get = |key: &str| {
-            Reflect::get(&values, &JsValue::from_str(key))
-                .ok()
-                .and_then(|v| v.as_string())
-        };
+    /// A read completed with the values asked for (absent ones undefined).
+    pub fn stored(
+        &self,
+        op: u32,
+        jwt: Option<String>,
+        refresh_token: Option<String>,
+        verifier: Option<String>,
+        copy: Option<String>,
+    ) {
         let values = Stored {
-            jwt: get(&inner.keys.jwt),
-            refresh_token: get(&inner.keys.refresh_token),
-            verifier: get(&inner.keys.verifier),
+            jwt,
+            refresh_token,
+            verifier,
             copy,
         };
-        inner.feed(Input::Stored { op, values });
+        self.feed(Input::Stored { op, values });
     }
 
     /// A write completed.
@@ -665,51 +668,35 @@ impl Inner {
         }
     }
 
-    fn key(&self, slot: Slot) -> &str {
-        match slot {
-            Slot::Jwt => &self.keys.jwt,
-            Slot::RefreshToken => &self.keys.refresh_token,
-            Slot::Verifier => &self.keys.verifier,
-        }
-    }
-
-    /// `{key: value}` of `entries` in order (null for a removal).
-    fn entries(&self, entries: &[(Slot, Option<String>)]) -> Object {
-        let object = Object::new();
-        for (slot, value) in entries {
-            let value = value.as_deref().map_or(JsValue::NULL, JsValue::from_str);
-            let _ = Reflect::set(&object, &JsValue::from_str(self.key(*slot)), &value);
-        }
-        object
-    }
-
     /// Carries out one command of the machine.
     fn run(&self, command: Command) {
         let exec = &self.executor;
         match command {
             Command::Read { op, slots, copy } => {
-                let keys: Array = slots
-                    .iter()
-                    .map(|slot| JsValue::from_str(self.key(*slot)))
-                    .collect();
-                let copy_key = copy.then_some(self.handover_key.as_str());
-                exec.read(op, keys, copy_key, STORAGE_TIMEOUT_MS);
-            }
-            Command::Write { op, entries, copy } => {
-                let (copy_key, copy_value) = match &copy {
-                    Some(value) => (Some(self.handover_key.as_str()), value.as_deref()),
-                    None => (None, None),
-                };
-                exec.write(
+                let wants = |slot| slots.contains(&slot);
+                exec.read(
                     op,
-                    self.entries(&entries),
-                    copy_key,
-                    copy_value,
+                    wants(Slot::Jwt),
+                    wants(Slot::RefreshToken),
+                    wants(Slot::Verifier),
+                    copy,
                     STORAGE_TIMEOUT_MS,
                 );
             }
-            Command::UseMemory { jwt, refresh_token } => exec
-                .use_memory(self.entries(&[(Slot::Jwt, jwt), (Slot::RefreshToken, refresh_token)])),
+            Command::Persist {
+                op,
+                jwt,
+                refresh_token,
+                copy,
+            } => exec.persist(op, jwt, refresh_token, copy, STORAGE_TIMEOUT_MS),
+            Command::WriteVerifier { op, verifier } => {
+                exec.write_verifier(op, verifier, STORAGE_TIMEOUT_MS)
+            }
+            Command::UseMemory {
+                jwt,
+                refresh_token,
+                verifier,
+            } => exec.use_memory(jwt, refresh_token, verifier),
             Command::Announce => exec.announce(),
             Command::Request { op, request } => {
                 let params = request.params.as_ref().map_or(JsValue::UNDEFINED, |p| {

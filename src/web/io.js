@@ -502,12 +502,13 @@ export const message = (e) => (typeof e == "string" ? e : typeof e?.message == "
  * decides what the session does: no state but the I/O's own (the store in use, timers, the held
  * lock, the BroadcastChannel).
  *
- * `store` is the storage adapter; `area` the localStorage object whose `storage` events report
- * other tabs' writes of `jwtKey` (undefined for other storages); `channelName` names the
- * BroadcastChannel that carries other tabs' announcements (undefined: none); `handle` and
- * `replace` are the shouldHandleCode and replaceURL options.
+ * `store` is the storage adapter and `keys` its key names `{jwt, refreshToken, verifier}`;
+ * `copyKey` the IndexedDB key of the hand-over copy of the JWT; `area` the localStorage object
+ * whose `storage` events report other tabs' writes of the JWT (undefined for other storages);
+ * `channelName` names the BroadcastChannel that carries other tabs' announcements (undefined:
+ * none); `handle` and `replace` are the shouldHandleCode and replaceURL options.
  */
-export const executor = (port, url, store, area, jwtKey, channelName, handle, replace) => {
+export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey, copyKey, area, channelName, handle, replace) => {
   let disposed, release, channel;
   const timers = {};
   const deadlines = {};
@@ -537,37 +538,49 @@ export const executor = (port, url, store, area, jwtKey, channelName, handle, re
   // After the constructor has returned, so that listeners added then hear everything.
   queueMicrotask(() => feed(() => port.start()));
 
-  // A storage operation on every key in turn; a failure of any is the operation's failure.
-  const each = async (op, keys, f) => {
+  const get = (wanted, key, ms) => (wanted ? storeOp(store, "getItem", key, undefined, ms) : undefined);
+  const set = (key, value, ms) => storeOp(store, value == null ? "removeItem" : "setItem", key, value ?? undefined, ms);
+  // Runs the storage steps `f`; a failure of any is the operation's failure.
+  const steps = async (op, f) => {
     try {
-      for (const key of keys) await f(key);
+      await f();
+      return true;
     } catch (e) {
       feed(() => port.storageFailed(op, message(e)));
-      return true;
     }
   };
   return {
-    /** Reads `keys` (and the hand-over copy under `copyKey`): port.stored(op, {key: value}, copy). */
-    read: async (op, keys, copyKey, ms) => {
-      const values = {};
-      if (await each(op, keys, async (k) => (values[k] = await storeOp(store, "getItem", k, undefined, ms)))) return;
-      const copy = copyKey && (await idbGet(copyKey).catch(() => {}));
-      feed(() => port.stored(op, values, typeof copy == "string" ? copy : undefined));
-    },
-    /** Writes `entries` in order (null removes), then the hand-over copy: port.written(op). */
-    write: async (op, entries, copyKey, copyValue, ms) => {
-      const write = (k) => {
-        const v = entries[k];
-        return storeOp(store, v == null ? "removeItem" : "setItem", k, v ?? undefined, ms);
+    /** Reads the keys asked for (and the hand-over copy): port.stored(op, jwt, refreshToken, verifier, copy). */
+    read: async (op, jwt, refreshToken, verifier, copy, ms) => {
+      const read = async () => {
+        jwt = await get(jwt, jwtKey, ms);
+        refreshToken = await get(refreshToken, refreshTokenKey, ms);
+        verifier = await get(verifier, verifierKey, ms);
       };
-      if (await each(op, Object.keys(entries), write)) return;
-      if (copyKey) await idbSet(copyKey, copyValue ?? undefined).catch(() => {});
+      if (!(await steps(op, read))) return;
+      const held = copy ? await idbGet(copyKey).catch(() => {}) : undefined;
+      feed(() => port.stored(op, jwt, refreshToken, verifier, typeof held == "string" ? held : undefined));
+    },
+    /** Writes the JWT, then the refresh token (null removes), then the hand-over copy: port.written(op). */
+    persist: async (op, jwt, refreshToken, copy, ms) => {
+      const write = async () => {
+        await set(jwtKey, jwt, ms);
+        await set(refreshTokenKey, refreshToken, ms);
+      };
+      if (!(await steps(op, write))) return;
+      if (copy) await idbSet(copyKey, jwt ?? undefined).catch(() => {});
       feed(() => port.written(op));
     },
-    /** Goes on with a memory store holding `entries` ({key: value}); no other tab follows it. */
-    useMemory: (entries) => {
+    /** Writes the OAuth verifier (null removes it): port.written(op). */
+    writeVerifier: async (op, verifier, ms) => {
+      if (await steps(op, () => set(verifierKey, verifier, ms))) feed(() => port.written(op));
+    },
+    /** Goes on with a memory store holding these values; no other tab follows it. */
+    useMemory: (jwt, refreshToken, verifier) => {
       store = memory();
-      for (const k in entries) if (entries[k] != null) store.setItem(k, entries[k]);
+      if (jwt != null) store.setItem(jwtKey, jwt);
+      if (refreshToken != null) store.setItem(refreshTokenKey, refreshToken);
+      if (verifier != null) store.setItem(verifierKey, verifier);
       area = undefined;
     },
     announce: () => {

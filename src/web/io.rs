@@ -3,7 +3,7 @@
 //! checks, `auth.fetch`, and the JS values handed to callers. What the session does is decided
 //! by the machine ([`crate::core::machine`]).
 
-use js_sys::{Array, Function, Object, Promise};
+use js_sys::{Function, Promise};
 
 use super::client::SessionPort;
 use wasm_bindgen::prelude::*;
@@ -26,25 +26,44 @@ extern "C" {
         port: SessionPort,
         url: &str,
         store: &JsValue,
-        area: &JsValue,
         jwt_key: &str,
+        refresh_token_key: &str,
+        verifier_key: &str,
+        copy_key: &str,
+        area: &JsValue,
         channel_name: Option<String>,
         should_handle_code: &JsValue,
         replace_url: Option<&Function>,
     ) -> Executor;
+    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(method)]
-    pub(crate) fn read(this: &Executor, op: u32, keys: Array, copy_key: Option<&str>, ms: f64);
-    #[wasm_bindgen(method)]
-    pub(crate) fn write(
+    pub(crate) fn read(
         this: &Executor,
         op: u32,
-        entries: Object,
-        copy_key: Option<&str>,
-        copy_value: Option<&str>,
+        jwt: bool,
+        refresh_token: bool,
+        verifier: bool,
+        copy: bool,
         ms: f64,
     );
+    #[wasm_bindgen(method)]
+    pub(crate) fn persist(
+        this: &Executor,
+        op: u32,
+        jwt: Option<String>,
+        refresh_token: Option<String>,
+        copy: bool,
+        ms: f64,
+    );
+    #[wasm_bindgen(method, js_name = writeVerifier)]
+    pub(crate) fn write_verifier(this: &Executor, op: u32, verifier: Option<String>, ms: f64);
     #[wasm_bindgen(method, js_name = useMemory)]
-    pub(crate) fn use_memory(this: &Executor, entries: Object);
+    pub(crate) fn use_memory(
+        this: &Executor,
+        jwt: Option<String>,
+        refresh_token: Option<String>,
+        verifier: Option<String>,
+    );
     #[wasm_bindgen(method)]
     pub(crate) fn announce(this: &Executor);
     #[allow(clippy::too_many_arguments)]
