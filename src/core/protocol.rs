@@ -125,7 +125,10 @@ pub fn interpret_sign_in(value: &Json) -> Result<SignInResult, Error> {
 
 /// Whether `url` starts with `http://` or `https://` (in any case), as an OAuth redirect must.
 pub fn is_http_url(url: &str) -> bool {
-    let scheme = |s: &str| url.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s));
+    let scheme = |s: &str| {
+        url.get(..s.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(s))
+    };
     scheme("https://") || scheme("http://")
 }
 
