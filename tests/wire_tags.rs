@@ -3,7 +3,12 @@
 //! ships, storage names against io.js's option check, timer names (which io.js must treat as
 //! opaque), and the method names of io.js's executor and of the `SessionPort` it calls.
 #![cfg(not(target_arch = "wasm32"))]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use convex_auth_wasm::core::machine::Timer;
 use convex_auth_wasm::{AuthEventKind, ErrorCode};

@@ -554,17 +554,21 @@ enum Attempt {
     Transient(Error),
 }
 
+/// A caller waiting for a flight, with the token it must not be given (a forced caller's).
+type Waiter = (CallerId, Option<String>);
+
 /// The single refresh in flight, which every caller needing a token joins.
 #[derive(Debug)]
 struct Flight {
     force: bool,
     attempt: u32,
-    waiters: Vec<CallerId>,
+    waiters: Vec<Waiter>,
     /// The token when the flight began: a different fresh one later means another tab rotated.
     start: Option<String>,
     /// The token when the current attempt began (never adopted back).
     held: Option<String>,
-    /// The epoch when the current attempt began: answers for an older epoch are stale.
+    /// The epoch when the current attempt read the refresh token it sends: answers for an
+    /// older epoch are stale.
     epoch: u32,
     /// The flight began at start-up: the first state waits for its first attempt.
     start_up: bool,
@@ -731,10 +735,17 @@ impl<B: Backend> Machine<B> {
                 }
             }
             Input::TabWrote(token) => {
-                if !self.loading && !self.failed && self.config.handover {
+                // The event carries the value of one write, which may be older than what the
+                // storage holds by now: two tabs writing at once (two sign-ins, a sign-out and a
+                // refresh) each get the other's event after their own write, and following the
+                // values left each tab on the other's. The storage is what is followed.
+                if !self.loading
+                    && !self.failed
+                    && self.config.handover
+                    && token.as_deref() != self.token()
+                {
                     self.trace("storage event: following another tab");
-                    let session = self.parse(token);
-                    self.set(session);
+                    self.read(&[Slot::Jwt], false, Then::Announced);
                 }
             }
             Input::TabAnnounced => {
@@ -837,10 +848,11 @@ impl<B: Backend> Machine<B> {
         if let Some(s) = &session {
             self.skew_ms = s.skew_ms;
         }
-        if matches!(
-            kind,
-            Some(AuthEventKind::SignedIn | AuthEventKind::SignedOut)
-        ) {
+        // A session starts or ends: also a new session of the same user (a second sign-in, here
+        // or in another tab), which `transition` reports as a refresh. A refresh answer still on
+        // its way is for the old session and must not overwrite the new one.
+        let session_id = |s: Option<&Session>| s.map(|s| s.claims.session_id.clone());
+        if session_id(self.session.as_ref()) != session_id(session.as_ref()) {
             self.epoch = self.epoch.wrapping_add(1);
         }
         self.session = session;
@@ -890,7 +902,9 @@ impl<B: Backend> Machine<B> {
         if let Some(e) = self.config.storage_error.clone() {
             self.emit(e);
         }
-        self.read(&[Slot::Jwt], false, Then::StartUpJwt);
+        // The refresh token is read too, only to be held: if the storage breaks later, the
+        // session goes on in memory with it (else the first refresh there would sign out).
+        self.read(&[Slot::Jwt, Slot::RefreshToken], false, Then::StartUpJwt);
     }
 
     fn code_taken(&mut self, code: Option<String>) {
@@ -976,7 +990,10 @@ impl<B: Backend> Machine<B> {
                 } else if current.is_none() && self.flight.is_none() {
                     self.settle(caller, Outcome::Token(None));
                 } else {
-                    self.start_flight(force, Some(caller), false);
+                    // A forced caller may join a flight that is not forced, or that began before
+                    // it got its token: what the flight ends with is checked against its token.
+                    let avoid = held.filter(|_| force);
+                    self.start_flight(force, Some((caller, avoid)), false);
                 }
             }
         }
@@ -1064,7 +1081,7 @@ impl<B: Backend> Machine<B> {
     // ---- the refresh ----
 
     /// Joins the refresh in flight, or starts one.
-    fn start_flight(&mut self, force: bool, caller: Option<CallerId>, start_up: bool) {
+    fn start_flight(&mut self, force: bool, caller: Option<Waiter>, start_up: bool) {
         if let Some(f) = &mut self.flight {
             f.waiters.extend(caller);
             return;
@@ -1092,7 +1109,14 @@ impl<B: Backend> Machine<B> {
             return self.finish_flight(current);
         }
         let force = f.force;
-        let distinct_at = self.session.as_ref().map(Session::distinct_rotation_at_ms);
+        // The server's clock had reached `iat` when the token was received: one second after
+        // that, a new JWT differs, whatever the device clock says. Without this bound a device
+        // clock behind the server's (by an offset not measured yet: a stored token) waited up to
+        // that offset, an hour for a clock an hour slow.
+        let distinct_at = self
+            .session
+            .as_ref()
+            .map(|s| s.distinct_rotation_at_ms().min(s.received_ms + 1000.0));
         if let Some(f) = &mut self.flight {
             f.held.clone_from(&current);
         }
@@ -1112,10 +1136,6 @@ impl<B: Backend> Machine<B> {
     }
 
     fn lock_and_rotate(&mut self) {
-        let epoch = self.epoch;
-        if let Some(f) = &mut self.flight {
-            f.epoch = epoch;
-        }
         if self.config.shared {
             let op = self.op(Then::FlightLock, None);
             self.commands.push(Command::Lock { op });
@@ -1135,6 +1155,8 @@ impl<B: Backend> Machine<B> {
         let held = self.flight.as_ref().and_then(|f| f.held.clone());
         let stored = self.parse(values.jwt);
         let copy = self.parse(values.copy);
+        // Held for the fall-back to memory, also when another tab's token is adopted.
+        self.refresh_token.clone_from(&values.refresh_token);
         if let Some(s) = adopt(stored.as_ref(), copy.as_ref(), held.as_deref(), self.now) {
             self.trace("refresh: adopting the token another tab stored");
             let token = s.token.clone();
@@ -1143,12 +1165,19 @@ impl<B: Backend> Machine<B> {
                 fresh: false,
             });
         }
-        self.refresh_token.clone_from(&values.refresh_token);
         let Some(request) = self.backend.refresh(values.refresh_token.as_deref()) else {
             self.trace("refresh: no refresh token, signing out");
             return self.persist(None, None, Then::FlightCleared);
         };
         self.trace("refresh: request");
+        // The answer is for the session of this refresh token: stale if the session starts or
+        // ends from now on. (Taken when the attempt began, before the wait for the lock, a
+        // sign-in during that wait made the answer for the new session look stale: its rotated
+        // tokens were dropped and the waiting callers given the token the attempt replaces.)
+        let epoch = self.epoch;
+        if let Some(f) = &mut self.flight {
+            f.epoch = epoch;
+        }
         let refresh_token = values.refresh_token.unwrap_or_default();
         self.request(request, Then::FlightAnswer(refresh_token));
     }
@@ -1196,8 +1225,15 @@ impl<B: Backend> Machine<B> {
         let start_up = self.flight.as_ref().is_some_and(|f| f.start_up);
         match attempt {
             Attempt::Stale => {
-                let current = self.token().map(str::to_owned);
-                self.finish_flight(current);
+                // The session started or ended meanwhile. Its token is the answer when it is
+                // good; a token already due (the device slept since the sign-in) is refreshed in
+                // turn, rather than handed out expired.
+                if self.session.is_none() || self.fresh() {
+                    let current = self.token().map(str::to_owned);
+                    self.finish_flight(current);
+                } else {
+                    self.attempt();
+                }
             }
             Attempt::Ended => {
                 self.epoch = self.epoch.wrapping_add(1);
@@ -1235,11 +1271,24 @@ impl<B: Backend> Machine<B> {
 
     fn finish_flight(&mut self, token: Option<String>) {
         let Some(f) = self.flight.take() else { return };
-        for caller in f.waiters {
+        // A forced caller is never given back the token it held (the flight adopted that token
+        // from another tab, or kept it): it waits for a forced flight of its own.
+        let (again, settled): (Vec<Waiter>, Vec<Waiter>) = f
+            .waiters
+            .into_iter()
+            .partition(|(_, avoid)| token.is_some() && *avoid == token);
+        for (caller, _) in settled {
             self.settle(caller, Outcome::Token(token.clone()));
         }
         if f.start_up {
             self.loaded();
+        }
+        let mut again = again.into_iter();
+        if let Some(first) = again.next() {
+            self.start_flight(true, Some(first), false);
+            if let Some(f) = &mut self.flight {
+                f.waiters.extend(again);
+            }
         }
     }
 
@@ -1297,6 +1346,7 @@ impl<B: Backend> Machine<B> {
                 } else {
                     "init: no stored session"
                 });
+                self.refresh_token.clone_from(&values.refresh_token);
                 let session = self.parse(values.jwt);
                 self.set(session);
                 let op = self.op(Then::StartUpCode, None);
