@@ -1,4 +1,3 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Deterministic simulations of the session machine (`core::machine`) on a fake clock.
 //!
 //! A [`World`] is a browser as the executor sees it: tabs (each a [`Machine`]), one shared
@@ -15,6 +14,7 @@
 //!
 //! `SIM_SEED=<n> SIM_TRACE=1 cargo test --test machine random -- --nocapture` replays one world
 //! of the property test with a trace; `SIM_WORLDS=<n>` runs more (or fewer) than 2,000.
+#![cfg(not(target_arch = "wasm32"))]
 // Tests fail loudly: unwrap and panics are the assertions.
 #![allow(
     clippy::unwrap_used,
