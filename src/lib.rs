@@ -5,11 +5,12 @@
 //! token fetcher for the official Convex client.
 //!
 //! The crate has two layers:
-//! - [`core`]: I/O-free logic (JWT claims, the wire protocol and what every answer means,
-//!   errors, refresh timing), tested natively;
-//! - `web` (wasm32 only): the [`ConvexAuthClient`] itself, a synchronous core holding the
-//!   session, driven by a small JS module of the crate (`io.js`) that runs the asynchronous
-//!   steps; exported to JS by wasm-bindgen and usable from Rust front ends (Leptos, Yew, Dioxus).
+//! - [`core`]: I/O-free logic, tested natively: the session machine ([`core::machine`]: every
+//!   state and decision, typed inputs in and typed commands out), JWT claims, the wire protocol
+//!   and what every answer means, errors, refresh timing;
+//! - `web` (wasm32 only): the [`ConvexAuthClient`] itself, which runs the machine and has a
+//!   small JS module of the crate (`io.js`) carry out its commands with the browser's APIs;
+//!   exported to JS by wasm-bindgen and usable from Rust front ends (Leptos, Yew, Dioxus).
 
 pub mod core;
 

@@ -665,6 +665,16 @@ impl<B: Backend> Machine<B> {
         AuthState::of(self.loading, self.session.as_ref())
     }
 
+    /// Whether the first state is not known yet.
+    pub fn is_loading(&self) -> bool {
+        self.loading
+    }
+
+    /// The session held, if any.
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
     /// The current JWT.
     pub fn token(&self) -> Option<&str> {
         self.session.as_ref().map(|s| s.token.as_str())

@@ -1,7 +1,7 @@
 //! The wire protocol of `@convex-dev/auth` 0.0.95 over Convex's public HTTP API
-//! (PROTOCOL.md §0, §5, §7.5): the meaning of every answer. (Requests, the actions
-//! `auth:signIn` and `auth:signOut`, the `{path, args, format:"json"}` envelope and the
-//! `auth:signIn` args, are written where they are sent: `io.js`'s driver, `post` and `args`.)
+//! (PROTOCOL.md §0, §5, §7.5): the meaning of every answer. (The requests are the session
+//! backend's, [`super::machine::ConvexAuthV1`]; `io.js`'s `post` writes their
+//! `{path, args, format:"json"}` envelope.)
 
 use super::error::{self, Error, ErrorCode};
 use super::json::Json;

@@ -527,11 +527,13 @@ impl SessionPort {
 
     /// The state object (`getSnapshot`); signed out once the client is freed.
     pub fn snapshot(&self) -> JsValue {
-        let state = match self.inner.upgrade() {
-            Some(inner) => inner.state(),
-            None => AuthState::default(),
-        };
-        io::state_object(&state)
+        match self.inner.upgrade() {
+            Some(inner) => {
+                let machine = inner.machine.borrow();
+                io::state_object(machine.is_loading(), machine.session())
+            }
+            None => io::state_object(false, None),
+        }
     }
 
     /// `fetchAccessToken`.
@@ -587,7 +589,7 @@ fn settle_js(deferred: &io::Deferred, outcome: Outcome) {
             deferred.resolve(),
             io::sign_in_result(o.signing_in, o.redirect),
         ),
-        Outcome::SignIn(Err(e)) => (deferred.reject(), e.into_js()),
+        Outcome::SignIn(Err(e)) => (deferred.reject(), e.to_js()),
     };
     let _ = settle.call1(&JsValue::UNDEFINED, &value);
 }
@@ -595,6 +597,11 @@ fn settle_js(deferred: &io::Deferred, outcome: Outcome) {
 impl Inner {
     pub(crate) fn state(&self) -> AuthState {
         self.machine.borrow().state()
+    }
+
+    /// The machine, to read.
+    pub(crate) fn machine(&self) -> std::cell::Ref<'_, Machine> {
+        self.machine.borrow()
     }
 
     /// Hands `input` to the machine, then carries out its commands. No borrow is held while
@@ -749,13 +756,18 @@ impl Inner {
     /// Rust ones, then the JS ones (`io.js`'s `changed`). Listeners are called with no borrow
     /// held, so they may call back into the client.
     fn notify(&self, state_changed: bool, event: Option<(AuthEventKind, Option<Error>)>) {
-        let state = self.state();
         let listeners: Vec<Listener> = self
             .listeners
             .borrow()
             .iter()
             .map(|(_, l)| l.clone())
             .collect();
+        // The state for the Rust listeners (the JS ones read their snapshot themselves).
+        let state = if listeners.is_empty() {
+            AuthState::default()
+        } else {
+            self.state()
+        };
         if state_changed {
             for l in &listeners {
                 if let Listener::State(f) = l {
@@ -765,7 +777,7 @@ impl Inner {
             let _ = self.changed.call0(&JsValue::UNDEFINED);
         }
         if let Some((kind, error)) = event {
-            let e = error.clone().map_or(JsValue::UNDEFINED, Error::into_js);
+            let e = error.as_ref().map_or(JsValue::UNDEFINED, Error::to_js);
             let _ = self
                 .changed
                 .call2(&JsValue::UNDEFINED, &kind.as_str().into(), &e);

@@ -140,8 +140,8 @@ impl JsConvexAuthClient {
     ) -> Result<JsConvexAuthClient, JsValue> {
         #[cfg(feature = "debug-panics")]
         console_error_panic_hook::set_once();
-        let client = ConvexAuthClient::new(options_from_js(&options).map_err(Error::into_js)?)
-            .map_err(Error::into_js)?;
+        let client = ConvexAuthClient::new(options_from_js(&options).map_err(|e| e.to_js())?)
+            .map_err(|e| e.to_js())?;
         // The unbound functions are built in io.js, which also keeps the JS listeners.
         let unbound = &client.inner.unbound;
         let (get_snapshot, subscribe, on_change, fetch_access_token) = (
@@ -170,13 +170,13 @@ impl JsConvexAuthClient {
     /// `true` until the first state is known.
     #[wasm_bindgen(getter = isLoading)]
     pub fn is_loading(&self) -> bool {
-        self.client.state().is_loading
+        self.client.inner.machine().is_loading()
     }
 
     /// Whether a session is held. Never flips to false during a refresh.
     #[wasm_bindgen(getter = isAuthenticated)]
     pub fn is_authenticated(&self) -> bool {
-        self.client.inner.state().is_authenticated
+        self.client.inner.machine().session().is_some()
     }
 
     /// The current JWT, or null (`useAuthToken`).

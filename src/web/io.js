@@ -1,12 +1,12 @@
-// The JS side of the wasm client: the browser's asynchronous APIs as Promises (IndexedDB,
-// WebCrypto, Web Locks, fetch with a timeout), the storages as adapter objects with a time limit,
-// the constructor's option checks, auth.fetch, the JS values the client hands out (state, events,
-// errors, its unbound functions), and the driver (`client`), which runs the client's
-// asynchronous steps. The session itself and its decisions (what a stored token is worth, when
-// to refresh, which token to adopt, what an answer means, who signs out) are in Rust: the
-// driver asks the core (src/web/client.rs, `Inner::op`) at every step. wasm-bindgen ships this
-// file with the wasm as a snippet (the npm web build bundles it into the glue): this code costs
-// a fraction of the size of the same code as Rust futures and closures.
+// The JS side of the wasm client, I/O only: the browser's asynchronous APIs as Promises
+// (IndexedDB, WebCrypto, Web Locks, fetch with a timeout), the storages as adapter objects with a
+// time limit, the constructor's option checks, auth.fetch, the JS values the client hands out
+// (state, events, errors, its unbound functions), and the executor (`executor`), which carries
+// out the session machine's commands and feeds each completion back to the machine's port. What
+// the session does (what a stored token is worth, when to refresh, which token to adopt, what an
+// answer means, who signs out) is decided by the machine in Rust (src/core/machine.rs).
+// wasm-bindgen ships this file with the wasm as a snippet (the npm web build bundles it into the
+// glue).
 
 const STORE = "kv";
 const RECORD = "encrypted:"; // prefix of the records of encrypted values

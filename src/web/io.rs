@@ -9,7 +9,7 @@ use super::client::SessionPort;
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::{Error, ErrorCode};
-use crate::core::session::AuthState;
+use crate::core::session::Session;
 
 #[wasm_bindgen(module = "/src/web/io.js")]
 extern "C" {
@@ -173,28 +173,28 @@ extern "C" {
     pub(crate) fn auth_fetch(token: &JsValue, base: &str) -> Function;
 }
 
-/// The state object that `getSnapshot()` returns (cached by `io.js` until the state changes).
-pub(crate) fn state_object(s: &AuthState) -> JsValue {
+/// The state object that `getSnapshot()` returns (cached by `io.js` until the state changes),
+/// read from the session without copying it.
+pub(crate) fn state_object(is_loading: bool, session: Option<&Session>) -> JsValue {
     state(
-        s.is_loading,
-        s.is_authenticated,
-        s.token.as_deref(),
-        s.user_id.as_deref(),
-        s.session_id.as_deref(),
-        s.expires_at,
+        is_loading,
+        session.is_some(),
+        session.map(|s| s.token.as_str()),
+        session.map(|s| s.claims.user_id.as_str()),
+        session.map(|s| s.claims.session_id.as_str()),
+        session.map(|s| s.claims.expires_at_ms() as f64),
     )
 }
 
 impl Error {
     /// The error as a JS `Error` named `ConvexAuthError` with `code`, `retryable` and `data`.
-    pub(crate) fn into_js(self) -> JsValue {
-        let code = self.code().as_str();
-        let d = self.into_details();
+    pub(crate) fn to_js(&self) -> JsValue {
+        let d = self.details();
         auth_error(
             &d.message,
-            code,
+            self.code().as_str(),
             d.retryable,
-            d.data.map(|d| d.as_js().clone()),
+            d.data.as_ref().map(|d| d.as_js().clone()),
         )
     }
 }

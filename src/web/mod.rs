@@ -1,5 +1,5 @@
-//! The browser edges: platform bindings, storage, the client over `io.js`'s driver, and its JS
-//! facade.
+//! The browser edges: platform bindings, storage, the client (the session machine with
+//! `io.js`'s executor), and its JS facade.
 
 pub mod client;
 mod facade;

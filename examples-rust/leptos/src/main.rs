@@ -18,8 +18,7 @@ fn deployment_url() -> String {
 fn App(auth: Rc<ConvexAuthClient>) -> impl IntoView {
     // The client's state as a signal; the subscription lives as long as the app.
     let state = RwSignal::new(auth.state());
-    let subscription = auth.subscribe(move |s: &AuthState| state.set(s.clone()));
-    std::mem::forget(subscription);
+    auth.subscribe(move |s: &AuthState| state.set(s.clone())).keep();
     // Views want `Send` handles; the client stays on this thread in a local arena slot.
     let auth = StoredValue::new_local(auth);
 
