@@ -333,8 +333,11 @@ pub enum Command {
         /// The operation.
         op: Op,
     },
-    /// Release the refresh lock.
-    Release,
+    /// Release the refresh lock that [`Command::Lock`] `op` was granted.
+    Release {
+        /// The operation that took the lock.
+        op: Op,
+    },
     /// Arm `timer` to fire in `ms`.
     SetTimer {
         /// Which timer.
@@ -523,7 +526,10 @@ enum Then {
     SignInAnswer(SignIn),
     SignInPersisted(SignIn, String),
     SignInRedirect(SignIn, String),
-    SignOutCleared(CallerId, Option<String>),
+    /// Waiting for the lock, with the token signed out and the epoch that followed.
+    SignOutLock(CallerId, Option<String>, u32),
+    /// The storage was cleared, under the lock granted to that operation, if any.
+    SignOutCleared(CallerId, Option<String>, Option<Op>),
     SignOutAnswer(CallerId),
     FlightLock,
     FlightRead,
@@ -600,9 +606,12 @@ pub struct Machine<B: Backend = ConvexAuthV1> {
     /// The token last handed to a `fetchAccessToken` caller.
     handed_out: Option<String>,
     flight: Option<Flight>,
-    /// Whether this tab holds the refresh lock; errors wait in `held_errors` meanwhile.
-    holding: bool,
+    /// The refresh's lock, while this tab holds it (the operation that took it); errors wait in
+    /// `held_errors` meanwhile.
+    holding: Option<Op>,
     held_errors: Vec<Error>,
+    /// Sign-outs whose storage is not cleared yet: what storage holds is not followed meanwhile.
+    signing_out: u32,
     /// The URL code exchanged at start-up signed the user in.
     by_code: bool,
     /// Every caller not settled yet, with what it gets if the client is freed first.
@@ -650,7 +659,8 @@ impl<B: Backend> Machine<B> {
             refresh_token: None,
             handed_out: None,
             flight: None,
-            holding: false,
+            holding: None,
+            signing_out: 0,
             held_errors: Vec::new(),
             by_code: false,
             queued: Vec::new(),
@@ -727,12 +737,22 @@ impl<B: Backend> Machine<B> {
                     self.answered(p.then, Err(error));
                 }
             }
-            Input::Locked { op, granted } => {
-                if self.take(op).is_some() {
-                    self.holding = granted;
+            Input::Locked { op, granted } => match self.take(op).map(|p| p.then) {
+                Some(Then::FlightLock) => {
+                    self.holding = granted.then_some(op);
                     self.rotate();
                 }
-            }
+                Some(Then::SignOutLock(caller, token, epoch)) => {
+                    let lock = granted.then_some(op);
+                    // A sign-in since the sign-out was asked for: its session is not cleared.
+                    if epoch == self.epoch {
+                        self.clear_for_sign_out(caller, token, lock);
+                    } else {
+                        self.signed_out(caller, token, lock);
+                    }
+                }
+                _ => {}
+            },
             Input::TimerFired(timer) => self.timer_fired(timer),
             Input::Online => {
                 self.wake_backoff();
@@ -831,7 +851,7 @@ impl<B: Backend> Machine<B> {
 
     /// An error event, held back while this tab holds the refresh lock.
     fn emit(&mut self, error: Error) {
-        if self.holding {
+        if self.holding.is_some() {
             self.held_errors.push(error);
         } else {
             self.commands.push(Command::Notify {
@@ -988,9 +1008,22 @@ impl<B: Backend> Machine<B> {
                 verifier: None,
             }),
             Call::SignOut => {
+                // Signed out here at once: answers to requests made before now are for a
+                // session that is over, and until the storage is cleared nothing read from it
+                // (another tab's refresh landing meanwhile) signs this tab in again.
                 let token = self.token().map(str::to_owned);
                 self.epoch = self.epoch.wrapping_add(1);
-                self.persist(None, None, Then::SignOutCleared(caller, token));
+                self.signing_out += 1;
+                self.set(None);
+                // Storage shared with other tabs is cleared under the refresh lock: a refresh
+                // that another tab has in flight would otherwise store its new tokens after
+                // the clear, signing every tab in again.
+                if self.config.shared {
+                    let op = self.op(Then::SignOutLock(caller, token, self.epoch), None);
+                    self.commands.push(Command::Lock { op });
+                } else {
+                    self.clear_for_sign_out(caller, token, None);
+                }
             }
             Call::Token { force } => {
                 let current = self.token().map(str::to_owned);
@@ -1007,6 +1040,27 @@ impl<B: Backend> Machine<B> {
                 }
             }
         }
+    }
+
+    /// The storage is cleared (or kept for a newer session): releases the lock, deletes the server
+    /// session of `token` and settles the caller once the server answered.
+    fn signed_out(&mut self, caller: CallerId, token: Option<String>, lock: Option<Op>) {
+        if let Some(op) = lock {
+            self.commands.push(Command::Release { op });
+        }
+        self.signing_out = self.signing_out.saturating_sub(1);
+        match token.and_then(|t| self.backend.sign_out(&t)) {
+            Some(request) => {
+                self.trace("signOut: deleting the server session");
+                self.request(request, Then::SignOutAnswer(caller));
+            }
+            None => self.settle(caller, Outcome::SignedOut),
+        }
+    }
+
+    /// Clears the storage (under `lock`, when granted) for a sign-out of the session of `token`.
+    fn clear_for_sign_out(&mut self, caller: CallerId, token: Option<String>, lock: Option<Op>) {
+        self.persist(None, None, Then::SignOutCleared(caller, token, lock));
     }
 
     // ---- sign-in ----
@@ -1160,6 +1214,10 @@ impl<B: Backend> Machine<B> {
     }
 
     fn flight_read(&mut self, values: Stored) {
+        // A sign-out is clearing the storage: whatever it holds is not this tab's any more.
+        if self.signing_out > 0 {
+            return self.attempt_done(Attempt::Stale);
+        }
         // Another tab (or caller) may have rotated while this one waited: adopt its token. The
         // newer of the stored JWT and the hand-over copy wins (localStorage may lag).
         let held = self.flight.as_ref().and_then(|f| f.held.clone());
@@ -1225,9 +1283,8 @@ impl<B: Backend> Machine<B> {
     }
 
     fn attempt_done(&mut self, attempt: Attempt) {
-        if self.holding {
-            self.holding = false;
-            self.commands.push(Command::Release);
+        if let Some(op) = self.holding.take() {
+            self.commands.push(Command::Release { op });
         }
         for e in core::mem::take(&mut self.held_errors) {
             self.emit(e);
@@ -1378,7 +1435,7 @@ impl<B: Backend> Machine<B> {
                 None => self.send_sign_in(flow),
             },
             Then::FlightRead => self.flight_read(values),
-            Then::Announced if values.jwt.as_deref() != self.token() => {
+            Then::Announced if self.signing_out == 0 && values.jwt.as_deref() != self.token() => {
                 self.trace("broadcast: following another tab");
                 let session = self.parse(values.jwt);
                 self.set(session);
@@ -1405,18 +1462,11 @@ impl<B: Backend> Machine<B> {
                 }
                 self.sign_in_done(flow.origin, Ok(false), Some(url));
             }
-            Then::SignOutCleared(caller, token) => {
+            Then::SignOutCleared(caller, token, lock) => {
                 if announce {
                     self.commands.push(Command::Announce);
                 }
-                self.set(None);
-                match token.and_then(|t| self.backend.sign_out(&t)) {
-                    Some(request) => {
-                        self.trace("signOut: deleting the server session");
-                        self.request(request, Then::SignOutAnswer(caller));
-                    }
-                    None => self.settle(caller, Outcome::SignedOut),
-                }
+                self.signed_out(caller, token, lock);
             }
             Then::FlightPersisted(token) => {
                 if announce {
@@ -1495,9 +1545,14 @@ impl<B: Backend> Machine<B> {
         self.commands.push(Command::ClearTimer(Timer::Due));
         self.commands.push(Command::ClearTimer(Timer::Backoff));
         self.commands.push(Command::ClearTimer(Timer::Distinct));
-        if self.holding {
-            self.holding = false;
-            self.commands.push(Command::Release);
+        // The locks this tab holds: the refresh's, a sign-out's.
+        if let Some(op) = self.holding.take() {
+            self.commands.push(Command::Release { op });
+        }
+        for p in &self.pending {
+            if let Then::SignOutCleared(_, _, Some(op)) = p.then {
+                self.commands.push(Command::Release { op });
+            }
         }
         // Every caller still waiting is settled: nothing will answer them any more.
         self.flight = None;

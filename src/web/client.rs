@@ -722,7 +722,7 @@ impl Inner {
             }
             Command::TakeCode { op } => exec.take_code(op),
             Command::Lock { op } => exec.lock(op, &self.keys.refresh_token, LOCK_TIMEOUT_MS),
-            Command::Release => exec.release(),
+            Command::Release { op } => exec.release(op),
             Command::SetTimer { timer, ms } => exec.set_timer(timer.as_str(), ms),
             Command::ClearTimer(timer) => exec.clear_timer(timer.as_str()),
             Command::Navigate(url) => exec.navigate(&url),

@@ -129,6 +129,8 @@ pub struct JsConvexAuthClient {
     on_change: JsValue,
     fetch_access_token: JsValue,
     fetch: JsValue,
+    /// The name of the refresh timer, as a JS string made once (the `token` getter is hot).
+    due: JsValue,
 }
 
 #[wasm_bindgen(js_class = ConvexAuthClient)]
@@ -158,6 +160,7 @@ impl JsConvexAuthClient {
             on_change,
             fetch_access_token,
             fetch,
+            due: Timer::Due.as_str().into(),
         })
     }
 
@@ -184,11 +187,7 @@ impl JsConvexAuthClient {
     pub fn token(&self) -> JsValue {
         // The snapshot (cached by io.js) already holds the token as a JS string: no copy out of
         // wasm memory.
-        io::token_of(
-            &self.client.inner.executor,
-            &self.get_snapshot,
-            Timer::Due.as_str(),
-        )
+        io::token_of(&self.client.inner.executor, &self.get_snapshot, &self.due)
     }
 
     /// `() => AuthState`: the current state, the same object until it changes. Works unbound.

@@ -509,8 +509,9 @@ export const message = (e) => (typeof e == "string" ? e : typeof e?.message == "
  * none); `handle` and `replace` are the shouldHandleCode and replaceURL options.
  */
 export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey, copyKey, area, channelName, handle, replace) => {
-  let disposed, release, channel;
+  let disposed, channel;
   const timers = {};
+  const releases = {}; // by the op that took the lock
   const deadlines = {};
   const offs = [];
   // Every completion goes through here: none after dispose().
@@ -595,15 +596,17 @@ export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey,
         (e) => feed(() => port.unreachable(op, e)),
       ),
     takeCode: (op) => takeCode(handle, replace).then((code) => feed(() => port.codeTaken(op, code))),
+    /** Takes the Web Lock `name` (waiting at most `ms`): port.locked(op, granted). */
     lock: (op, name, ms) =>
-      lock(name, ms).then((r) => {
-        if (disposed) return r?.();
-        release = r;
-        port.locked(op, !!r);
+      lock(name, ms).then((release) => {
+        if (disposed) return release?.();
+        releases[op] = release;
+        port.locked(op, !!release);
       }),
-    release: () => {
-      release?.();
-      release = undefined;
+    /** Releases the lock that `op` took. */
+    release: (op) => {
+      releases[op]?.();
+      delete releases[op];
     },
     setTimer: (name, ms) => {
       clearTimeout(timers[name]);
@@ -625,6 +628,7 @@ export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey,
     dispose: () => {
       disposed = 1;
       for (const name in timers) clearTimeout(timers[name]);
+      for (const op in releases) releases[op]?.();
       channel?.close();
       offs.splice(0).forEach((off) => off());
     },

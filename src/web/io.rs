@@ -84,7 +84,7 @@ extern "C" {
     #[wasm_bindgen(method)]
     pub(crate) fn lock(this: &Executor, op: u32, name: &str, ms: f64);
     #[wasm_bindgen(method)]
-    pub(crate) fn release(this: &Executor);
+    pub(crate) fn release(this: &Executor, op: u32);
     #[wasm_bindgen(method, js_name = setTimer)]
     pub(crate) fn set_timer(this: &Executor, name: &str, ms: f64);
     #[wasm_bindgen(method, js_name = clearTimer)]
@@ -97,7 +97,7 @@ extern "C" {
     pub(crate) fn dispose(this: &Executor);
     /// The facade's `token` getter.
     #[wasm_bindgen(js_name = tokenOf)]
-    pub(crate) fn token_of(executor: &Executor, get_snapshot: &JsValue, due: &str) -> JsValue;
+    pub(crate) fn token_of(executor: &Executor, get_snapshot: &JsValue, due: &JsValue) -> JsValue;
     /// The facade's `signIn`: provider and params checked, then the port's `signIn`.
     #[wasm_bindgen(js_name = signIn)]
     pub(crate) fn sign_in_js(port: SessionPort, provider: &JsValue, params: &JsValue) -> Promise;
