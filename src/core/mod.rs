@@ -6,6 +6,7 @@ pub mod json;
 pub mod jwt;
 pub mod keys;
 pub mod machine;
+pub mod origin;
 pub mod protocol;
 pub mod session;
 

@@ -174,6 +174,8 @@ enum Waiter {
 
 pub(crate) struct Inner {
     url: String,
+    /// The deployment's origin, as the browser serialises it.
+    origin: Option<String>,
     keys: Keys,
     machine: RefCell<Machine>,
     pub(crate) executor: io::Executor,
@@ -303,6 +305,7 @@ impl ConvexAuthClient {
                 inner: weak.clone(),
             });
             Inner {
+                origin: io::origin_of(&url),
                 url,
                 keys,
                 machine: RefCell::new(Machine::new(config)),
@@ -392,7 +395,7 @@ impl ConvexAuthClient {
     /// and the request sent once more.
     pub async fn fetch(&self, request: web_sys::Request) -> Result<web_sys::Response, Error> {
         // The same `auth.fetch` as JS callers get (io.js), over the client's token fetcher.
-        let fetch = io::auth_fetch(&self.inner.unbound.fetch_access_token(), &self.inner.url);
+        let fetch = io::auth_fetch(self.port());
         match fetch.call1(&JsValue::UNDEFINED, &request) {
             Ok(p) => JsFuture::from(Promise::from(p)).await,
             Err(e) => Err(e),
@@ -403,7 +406,7 @@ impl ConvexAuthClient {
 
     /// Whether `url` belongs to the deployment (so a token may be sent there).
     pub fn is_deployment_url(&self, url: &str) -> bool {
-        io::own(&self.inner.url, url)
+        self.inner.owns(io::origin_of(url).as_deref())
     }
 
     /// The deployment URL (without trailing slash).
@@ -536,6 +539,13 @@ impl SessionPort {
         }
     }
 
+    /// Whether the token may be sent to `origin` (`auth.fetch`; undefined: not a URL).
+    pub fn owns(&self, origin: Option<String>) -> bool {
+        self.inner
+            .upgrade()
+            .is_some_and(|inner| inner.owns(origin.as_deref()))
+    }
+
     /// `fetchAccessToken`.
     pub fn token(&self, force: bool) -> Promise {
         self.call(Call::Token { force })
@@ -597,6 +607,16 @@ fn settle_js(deferred: &io::Deferred, outcome: Outcome) {
 impl Inner {
     pub(crate) fn state(&self) -> AuthState {
         self.machine.borrow().state()
+    }
+
+    /// Whether the token may be sent to `origin`.
+    fn owns(&self, origin: Option<&str>) -> bool {
+        match (&self.origin, origin) {
+            (Some(deployment), Some(origin)) => {
+                crate::core::origin::is_deployment_origin(deployment, origin)
+            }
+            _ => false,
+        }
     }
 
     /// The machine, to read.

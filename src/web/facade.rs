@@ -152,7 +152,7 @@ impl JsConvexAuthClient {
             unbound.on_change(),
             unbound.fetch_access_token(),
         );
-        let fetch = io::auth_fetch(&fetch_access_token, client.url()).into();
+        let fetch = io::auth_fetch(client.port()).into();
         Ok(JsConvexAuthClient {
             client,
             get_snapshot,

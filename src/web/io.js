@@ -56,10 +56,10 @@ const run = async (mode, op, retry = 1) => {
 };
 
 /** The record `key`, or undefined. */
-export const idbGet = (key) => run("readonly", (s) => s.get(key));
+const idbGet = (key) => run("readonly", (s) => s.get(key));
 
 /** Stores `value` under `key` (deletes it when undefined); resolves once committed. */
-export const idbSet = (key, value) =>
+const idbSet = (key, value) =>
   run("readwrite", (s) => (value === undefined ? s.delete(key) : s.put(value, key)));
 
 // storage: "encrypted": values kept in IndexedDB (database `convex-auth-wasm`, store `kv`, records
@@ -216,7 +216,7 @@ export const jsonField = (v, key) =>
 // ---- storages ----
 
 /** A new memory store (an adapter over a Map), holding `value` under `key` when given. */
-export const memory = (key, value) => {
+const memory = (key, value) => {
   const m = new Map();
   if (value != null) m.set(key, value);
   return { getItem: (k) => m.get(k), setItem: (k, v) => void m.set(k, v), removeItem: (k) => void m.delete(k) };
@@ -349,7 +349,7 @@ export const state = (isLoading, isAuthenticated, token, userId, sessionId, expi
   });
 
 /** An AuthEvent. */
-export const event = (type, state, error) => (error ? { type, state, error } : { type, state });
+const event = (type, state, error) => (error ? { type, state, error } : { type, state });
 
 /** A ConvexAuthError; `data` is the server's ConvexError payload. */
 export const authError = (message, code, retryable, data) => {
@@ -374,7 +374,7 @@ export const signInResult = (signingIn, redirect) => {
  * strings, without the undefined values; throws the message of the problem (reading a Proxy
  * whose traps throw is one).
  */
-export const signInParams = (p) => {
+const signInParams = (p) => {
   let e;
   try {
     e = p == null ? [] : p instanceof FormData ? [...p] : typeof p == "object" && !Array.isArray(p) && Object.entries(p);
@@ -430,19 +430,11 @@ export const unbound = (port) => {
   return { getSnapshot, subscribe: listen(states, 1), onChange: listen(events), fetchAccessToken, changed };
 };
 
-/**
- * Whether `url` belongs to the deployment `base`: its origin, or for `https://x.convex.cloud`
- * the origin of its HTTP actions, `https://x.convex.site`.
- */
-export const own = (base, url) => {
+/** The origin of `url` as the browser's URL parser serialises it; undefined for an invalid URL. */
+export const originOf = (url) => {
   try {
-    const b = new URL(base);
-    const o = new URL(url).origin;
-    const twin = b.protocol == "https:" && b.hostname.endsWith(".convex.cloud");
-    return o == b.origin || (twin && o == "https://" + b.hostname.slice(0, -13) + ".convex.site");
-  } catch {
-    return false;
-  }
+    return new URL(url).origin;
+  } catch {}
 };
 
 const params = (m) => authError(m, "InvalidParams", false);
@@ -469,12 +461,12 @@ const bearer = (r, token) => {
 };
 
 /**
- * auth.fetch for the deployment `base`, over the client's fetchAccessToken `token`: `fetch` with
- * `Authorization: Bearer <jwt>` for the deployment's own origins; after a 401, one forced refresh
- * and one retry with the new token. Other origins, and a signed-out client, get the request
- * unchanged. Takes fetch's arguments (a string, a URL or a Request, and init).
+ * auth.fetch over a client's `port`: `fetch` with `Authorization: Bearer <jwt>` for the origins
+ * the port says belong to the deployment (core::origin decides); after a 401, one forced refresh
+ * and one retry with the new token, as API.md specifies. Other origins, and a signed-out client,
+ * get the request unchanged. Takes fetch's arguments (a string, a URL or a Request, and init).
  */
-export const authFetch = (token, base) => async (input, init) => {
+export const authFetch = (port) => async (input, init) => {
   let r;
   try {
     if (!(typeof input == "string" || input instanceof URL || input instanceof Request)) throw 0;
@@ -482,11 +474,11 @@ export const authFetch = (token, base) => async (input, init) => {
   } catch {
     throw params("`fetch` needs a URL, a string or a Request");
   }
-  const t = own(base, r.url) && (await token({ forceRefreshToken: false }));
+  const t = port.owns(originOf(r.url)) && (await port.token(false));
   if (!t) return send(r);
   const first = await send(bearer(r, t));
   if (first.status != 401) return first;
-  const fresh = await token({ forceRefreshToken: true });
+  const fresh = await port.token(true);
   return fresh && fresh != t ? send(bearer(r, fresh)) : first;
 };
 

@@ -165,12 +165,13 @@ extern "C" {
     ) -> JsValue;
     #[wasm_bindgen(js_name = signInResult)]
     pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<String>) -> JsValue;
-    pub(crate) fn own(base: &str, url: &str) -> bool;
     pub(crate) fn message(thrown: &JsValue) -> String;
     #[wasm_bindgen(catch, js_name = deploymentUrl)]
     pub(crate) fn deployment_url(url: &str) -> Result<String, JsValue>;
+    #[wasm_bindgen(js_name = originOf)]
+    pub(crate) fn origin_of(url: &str) -> Option<String>;
     #[wasm_bindgen(js_name = authFetch)]
-    pub(crate) fn auth_fetch(token: &JsValue, base: &str) -> Function;
+    pub(crate) fn auth_fetch(port: SessionPort) -> Function;
 }
 
 /// The state object that `getSnapshot()` returns (cached by `io.js` until the state changes),
