@@ -1,7 +1,7 @@
 //! Every name that crosses between Rust and JS is defined once, in Rust, and this test checks
 //! the JS side against it: error codes and event types against the TypeScript the package
-//! ships, storage names against io.js's option check, timer names (which io.js must treat as
-//! opaque), and the method names of io.js's executor and of the `SessionPort` it calls.
+//! ships, storage names against io.js's option check, timer names (which the JS must treat as
+//! opaque), and the method names of executor.js's executor and of the `SessionPort` it calls.
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(
     clippy::unwrap_used,
@@ -17,6 +17,7 @@ const FACADE: &str = include_str!("../src/web/facade.rs");
 const CLIENT: &str = include_str!("../src/web/client.rs");
 const IO_RS: &str = include_str!("../src/web/io.rs");
 const IO_JS: &str = include_str!("../src/web/io.js");
+const EXECUTOR_JS: &str = include_str!("../src/web/executor.js");
 
 /// The text of the TypeScript declaration that starts with `start`, up to its `;`.
 fn declaration(start: &str) -> &'static str {
@@ -76,7 +77,9 @@ fn timer_names_are_defined_in_rust_only() {
     for timer in Timer::ALL {
         assert_eq!(Timer::parse(timer.as_str()), Some(timer));
         let literal = format!("\"{}\"", timer.as_str());
-        assert!(!IO_JS.contains(&literal), "io.js names the timer {literal}");
+        for js in [IO_JS, EXECUTOR_JS] {
+            assert!(!js.contains(&literal), "the JS names the timer {literal}");
+        }
     }
 }
 
@@ -111,17 +114,17 @@ fn bound_methods(rust: &str, receiver: &str) -> Vec<String> {
 }
 
 #[test]
-fn every_executor_method_bound_in_rust_exists_in_io_js() {
+fn every_executor_method_bound_in_rust_exists_in_executor_js() {
     let methods = bound_methods(IO_RS, "Executor");
     assert!(methods.len() > 10, "{methods:?}");
-    let start = IO_JS
+    let start = EXECUTOR_JS
         .find("export const executor")
-        .expect("executor in io.js");
-    let executor = &IO_JS[start..];
+        .expect("executor in executor.js");
+    let executor = &EXECUTOR_JS[start..];
     for m in methods {
         assert!(
             executor.contains(&format!("    {m}: ")),
-            "io.js's executor has no {m}"
+            "executor.js's executor has no {m}"
         );
     }
 }
@@ -148,7 +151,8 @@ fn every_port_method_io_js_calls_is_exported() {
         }
         names
     };
-    let called: Vec<&str> = IO_JS
+    let js = [IO_JS, EXECUTOR_JS].concat();
+    let called: Vec<&str> = js
         .split("port.")
         .skip(1)
         .map(|s| s.split('(').next().unwrap_or_default())

@@ -5,7 +5,7 @@
 //! [`Command`]s (read or write these slots, send this request, take the lock, arm a timer, tell
 //! the listeners, settle that caller). Time and randomness are inputs too: every
 //! [`Machine::handle`] gets the device clock, and the backoff jitter comes from a generator
-//! seeded by [`Config::seed`]. The browser executor (`src/web/io.js`, driven by
+//! seeded by [`Config::seed`]. The browser executor (`src/web/executor.js`, driven by
 //! `src/web/client.rs`) only carries commands out and feeds their completions back; the native
 //! simulations (`tests/machine.rs`) drive the same machine on a fake clock.
 //!

@@ -1,5 +1,5 @@
 //! The client: one [`Machine`] per `ConvexAuthClient` (every state and decision, in
-//! [`crate::core::machine`]) and `io.js`'s executor, which carries out the machine's commands
+//! [`crate::core::machine`]) and `executor.js`'s executor, which carries out the machine's commands
 //! with the browser's APIs and feeds each completion back through a [`SessionPort`]. The JS
 //! facade and this Rust API (for Leptos, Yew and Dioxus apps) drive the same machine.
 
@@ -233,7 +233,7 @@ pub fn normalize_url(url: &str) -> Result<String, Error> {
     io::deployment_url(url).map_err(|e| Error::options(io::message(&e)))
 }
 
-/// The JS handle of a client's machine: `io.js`'s executor feeds every completion through it,
+/// The JS handle of a client's machine: `executor.js` feeds every completion through it,
 /// and the JS facade's calls go through it. Internal to the package.
 #[doc(hidden)]
 #[wasm_bindgen(skip_typescript)]
@@ -431,7 +431,7 @@ impl Drop for ConvexAuthClient {
     }
 }
 
-/// The port's inputs, as `io.js`'s executor and the facade call them.
+/// The port's inputs, as `executor.js` and the facade call them.
 #[wasm_bindgen(js_class = SessionPort)]
 impl SessionPort {
     // One copy for every input (not inlined into each export).
@@ -773,7 +773,7 @@ impl Inner {
     }
 
     /// Tells listeners: state listeners when `state_changed`, event listeners of `event`; the
-    /// Rust ones, then the JS ones (`io.js`'s `changed`). Listeners are called with no borrow
+    /// Rust ones, then the JS ones (`executor.js`'s `changed`). Listeners are called with no borrow
     /// held, so they may call back into the client.
     fn notify(&self, state_changed: bool, event: Option<(AuthEventKind, Option<Error>)>) {
         let listeners: Vec<Listener> = self

@@ -144,7 +144,7 @@ impl JsConvexAuthClient {
         console_error_panic_hook::set_once();
         let client = ConvexAuthClient::new(options_from_js(&options).map_err(|e| e.to_js())?)
             .map_err(|e| e.to_js())?;
-        // The unbound functions are built in io.js, which also keeps the JS listeners.
+        // The unbound functions are built in executor.js, which also keeps the JS listeners.
         let unbound = &client.inner.unbound;
         let (get_snapshot, subscribe, on_change, fetch_access_token) = (
             unbound.get_snapshot(),
@@ -185,7 +185,7 @@ impl JsConvexAuthClient {
     /// The current JWT, or null (`useAuthToken`).
     #[wasm_bindgen(getter, unchecked_return_type = "string | null")]
     pub fn token(&self) -> JsValue {
-        // The snapshot (cached by io.js) already holds the token as a JS string: no copy out of
+        // The snapshot (cached by executor.js) already holds the token as a JS string: no copy out of
         // wasm memory.
         io::token_of(&self.client.inner.executor, &self.get_snapshot, &self.due)
     }

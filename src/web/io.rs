@@ -1,7 +1,9 @@
-//! The bindings of `io.js` (shipped beside the wasm by wasm-bindgen): the storages as adapters,
-//! the executor that carries out the session machine's commands, the constructor's option
-//! checks, `auth.fetch`, and the JS values handed to callers. What the session does is decided
-//! by the machine ([`crate::core::machine`]).
+//! The bindings of the crate's JS modules, which wasm-bindgen ships beside the wasm as snippets:
+//! `io.js` (the storages as adapters, fetch with a timeout, Web Locks, the constructor's option
+//! checks, `auth.fetch`, the JS values handed to callers), `executor.js` (the executor that
+//! carries out the session machine's commands, and the client's unbound functions) and `idb.js`
+//! (IndexedDB and the encrypted storage). What the session does is decided by the machine
+//! ([`crate::core::machine`]).
 
 use js_sys::{Function, Promise};
 
@@ -19,7 +21,67 @@ extern "C" {
     pub(crate) fn is_adapter(object: &JsValue) -> bool;
     pub(crate) fn adapter(get: &JsValue, set: &JsValue, remove: &JsValue) -> JsValue;
 
-    /// `io.js`'s executor of one client: the machine's commands carried out (see `executor`).
+    /// A pending Promise with its settling functions (`deferred` in io.js).
+    pub(crate) type Deferred;
+    pub(crate) fn deferred() -> Deferred;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn promise(this: &Deferred) -> Promise;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn resolve(this: &Deferred) -> Function;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn reject(this: &Deferred) -> Function;
+
+    /// The constructor's options as `io.js`'s `options` checked them.
+    pub(crate) type CheckedOptions;
+    #[wasm_bindgen(catch)]
+    pub(crate) fn options(options: &JsValue) -> Result<CheckedOptions, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn url(this: &CheckedOptions) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn storage(this: &CheckedOptions) -> JsValue;
+    #[wasm_bindgen(method, getter, js_name = storageNamespace)]
+    pub(crate) fn storage_namespace(this: &CheckedOptions) -> Option<String>;
+    #[wasm_bindgen(method, getter, js_name = shouldHandleCode)]
+    pub(crate) fn should_handle_code(this: &CheckedOptions) -> JsValue;
+    #[wasm_bindgen(method, getter, js_name = replaceURL)]
+    pub(crate) fn replace_url(this: &CheckedOptions) -> Option<Function>;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn navigate(this: &CheckedOptions) -> bool;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn verbose(this: &CheckedOptions) -> bool;
+
+    // Values handed to JS callers (built in JS: one call instead of a property write each). None
+    // of these throws, except where the binding catches: a JS exception must not unwind through
+    // wasm frames.
+    pub(crate) fn state(
+        is_loading: bool,
+        is_authenticated: bool,
+        token: Option<&str>,
+        user_id: Option<&str>,
+        session_id: Option<&str>,
+        expires_at: Option<f64>,
+    ) -> JsValue;
+    #[wasm_bindgen(js_name = authError)]
+    pub(crate) fn auth_error(
+        message: &str,
+        code: &str,
+        retryable: bool,
+        data: Option<JsValue>,
+    ) -> JsValue;
+    #[wasm_bindgen(js_name = signInResult)]
+    pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<String>) -> JsValue;
+    pub(crate) fn message(thrown: &JsValue) -> String;
+    #[wasm_bindgen(catch, js_name = deploymentUrl)]
+    pub(crate) fn deployment_url(url: &str) -> Result<String, JsValue>;
+    #[wasm_bindgen(js_name = originOf)]
+    pub(crate) fn origin_of(url: &str) -> Option<String>;
+    #[wasm_bindgen(js_name = authFetch)]
+    pub(crate) fn auth_fetch(port: SessionPort) -> Function;
+}
+
+#[wasm_bindgen(module = "/src/web/executor.js")]
+extern "C" {
+    /// The executor of one client (`executor.js`): the machine's commands carried out.
     pub(crate) type Executor;
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn executor(
@@ -102,36 +164,7 @@ extern "C" {
     #[wasm_bindgen(js_name = signIn)]
     pub(crate) fn sign_in_js(port: SessionPort, provider: &JsValue, params: &JsValue) -> Promise;
 
-    /// A pending Promise with its settling functions (`deferred` in io.js).
-    pub(crate) type Deferred;
-    pub(crate) fn deferred() -> Deferred;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn promise(this: &Deferred) -> Promise;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn resolve(this: &Deferred) -> Function;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn reject(this: &Deferred) -> Function;
-
-    /// The constructor's options as `io.js`'s `options` checked them.
-    pub(crate) type CheckedOptions;
-    #[wasm_bindgen(catch)]
-    pub(crate) fn options(options: &JsValue) -> Result<CheckedOptions, JsValue>;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn url(this: &CheckedOptions) -> String;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn storage(this: &CheckedOptions) -> JsValue;
-    #[wasm_bindgen(method, getter, js_name = storageNamespace)]
-    pub(crate) fn storage_namespace(this: &CheckedOptions) -> Option<String>;
-    #[wasm_bindgen(method, getter, js_name = shouldHandleCode)]
-    pub(crate) fn should_handle_code(this: &CheckedOptions) -> JsValue;
-    #[wasm_bindgen(method, getter, js_name = replaceURL)]
-    pub(crate) fn replace_url(this: &CheckedOptions) -> Option<Function>;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn navigate(this: &CheckedOptions) -> bool;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn verbose(this: &CheckedOptions) -> bool;
-
-    /// The client's functions that work unbound (`unbound` in io.js).
+    /// The client's functions that work unbound (`unbound` in executor.js).
     pub(crate) type Unbound;
     pub(crate) fn unbound(port: SessionPort) -> Unbound;
     #[wasm_bindgen(method, getter, js_name = getSnapshot)]
@@ -144,37 +177,15 @@ extern "C" {
     pub(crate) fn fetch_access_token(this: &Unbound) -> JsValue;
     #[wasm_bindgen(method, getter)]
     pub(crate) fn changed(this: &Unbound) -> Function;
-
-    // Values handed to JS callers (built in JS: one call instead of a property write each). None
-    // of these throws, except where the binding catches: a JS exception must not unwind through
-    // wasm frames.
-    pub(crate) fn state(
-        is_loading: bool,
-        is_authenticated: bool,
-        token: Option<&str>,
-        user_id: Option<&str>,
-        session_id: Option<&str>,
-        expires_at: Option<f64>,
-    ) -> JsValue;
-    #[wasm_bindgen(js_name = authError)]
-    pub(crate) fn auth_error(
-        message: &str,
-        code: &str,
-        retryable: bool,
-        data: Option<JsValue>,
-    ) -> JsValue;
-    #[wasm_bindgen(js_name = signInResult)]
-    pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<String>) -> JsValue;
-    pub(crate) fn message(thrown: &JsValue) -> String;
-    #[wasm_bindgen(catch, js_name = deploymentUrl)]
-    pub(crate) fn deployment_url(url: &str) -> Result<String, JsValue>;
-    #[wasm_bindgen(js_name = originOf)]
-    pub(crate) fn origin_of(url: &str) -> Option<String>;
-    #[wasm_bindgen(js_name = authFetch)]
-    pub(crate) fn auth_fetch(port: SessionPort) -> Function;
 }
 
-/// The state object that `getSnapshot()` returns (cached by `io.js` until the state changes),
+#[wasm_bindgen(module = "/src/web/idb.js")]
+extern "C" {
+    /// The encrypted storage (IndexedDB, AES-GCM) as an adapter object.
+    pub(crate) fn encrypted() -> JsValue;
+}
+
+/// The state object that `getSnapshot()` returns (cached by `executor.js` until the state changes),
 /// read from the session without copying it.
 pub(crate) fn state_object(is_loading: bool, session: Option<&Session>) -> JsValue {
     state(

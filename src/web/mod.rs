@@ -1,5 +1,5 @@
 //! The browser edges: platform bindings, storage, the client (the session machine with
-//! `io.js`'s executor), and its JS facade.
+//! `executor.js`), and its JS facade.
 
 pub mod client;
 mod facade;

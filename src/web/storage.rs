@@ -166,7 +166,7 @@ impl Storage {
             Storage::LocalStorage => "localStorage",
             Storage::SessionStorage => "sessionStorage",
             Storage::Memory => "memory",
-            Storage::Encrypted => "encrypted",
+            Storage::Encrypted => return Ok(io::encrypted()),
         };
         io::builtin(name)
     }

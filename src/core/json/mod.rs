@@ -7,7 +7,8 @@
 //! - natively, a small panic-free parser and writer, so that the core's protocol and JWT logic
 //!   is tested with `cargo test` and fuzzed.
 //!
-//! The client writes no JSON itself: its requests are written by `io.js` (`JSON.stringify`).
+//! The client writes no JSON itself: its requests are written by `io.js`'s `post`
+//! (`JSON.stringify`).
 
 #[cfg(target_arch = "wasm32")]
 mod browser;

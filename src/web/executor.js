@@ -1,0 +1,206 @@
+// The executor of the session machine (src/core/machine.rs): carries out the machine's commands
+// with the browser's APIs and feeds each completion back to the machine's port
+// (src/web/client.rs, `SessionPort`), one call each; and the client's functions that work
+// unbound (getSnapshot, subscribe, onChange, fetchAccessToken). No decision is made here.
+
+import { idbGet, idbSet } from "./idb.js";
+import { authError, lock, memory, message, params, post, signInParams, storeOp, takeCode, event } from "./io.js";
+
+/**
+ * The client's functions that work unbound, over its `port` (src/web/client.rs) and
+ * `executor`: `{getSnapshot, subscribe, onChange, fetchAccessToken, changed}`. The client calls
+ * `changed()` after every new state and `changed(type, error)` for an event. getSnapshot
+ * answers from a cache (no call into wasm) until the state changes. The JS listeners are kept
+ * here; each is called with no other listener running, in the order they were added (state
+ * listeners before event listeners), and one that throws is reported without disturbing the
+ * others. An unsubscribe function may be called any number of times.
+ */
+export const unbound = (port) => {
+  let snapshot;
+  const getSnapshot = () => (snapshot ??= port.snapshot());
+  const states = new Set();
+  const events = new Set();
+  const tell = (set, value) => {
+    for (const entry of [...set]) {
+      try {
+        entry.l(value);
+      } catch (e) {
+        console.error("[convex-auth-wasm] a listener threw:", e);
+      }
+    }
+  };
+  const listen = (set, now) => (l) => {
+    if (typeof l != "function") throw params("The listener must be a function");
+    const entry = { l };
+    set.add(entry);
+    if (now) tell([entry], getSnapshot());
+    return () => set.delete(entry);
+  };
+  const changed = (type, error) => {
+    if (type) return tell(events, event(type, getSnapshot(), error));
+    snapshot = undefined;
+    tell(states, getSnapshot());
+  };
+  const fetchAccessToken = (a) => {
+    let force = false;
+    try {
+      force = typeof a == "object" && !!a?.forceRefreshToken;
+    } catch {}
+    return port.token(force);
+  };
+  return { getSnapshot, subscribe: listen(states, 1), onChange: listen(events), fetchAccessToken, changed };
+};
+
+/**
+ * The executor of one client. The session machine (src/core/machine.rs) decides; the client
+ * (src/web/client.rs) hands each of its commands to a method here, which carries it out with
+ * the browser's APIs and feeds the completion back to `port` with one call. Nothing here
+ * decides what the session does: no state but the I/O's own (the store in use, timers, the held
+ * lock, the BroadcastChannel).
+ *
+ * `store` is the storage adapter and `keys` its key names `{jwt, refreshToken, verifier}`;
+ * `copyKey` the IndexedDB key of the hand-over copy of the JWT; `area` the localStorage object
+ * whose `storage` events report other tabs' writes of the JWT (undefined for other storages);
+ * `channelName` names the BroadcastChannel that carries other tabs' announcements (undefined:
+ * none); `handle` and `replace` are the shouldHandleCode and replaceURL options.
+ */
+export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey, copyKey, area, channelName, handle, replace) => {
+  let disposed, channel;
+  const timers = {};
+  const releases = {}; // by the op that took the lock
+  const deadlines = {};
+  const offs = [];
+  // Every completion goes through here: none after dispose().
+  const feed = (f) => disposed || f();
+  const on = (target, name, h) => {
+    if (!target) return;
+    target.addEventListener(name, h);
+    offs.push(() => target.removeEventListener(name, h));
+  };
+  const fire = (name) => {
+    delete deadlines[name];
+    feed(() => port.fired(name));
+  };
+  try {
+    if (channelName) channel = new BroadcastChannel(channelName);
+  } catch {}
+  on(globalThis.window, "storage", (e) => {
+    if (area && e.storageArea === area && (e.key == null || e.key == jwtKey))
+      feed(() => port.tabWrote(e.key == null ? undefined : (e.newValue ?? undefined)));
+  });
+  on(channel, "message", () => feed(() => port.tabAnnounced()));
+  on(globalThis.window, "online", () => feed(() => port.online()));
+  on(globalThis.window, "focus", () => feed(() => port.focused()));
+  on(globalThis.document, "visibilitychange", () => feed(() => port.focused()));
+  // After the constructor has returned, so that listeners added then hear everything.
+  queueMicrotask(() => feed(() => port.start()));
+
+  const get = (wanted, key, ms) => (wanted ? storeOp(store, "getItem", key, undefined, ms) : undefined);
+  const set = (key, value, ms) => storeOp(store, value == null ? "removeItem" : "setItem", key, value ?? undefined, ms);
+  // Runs the storage steps `f`; a failure of any is the operation's failure.
+  const steps = async (op, f) => {
+    try {
+      await f();
+      return true;
+    } catch (e) {
+      feed(() => port.storageFailed(op, message(e)));
+    }
+  };
+  return {
+    /** Reads the keys asked for (and the hand-over copy): port.stored(op, jwt, refreshToken, verifier, copy). */
+    read: async (op, jwt, refreshToken, verifier, copy, ms) => {
+      const read = async () => {
+        jwt = await get(jwt, jwtKey, ms);
+        refreshToken = await get(refreshToken, refreshTokenKey, ms);
+        verifier = await get(verifier, verifierKey, ms);
+      };
+      if (!(await steps(op, read))) return;
+      const held = copy ? await idbGet(copyKey).catch(() => {}) : undefined;
+      feed(() => port.stored(op, jwt, refreshToken, verifier, typeof held == "string" ? held : undefined));
+    },
+    /** Writes the JWT, then the refresh token (null removes), then the hand-over copy: port.written(op). */
+    persist: async (op, jwt, refreshToken, copy, ms) => {
+      const write = async () => {
+        await set(jwtKey, jwt, ms);
+        await set(refreshTokenKey, refreshToken, ms);
+      };
+      if (!(await steps(op, write))) return;
+      if (copy) await idbSet(copyKey, jwt ?? undefined).catch(() => {});
+      feed(() => port.written(op));
+    },
+    /** Writes the OAuth verifier (null removes it): port.written(op). */
+    writeVerifier: async (op, verifier, ms) => {
+      if (await steps(op, () => set(verifierKey, verifier, ms))) feed(() => port.written(op));
+    },
+    /** Goes on with a memory store holding these values; no other tab follows it. */
+    useMemory: (jwt, refreshToken, verifier) => {
+      store = memory();
+      if (jwt != null) store.setItem(jwtKey, jwt);
+      if (refreshToken != null) store.setItem(refreshTokenKey, refreshToken);
+      if (verifier != null) store.setItem(verifierKey, verifier);
+      area = undefined;
+    },
+    announce: () => {
+      try {
+        channel?.postMessage("jwt");
+      } catch {}
+    },
+    /** Calls the action `path` with the auth:signIn/auth:signOut args: port.answered or port.unreachable. */
+    post: (op, path, provider, params, verifier, refreshToken, bearer, ms) =>
+      post(url, path, { provider, params, verifier, refreshToken }, bearer, ms).then(
+        (r) => feed(() => port.answered(op, r.status, r.body)),
+        (e) => feed(() => port.unreachable(op, e)),
+      ),
+    takeCode: (op) => takeCode(handle, replace).then((code) => feed(() => port.codeTaken(op, code))),
+    /** Takes the Web Lock `name` (waiting at most `ms`): port.locked(op, granted). */
+    lock: (op, name, ms) =>
+      lock(name, ms).then((release) => {
+        if (disposed) return release?.();
+        releases[op] = release;
+        port.locked(op, !!release);
+      }),
+    /** Releases the lock that `op` took. */
+    release: (op) => {
+      releases[op]?.();
+      delete releases[op];
+    },
+    setTimer: (name, ms) => {
+      clearTimeout(timers[name]);
+      deadlines[name] = Date.now() + ms;
+      timers[name] = setTimeout(() => fire(name), ms);
+    },
+    clearTimer: (name) => {
+      clearTimeout(timers[name]);
+      delete deadlines[name];
+    },
+    /** Fires the timer `name` now when its deadline has passed (a tab that slept through it). */
+    overdue: (name) => Date.now() >= deadlines[name] && (clearTimeout(timers[name]), fire(name)),
+    navigate: (to) => {
+      try {
+        location.href = to;
+      } catch {}
+    },
+    trace: (line) => console.debug("[convex-auth-wasm]", line),
+    dispose: () => {
+      disposed = 1;
+      for (const name in timers) clearTimeout(timers[name]);
+      for (const op in releases) releases[op]?.();
+      channel?.close();
+      offs.splice(0).forEach((off) => off());
+    },
+  };
+};
+
+/** The `token` getter: the current JWT from getSnapshot's cache, after firing an overdue refresh timer. */
+export const tokenOf = (exec, getSnapshot, due) => (exec.overdue(due), getSnapshot().token);
+
+/** signIn as the facade answers it: provider and params checked, then the port's signIn. */
+export const signIn = async (port, provider, p) => {
+  if (provider != null && typeof provider != "string") throw params("`provider` must be a string");
+  try {
+    p = signInParams(p);
+  } catch (m) {
+    throw params(m);
+  }
+  return port.signIn(provider ?? undefined, p);
+};
