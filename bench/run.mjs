@@ -475,7 +475,7 @@ function table(r) {
   const rows = [
     ["Benchmark", "Measure", "convex-auth-wasm", "Comparison"],
     ["Bundle (bytes: raw / gzip -9 / brotli-11)", "wasm `convex_auth_wasm_bg.wasm` (wasm-opt -Oz)", trio(b.wasm), ""],
-    ["", "JS as shipped: minified glue with `io.js` bundled in", trio(b.glue), ""],
+    ["", "JS as shipped: minified glue with the crate's JS modules bundled in", trio(b.glue), ""],
     ["", "JS bundled by esbuild (PEERS.md §2 flags)", trio(b.glueMinified), ""],
     ["", "**total: wasm + bundled JS**", trio(b.total), `${kib(b.total.gzip)} gzip`],
     ["", "total: wasm + JS as shipped (`make test` budget)", trio(b.totalRawGlue), ""],
