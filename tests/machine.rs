@@ -2149,6 +2149,24 @@ fn free_during_start_up_settles_queued_calls() {
     w.run_for(HOUR);
 }
 
+/// A tab waiting to retry a refresh (offline, backing off for seconds) when another tab signs
+/// out: its callers get `None` as soon as it learns of the sign-out, not after the wait.
+#[test]
+fn a_sign_out_elsewhere_answers_callers_waiting_to_retry() {
+    let mut w = tabs_with_session(66, Kind::Local, 2);
+    w.offline = true;
+    let waiting = w.call(0, Call::Token { force: true });
+    // Four failures: the next try is 2 to 4 s away.
+    assert!(w.run_until_cond(60_000.0, |w| w.tabs[0].errors().len() == 4));
+    w.offline = false;
+    let c = w.call(1, Call::SignOut);
+    w.run_for(500.0);
+    assert_eq!(w.outcome(waiting), Some(Outcome::Token(None)));
+    assert!(!w.state(0).is_authenticated && !w.state(1).is_authenticated);
+    w.run_for(30_000.0);
+    assert_eq!(w.outcome(c), Some(Outcome::SignedOut));
+}
+
 #[test]
 fn sign_out_during_a_refresh_ignores_its_late_answer() {
     for fault in [Fault::Slow(5_000.0), Fault::Slow(14_000.0), Fault::Lose] {

@@ -524,7 +524,8 @@ enum Then {
     SignInVerifier(SignIn),
     SignInVerifierCleared(SignIn),
     SignInAnswer(SignIn),
-    SignInPersisted(SignIn, String),
+    /// Signed in: the token, and when the answer carrying it arrived.
+    SignInPersisted(SignIn, String, f64),
     SignInRedirect(SignIn, String),
     /// Waiting for the lock, with the token signed out and the epoch that followed.
     SignOutLock(CallerId, Option<String>, u32),
@@ -534,7 +535,8 @@ enum Then {
     FlightLock,
     FlightRead,
     FlightAnswer(String),
-    FlightPersisted(String),
+    /// Rotated: the token, and when the answer carrying it arrived.
+    FlightPersisted(String, f64),
     FlightCleared,
     Announced,
 }
@@ -554,8 +556,12 @@ enum Attempt {
     Stale,
     /// The session is over (refresh token missing or rejected, or ended by the server).
     Ended,
-    /// A token to make current: minted now (`fresh`) or adopted from another tab.
-    Token { token: String, fresh: bool },
+    /// A token to make current: minted for this tab (`received`: when its answer arrived) or
+    /// adopted from another tab (`None`).
+    Token {
+        token: String,
+        received: Option<f64>,
+    },
     /// A transient failure: the session is kept, the refresh retried.
     Transient(Error),
 }
@@ -894,6 +900,20 @@ impl<B: Backend> Machine<B> {
             });
         }
         self.schedule();
+        // Signed out (here or by another tab): a refresh waiting to try again has nothing left
+        // to refresh, and its callers are answered now rather than after the wait.
+        let waiting = self.flight.as_ref().map(|f| (f.backing_off, f.distinct));
+        if let (None, Some((backing_off, distinct))) = (&self.session, waiting) {
+            if backing_off || distinct {
+                let timer = if backing_off {
+                    Timer::Backoff
+                } else {
+                    Timer::Distinct
+                };
+                self.commands.push(Command::ClearTimer(timer));
+                self.finish_flight(None);
+            }
+        }
     }
 
     fn schedule(&mut self) {
@@ -1098,7 +1118,9 @@ impl<B: Backend> Machine<B> {
             })) => self.persist(
                 Some(token.clone()),
                 Some(refresh_token),
-                Then::SignInPersisted(flow, token),
+                // The device clock's offset is measured when the answer arrived, not once the
+                // tokens are stored (a slow storage would push every refresh later).
+                Then::SignInPersisted(flow, token, self.now),
             ),
             Ok(SignInResult::Redirect { url, verifier }) => {
                 self.write_verifier(Some(verifier), Then::SignInRedirect(flow, url))
@@ -1230,7 +1252,7 @@ impl<B: Backend> Machine<B> {
             let token = s.token.clone();
             return self.attempt_done(Attempt::Token {
                 token,
-                fresh: false,
+                received: None,
             });
         }
         let Some(request) = self.backend.refresh(values.refresh_token.as_deref()) else {
@@ -1268,7 +1290,7 @@ impl<B: Backend> Machine<B> {
             })) => self.persist(
                 Some(token.clone()),
                 Some(refresh_token),
-                Then::FlightPersisted(token),
+                Then::FlightPersisted(token, self.now),
             ),
             Ok(Refresh::Ended) => {
                 self.trace("refresh: session ended by the server");
@@ -1307,8 +1329,9 @@ impl<B: Backend> Machine<B> {
                 self.set(None);
                 self.finish_flight(None);
             }
-            Attempt::Token { token, fresh } => {
-                let session = Session::new(token.clone(), self.now, fresh, self.skew_ms);
+            Attempt::Token { token, received } => {
+                let at = received.unwrap_or(self.now);
+                let session = Session::new(token.clone(), at, received.is_some(), self.skew_ms);
                 self.set(session);
                 self.finish_flight(Some(token));
             }
@@ -1448,11 +1471,11 @@ impl<B: Backend> Machine<B> {
         let announce = self.config.announce && !self.failed;
         match then {
             Then::SignInVerifierCleared(flow) => self.send_sign_in(flow),
-            Then::SignInPersisted(flow, token) => {
+            Then::SignInPersisted(flow, token, received) => {
                 if announce {
                     self.commands.push(Command::Announce);
                 }
-                let session = Session::new(token, self.now, true, self.skew_ms);
+                let session = Session::new(token, received, true, self.skew_ms);
                 self.set(session);
                 self.sign_in_done(flow.origin, Ok(true), None);
             }
@@ -1468,11 +1491,14 @@ impl<B: Backend> Machine<B> {
                 }
                 self.signed_out(caller, token, lock);
             }
-            Then::FlightPersisted(token) => {
+            Then::FlightPersisted(token, received) => {
                 if announce {
                     self.commands.push(Command::Announce);
                 }
-                self.attempt_done(Attempt::Token { token, fresh: true });
+                self.attempt_done(Attempt::Token {
+                    token,
+                    received: Some(received),
+                });
             }
             Then::FlightCleared => {
                 if announce {
