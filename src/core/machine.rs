@@ -81,10 +81,34 @@ impl Timer {
     }
 }
 
-/// A request to the deployment: a Convex action called over its public HTTP API.
+/// The kind of a Convex function, as its public HTTP API names it (`/api/<kind>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionKind {
+    /// `/api/action` (Convex Auth v1 signs in, refreshes and signs out with actions).
+    Action,
+    /// `/api/mutation` (Convex Auth v2's methods and sessions are mutations).
+    Mutation,
+    /// `/api/query`.
+    Query,
+}
+
+impl FunctionKind {
+    /// The segment of the HTTP API's path.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunctionKind::Action => "action",
+            FunctionKind::Mutation => "mutation",
+            FunctionKind::Query => "query",
+        }
+    }
+}
+
+/// A request to the deployment: a Convex function called over its public HTTP API.
 #[derive(Clone, PartialEq)]
 pub struct Request {
-    /// The action, e.g. `auth:signIn`.
+    /// The function's kind.
+    pub kind: FunctionKind,
+    /// The function, e.g. `auth:signIn`.
     pub path: &'static str,
     /// `args.provider`.
     pub provider: Option<String>,
@@ -102,6 +126,7 @@ impl core::fmt::Debug for Request {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let secret = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
         f.debug_struct("Request")
+            .field("kind", &self.kind)
             .field("path", &self.path)
             .field("provider", &self.provider)
             .field("verifier", &secret(&self.verifier))
@@ -392,8 +417,10 @@ pub trait Backend {
         body: Option<Json>,
         refresh_token: &str,
     ) -> Result<Refresh, Error>;
-    /// The request that deletes the server session of `token`.
-    fn sign_out(&self, token: &str) -> Option<Request>;
+    /// The request that deletes the server session of the JWT `token`, whose refresh token is
+    /// `refresh_token` when known (v1 authenticates the call with the JWT, v2 with the refresh
+    /// token); `None` when there is nothing to send.
+    fn sign_out(&self, token: &str, refresh_token: Option<&str>) -> Option<Request>;
 }
 
 /// `@convex-dev/auth` 0.0.x: `auth:signIn` signs in, exchanges codes and refreshes;
@@ -407,6 +434,7 @@ impl ConvexAuthV1 {
 
     fn request(path: &'static str) -> Request {
         Request {
+            kind: FunctionKind::Action,
             path,
             provider: None,
             params: None,
@@ -448,7 +476,7 @@ impl Backend for ConvexAuthV1 {
     ) -> Result<Refresh, Error> {
         protocol::refresh_answer(protocol::sign_in_answer(status, body), refresh_token)
     }
-    fn sign_out(&self, token: &str) -> Option<Request> {
+    fn sign_out(&self, token: &str, _refresh_token: Option<&str>) -> Option<Request> {
         Some(Request {
             bearer: Some(token.to_owned()),
             ..Self::request(Self::SIGN_OUT)
@@ -515,6 +543,13 @@ impl SignIn {
     }
 }
 
+/// The tokens of a session being signed out, to delete it on the server.
+#[derive(Clone, Debug)]
+struct Ended {
+    token: Option<String>,
+    refresh_token: Option<String>,
+}
+
 /// The step a pending operation continues.
 #[derive(Clone, Debug)]
 enum Then {
@@ -527,10 +562,10 @@ enum Then {
     /// Signed in: the token, and when the answer carrying it arrived.
     SignInPersisted(SignIn, String, f64),
     SignInRedirect(SignIn, String),
-    /// Waiting for the lock, with the token signed out and the epoch that followed.
-    SignOutLock(CallerId, Option<String>, u32),
+    /// Waiting for the lock, with the session signed out and the epoch that followed.
+    SignOutLock(CallerId, Ended, u32),
     /// The storage was cleared, under the lock granted to that operation, if any.
-    SignOutCleared(CallerId, Option<String>, Option<Op>),
+    SignOutCleared(CallerId, Ended, Option<Op>),
     SignOutAnswer(CallerId),
     FlightLock,
     FlightRead,
@@ -748,13 +783,13 @@ impl<B: Backend> Machine<B> {
                     self.holding = granted.then_some(op);
                     self.rotate();
                 }
-                Some(Then::SignOutLock(caller, token, epoch)) => {
+                Some(Then::SignOutLock(caller, ended, epoch)) => {
                     let lock = granted.then_some(op);
                     // A sign-in since the sign-out was asked for: its session is not cleared.
                     if epoch == self.epoch {
-                        self.clear_for_sign_out(caller, token, lock);
+                        self.clear_for_sign_out(caller, ended, lock);
                     } else {
-                        self.signed_out(caller, token, lock);
+                        self.signed_out(caller, ended, lock);
                     }
                 }
                 _ => {}
@@ -1031,7 +1066,10 @@ impl<B: Backend> Machine<B> {
                 // Signed out here at once: answers to requests made before now are for a
                 // session that is over, and until the storage is cleared nothing read from it
                 // (another tab's refresh landing meanwhile) signs this tab in again.
-                let token = self.token().map(str::to_owned);
+                let ended = Ended {
+                    token: self.token().map(str::to_owned),
+                    refresh_token: self.refresh_token.clone(),
+                };
                 self.epoch = self.epoch.wrapping_add(1);
                 self.signing_out += 1;
                 self.set(None);
@@ -1039,10 +1077,10 @@ impl<B: Backend> Machine<B> {
                 // that another tab has in flight would otherwise store its new tokens after
                 // the clear, signing every tab in again.
                 if self.config.shared {
-                    let op = self.op(Then::SignOutLock(caller, token, self.epoch), None);
+                    let op = self.op(Then::SignOutLock(caller, ended, self.epoch), None);
                     self.commands.push(Command::Lock { op });
                 } else {
-                    self.clear_for_sign_out(caller, token, None);
+                    self.clear_for_sign_out(caller, ended, None);
                 }
             }
             Call::Token { force } => {
@@ -1063,13 +1101,16 @@ impl<B: Backend> Machine<B> {
     }
 
     /// The storage is cleared (or kept for a newer session): releases the lock, deletes the server
-    /// session of `token` and settles the caller once the server answered.
-    fn signed_out(&mut self, caller: CallerId, token: Option<String>, lock: Option<Op>) {
+    /// session and settles the caller once the server answered.
+    fn signed_out(&mut self, caller: CallerId, ended: Ended, lock: Option<Op>) {
         if let Some(op) = lock {
             self.commands.push(Command::Release { op });
         }
         self.signing_out = self.signing_out.saturating_sub(1);
-        match token.and_then(|t| self.backend.sign_out(&t)) {
+        let request = ended
+            .token
+            .and_then(|t| self.backend.sign_out(&t, ended.refresh_token.as_deref()));
+        match request {
             Some(request) => {
                 self.trace("signOut: deleting the server session");
                 self.request(request, Then::SignOutAnswer(caller));
@@ -1078,9 +1119,9 @@ impl<B: Backend> Machine<B> {
         }
     }
 
-    /// Clears the storage (under `lock`, when granted) for a sign-out of the session of `token`.
-    fn clear_for_sign_out(&mut self, caller: CallerId, token: Option<String>, lock: Option<Op>) {
-        self.persist(None, None, Then::SignOutCleared(caller, token, lock));
+    /// Clears the storage (under `lock`, when granted) for a sign-out.
+    fn clear_for_sign_out(&mut self, caller: CallerId, ended: Ended, lock: Option<Op>) {
+        self.persist(None, None, Then::SignOutCleared(caller, ended, lock));
     }
 
     // ---- sign-in ----
@@ -1485,11 +1526,11 @@ impl<B: Backend> Machine<B> {
                 }
                 self.sign_in_done(flow.origin, Ok(false), Some(url));
             }
-            Then::SignOutCleared(caller, token, lock) => {
+            Then::SignOutCleared(caller, ended, lock) => {
                 if announce {
                     self.commands.push(Command::Announce);
                 }
-                self.signed_out(caller, token, lock);
+                self.signed_out(caller, ended, lock);
             }
             Then::FlightPersisted(token, received) => {
                 if announce {

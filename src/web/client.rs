@@ -731,6 +731,7 @@ impl Inner {
                 });
                 exec.post(
                     op,
+                    request.kind.as_str(),
                     request.path,
                     request.provider,
                     params,

@@ -145,9 +145,9 @@ export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey,
         channel?.postMessage("jwt");
       } catch {}
     },
-    /** Calls the action `path` with the auth:signIn/auth:signOut args: port.answered or port.unreachable. */
-    post: (op, path, provider, params, verifier, refreshToken, bearer, ms) =>
-      post(url, path, { provider, params, verifier, refreshToken }, bearer, ms).then(
+    /** Calls the function `path` of `kind` with the auth:signIn/auth:signOut args: port.answered or port.unreachable. */
+    post: (op, kind, path, provider, params, verifier, refreshToken, bearer, ms) =>
+      post(url, kind, path, { provider, params, verifier, refreshToken }, bearer, ms).then(
         (r) => feed(() => port.answered(op, r.status, r.body)),
         (e) => feed(() => port.unreachable(op, e)),
       ),

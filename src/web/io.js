@@ -28,13 +28,14 @@ export const lock = (name, ms) =>
   });
 
 /**
- * Calls the Convex action `path` at the deployment `base`: POSTs `{path, args, format:"json"}`
- * to `<base>/api/action`, with `Authorization: Bearer <bearer>` when given. Resolves with the
- * answer `{status, body}` (`body`: the parsed JSON, undefined when it is not JSON); the request
- * and the read of the answer share `ms`. Rejects with a retryable ConvexAuthError: Network when
- * the server could not be reached or the connection broke while reading, Timeout.
+ * Calls the Convex function `path` of `kind` ("action", "mutation", "query") at the deployment
+ * `base`: POSTs `{path, args, format:"json"}` to `<base>/api/<kind>`, with
+ * `Authorization: Bearer <bearer>` when given. Resolves with the answer `{status, body}` (`body`:
+ * the parsed JSON, undefined when it is not JSON); the request and the read of the answer share
+ * `ms`. Rejects with a retryable ConvexAuthError: Network when the server could not be reached or
+ * the connection broke while reading, Timeout.
  */
-export const post = async (base, path, args, bearer, ms) => {
+export const post = async (base, kind, path, args, bearer, ms) => {
   const abort = new AbortController();
   let stage = 0;
   const timer = setTimeout(() => {
@@ -45,7 +46,7 @@ export const post = async (base, path, args, bearer, ms) => {
   if (bearer) headers.Authorization = "Bearer " + bearer;
   try {
     const body = JSON.stringify({ path, args, format: "json" });
-    const r = await fetch(base + "/api/action", { method: "POST", body, headers, signal: abort.signal });
+    const r = await fetch(base + "/api/" + kind, { method: "POST", body, headers, signal: abort.signal });
     stage = 1;
     return { status: r.status, body: jsonParse(await r.text()) };
   } catch {

@@ -133,6 +133,7 @@ extern "C" {
     pub(crate) fn post(
         this: &Executor,
         op: u32,
+        kind: &str,
         path: &str,
         provider: Option<String>,
         params: JsValue,
