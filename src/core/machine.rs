@@ -545,7 +545,7 @@ impl SignIn {
 
 /// The tokens of a session being signed out, to delete it on the server.
 #[derive(Clone, Debug)]
-struct Ended {
+struct Leaving {
     token: Option<String>,
     refresh_token: Option<String>,
 }
@@ -563,9 +563,9 @@ enum Then {
     SignInPersisted(SignIn, String, f64),
     SignInRedirect(SignIn, String),
     /// Waiting for the lock, with the session signed out and the epoch that followed.
-    SignOutLock(CallerId, Ended, u32),
+    SignOutLock(CallerId, Leaving, u32),
     /// The storage was cleared, under the lock granted to that operation, if any.
-    SignOutCleared(CallerId, Ended, Option<Op>),
+    SignOutCleared(CallerId, Leaving, Option<Op>),
     SignOutAnswer(CallerId),
     FlightLock,
     FlightRead,
@@ -783,13 +783,13 @@ impl<B: Backend> Machine<B> {
                     self.holding = granted.then_some(op);
                     self.rotate();
                 }
-                Some(Then::SignOutLock(caller, ended, epoch)) => {
+                Some(Then::SignOutLock(caller, leaving, epoch)) => {
                     let lock = granted.then_some(op);
                     // A sign-in since the sign-out was asked for: its session is not cleared.
                     if epoch == self.epoch {
-                        self.clear_for_sign_out(caller, ended, lock);
+                        self.clear_for_sign_out(caller, leaving, lock);
                     } else {
-                        self.signed_out(caller, ended, lock);
+                        self.signed_out(caller, leaving, lock);
                     }
                 }
                 _ => {}
@@ -1066,7 +1066,7 @@ impl<B: Backend> Machine<B> {
                 // Signed out here at once: answers to requests made before now are for a
                 // session that is over, and until the storage is cleared nothing read from it
                 // (another tab's refresh landing meanwhile) signs this tab in again.
-                let ended = Ended {
+                let leaving = Leaving {
                     token: self.token().map(str::to_owned),
                     refresh_token: self.refresh_token.clone(),
                 };
@@ -1077,10 +1077,10 @@ impl<B: Backend> Machine<B> {
                 // that another tab has in flight would otherwise store its new tokens after
                 // the clear, signing every tab in again.
                 if self.config.shared {
-                    let op = self.op(Then::SignOutLock(caller, ended, self.epoch), None);
+                    let op = self.op(Then::SignOutLock(caller, leaving, self.epoch), None);
                     self.commands.push(Command::Lock { op });
                 } else {
-                    self.clear_for_sign_out(caller, ended, None);
+                    self.clear_for_sign_out(caller, leaving, None);
                 }
             }
             Call::Token { force } => {
@@ -1102,14 +1102,14 @@ impl<B: Backend> Machine<B> {
 
     /// The storage is cleared (or kept for a newer session): releases the lock, deletes the server
     /// session and settles the caller once the server answered.
-    fn signed_out(&mut self, caller: CallerId, ended: Ended, lock: Option<Op>) {
+    fn signed_out(&mut self, caller: CallerId, leaving: Leaving, lock: Option<Op>) {
         if let Some(op) = lock {
             self.commands.push(Command::Release { op });
         }
         self.signing_out = self.signing_out.saturating_sub(1);
-        let request = ended
+        let request = leaving
             .token
-            .and_then(|t| self.backend.sign_out(&t, ended.refresh_token.as_deref()));
+            .and_then(|t| self.backend.sign_out(&t, leaving.refresh_token.as_deref()));
         match request {
             Some(request) => {
                 self.trace("signOut: deleting the server session");
@@ -1120,8 +1120,8 @@ impl<B: Backend> Machine<B> {
     }
 
     /// Clears the storage (under `lock`, when granted) for a sign-out.
-    fn clear_for_sign_out(&mut self, caller: CallerId, ended: Ended, lock: Option<Op>) {
-        self.persist(None, None, Then::SignOutCleared(caller, ended, lock));
+    fn clear_for_sign_out(&mut self, caller: CallerId, leaving: Leaving, lock: Option<Op>) {
+        self.persist(None, None, Then::SignOutCleared(caller, leaving, lock));
     }
 
     // ---- sign-in ----
@@ -1526,11 +1526,11 @@ impl<B: Backend> Machine<B> {
                 }
                 self.sign_in_done(flow.origin, Ok(false), Some(url));
             }
-            Then::SignOutCleared(caller, ended, lock) => {
+            Then::SignOutCleared(caller, leaving, lock) => {
                 if announce {
                     self.commands.push(Command::Announce);
                 }
-                self.signed_out(caller, ended, lock);
+                self.signed_out(caller, leaving, lock);
             }
             Then::FlightPersisted(token, received) => {
                 if announce {
