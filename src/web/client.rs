@@ -625,7 +625,9 @@ impl Inner {
     }
 
     /// Hands `input` to the machine, then carries out its commands. No borrow is held while
-    /// they run: listeners may call back into the client.
+    /// they run: listeners may call back into the client. (The machine calls nothing outside
+    /// itself while it handles an input, so it is never borrowed here; were it, the input would
+    /// be dropped rather than panic.)
     pub(crate) fn feed(&self, input: Input) {
         let commands = match self.machine.try_borrow_mut() {
             Ok(mut machine) => {

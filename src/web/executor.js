@@ -58,8 +58,8 @@ export const unbound = (port) => {
  * decides what the session does: no state but the I/O's own (the store in use, timers, the held
  * lock, the BroadcastChannel).
  *
- * `store` is the storage adapter and `keys` its key names `{jwt, refreshToken, verifier}`;
- * `copyKey` the IndexedDB key of the hand-over copy of the JWT; `area` the localStorage object
+ * `url` is the deployment; `store` the storage adapter, with the key names `jwtKey`,
+ * `refreshTokenKey` and `verifierKey`; `copyKey` the IndexedDB key of the hand-over copy of the JWT; `area` the localStorage object
  * whose `storage` events report other tabs' writes of the JWT (undefined for other storages);
  * `channelName` names the BroadcastChannel that carries other tabs' announcements (undefined:
  * none); `handle` and `replace` are the shouldHandleCode and replaceURL options.
@@ -155,9 +155,10 @@ export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey,
     /** Takes the Web Lock `name` (waiting at most `ms`): port.locked(op, granted). */
     lock: (op, name, ms) =>
       lock(name, ms).then((release) => {
+        // A lock granted after dispose() is given back at once.
         if (disposed) return release?.();
         releases[op] = release;
-        port.locked(op, !!release);
+        feed(() => port.locked(op, !!release));
       }),
     /** Releases the lock that `op` took. */
     release: (op) => {
@@ -174,7 +175,11 @@ export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey,
       delete deadlines[name];
     },
     /** Fires the timer `name` now when its deadline has passed (a tab that slept through it). */
-    overdue: (name) => Date.now() >= deadlines[name] && (clearTimeout(timers[name]), fire(name)),
+    overdue: (name) => {
+      if (!(Date.now() >= deadlines[name])) return;
+      clearTimeout(timers[name]);
+      fire(name);
+    },
     navigate: (to) => {
       try {
         location.href = to;
