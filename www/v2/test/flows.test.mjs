@@ -1,6 +1,8 @@
 // Every v2 sign-in flow a Node process can drive, through the official ConvexHttpClient.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
+import { ConvexError } from "convex/values";
+import { softAuthenticator } from "./authenticator.mjs";
 import {
   PASSWORD,
   anonymous,
@@ -260,6 +262,50 @@ test("passkeys: the start answers registration or authentication options", async
   assert.deepEqual(bad, { success: false, userError: { error: "USERNAME_HAS_SURROUNDING_WHITESPACE" } });
 });
 
+test("passkeys: sign-up, sign-in and autofill sign-in with a software authenticator", async () => {
+  const authenticator = softAuthenticator();
+  const username = fresh("passkey");
+  const start = await auth(backend, "startSignInWithUsernamePasskey", { username });
+  assert.equal(start.step, "register");
+  const registration = authenticator.create(start.options, backend.siteUrl);
+  // A ceremony run for another origin is refused without creating anything.
+  const foreign = await auth(backend, "finishSignUpWithUsernamePasskey", {
+    username,
+    response: authenticator.create(start.options, "http://localhost:9999"),
+  });
+  assert.deepEqual(foreign, { status: "error", userError: { error: "PROTOCOL_ERROR" } });
+  const up = await auth(backend, "finishSignUpWithUsernamePasskey", { username, response: registration });
+  assert.equal(up.status, "complete");
+  const user = await viewer(up.tokens.accessToken);
+  assert.equal(user.username, username);
+  assert.equal(user.method, "usernamePasskey");
+  await auth(backend, "signOut", { refreshToken: up.tokens.refreshToken });
+
+  // The username now has an account: the start asks for that account's passkey.
+  const again = await auth(backend, "startSignInWithUsernamePasskey", { username });
+  assert.equal(again.step, "authenticate");
+  assert.equal(again.options.rpId, "localhost");
+  assert.deepEqual(again.options.allowCredentials.map((c) => c.id), [registration.id]);
+  const signIn = await auth(backend, "finishSignInWithUsernamePasskey", {
+    response: authenticator.get(again.options, backend.siteUrl),
+  });
+  assert.equal(signIn.status, "complete");
+  assert.equal(signIn.username, username);
+  assert.equal(signIn.tokens.userId, up.tokens.userId);
+  // A challenge is used once.
+  const replay = await auth(backend, "finishSignInWithUsernamePasskey", {
+    response: authenticator.get(again.options, backend.siteUrl),
+  });
+  assert.equal(replay.status, "error");
+
+  const autofill = await auth(backend, "startAutofillSignInWithUsernamePasskey");
+  const picked = await auth(backend, "finishSignInWithUsernamePasskey", {
+    response: authenticator.get(autofill.options, backend.siteUrl),
+  });
+  assert.equal(picked.status, "complete");
+  assert.equal(picked.tokens.userId, up.tokens.userId);
+});
+
 test("users:viewer, messages and /whoami with and without a token", async () => {
   const a = await anonymous(backend);
   const b = await anonymous(backend);
@@ -269,7 +315,7 @@ test("users:viewer, messages and /whoami with and without a token", async () => 
   assert.deepEqual(await client(backend, b.accessToken).query("messages:list", {}), []);
   assert.deepEqual(await client(backend).query("messages:list", {}), []);
   const error = await client(backend).mutation("messages:send", { body: "x" }).catch((e) => e);
-  assert.equal(error.constructor.name, "ConvexError");
+  assert.ok(error instanceof ConvexError);
   assert.equal(error.data.code, "NOT_AUTHENTICATED");
 
   const whoami = await fetch(`${backend.url}/whoami`, { headers: { Authorization: `Bearer ${a.accessToken}` } });
