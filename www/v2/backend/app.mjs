@@ -96,6 +96,7 @@ export async function loadApp(convexDir, { rootEnv, cloudUrl, siteUrl }) {
  * is recognised the first time it runs a function (a one-shot wrapper of
  * `AsyncLocalStorage.prototype.run`, removed once found), which is why convex-test is pinned
  * exactly. Call before convex-test runs anything. `views()` maps component paths to envs.
+ * Returns `found()`, true once the storage has been recognised.
  */
 export function installComponentEnv(views) {
   let executionContext = null;
@@ -130,4 +131,5 @@ export function installComponentEnv(views) {
     set: (target, key, value) => Reflect.set(target, key, value),
     deleteProperty: (target, key) => Reflect.deleteProperty(target, key),
   });
+  return { found: () => executionContext !== null };
 }

@@ -77,7 +77,7 @@ export async function startBackend(options = {}) {
   else delete process.env.JWT_DURATION_MS;
 
   const envViews = new Map();
-  installComponentEnv(() => envViews);
+  const componentEnv = installComponentEnv(() => envViews);
   const [{ convexTest }, { anyApi, componentsGeneric }, values] = await Promise.all([
     import("convex-test"),
     import("convex/server"),
@@ -102,6 +102,12 @@ export async function startBackend(options = {}) {
     idp.resetUser();
   };
   reset();
+  // One function run recognises convex-test's execution context (see installComponentEnv);
+  // without it every component would read the app's environment, so refuse to start.
+  await state.t.run(async () => null);
+  if (!componentEnv.found()) {
+    throw new Error("convex-test's execution context was not recognised: components cannot get their own environment (is convex-test still 0.0.73?)");
+  }
 
   // Requests handed to a component's bridge action (see component-bridge.mjs).
   const bridge = new Map();
