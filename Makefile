@@ -12,8 +12,13 @@ pkg: setup
 	@bash scripts/build-pkg.sh
 
 # The local Convex backend on 127.0.0.1:3210 (PORT overrides); prints one ready line.
+# Convex Auth v1 (www/) by default; VERSION=v2 starts the Convex Auth v2 backend (www/v2/).
 backend: setup
-	@cd www && exec node backend/main.mjs
+	@case "$(VERSION)" in \
+	  ""|v1) cd www && exec node backend/main.mjs ;; \
+	  v2) cd www/v2 && exec node backend/main.mjs ;; \
+	  *) echo "VERSION must be v1 or v2, got '$(VERSION)'" >&2; exit 2 ;; \
+	esac
 
 # Builds the package, starts the backend and serves the demo on http://localhost:5173.
 demo: pkg

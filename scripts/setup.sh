@@ -44,7 +44,7 @@ have_version geckodriver "$GECKODRIVER_VERSION" || {
   cargo install -q geckodriver --version "$GECKODRIVER_VERSION" --force; }
 
 # 3. Node parts: npm ci when node_modules is missing or older than the lock file.
-for dir in tools www pkg-tests types examples; do
+for dir in tools www www/v2 pkg-tests types examples; do
   [ -f "$dir/package-lock.json" ] || continue
   stamp="$dir/node_modules/.package-lock.json"
   if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then

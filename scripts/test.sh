@@ -58,6 +58,7 @@ else
 fi
 
 run_suite backend node bash -c 'cd www && npm test --silent'
+run_suite backend-v2 node bash -c 'cd www/v2 && npm test --silent'
 run_check "build and pack the package" bash scripts/build-pkg.sh
 run_check "size budget (scripts/size-check.sh)" bash scripts/size-check.sh
 run_check "type tests (tsc)" bash scripts/type-test.sh

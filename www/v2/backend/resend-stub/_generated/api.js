@@ -1,0 +1,2 @@
+// convex-test finds a component's module root by its `_generated` folder.
+export {};
