@@ -8,7 +8,7 @@
 //! - [`core`]: I/O-free logic, tested natively: the session machine ([`core::machine`]: every
 //!   state and decision, typed inputs in and typed commands out), JWT claims, the wire protocol
 //!   and what every answer means, errors, refresh timing;
-//! - `web` (wasm32 only): the [`ConvexAuthClient`] itself, which runs the machine and has a
+//! - `web` (wasm32 only): the `ConvexAuthClient` itself, which runs the machine and has a
 //!   small JS module of the crate (`io.js`) carry out its commands with the browser's APIs;
 //!   exported to JS by wasm-bindgen and usable from Rust front ends (Leptos, Yew, Dioxus).
 
