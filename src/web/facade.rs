@@ -185,8 +185,8 @@ impl JsConvexAuthClient {
     /// The current JWT, or null (`useAuthToken`).
     #[wasm_bindgen(getter, unchecked_return_type = "string | null")]
     pub fn token(&self) -> JsValue {
-        // The snapshot (cached by executor.js) already holds the token as a JS string: no copy out of
-        // wasm memory.
+        // The snapshot (cached by executor.js) already holds the token as a JS string: no copy
+        // out of wasm memory.
         io::token_of(&self.client.inner.executor, &self.get_snapshot, &self.due)
     }
 
