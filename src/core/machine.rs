@@ -1063,16 +1063,16 @@ impl<B: Backend> Machine<B> {
                 verifier: None,
             }),
             Call::SignOut => {
-                // Signed out here at once: answers to requests made before now are for a
-                // session that is over, and until the storage is cleared nothing read from it
-                // (another tab's refresh landing meanwhile) signs this tab in again.
+                // Answers to requests made before now are for a session that is over, and
+                // until the storage is cleared nothing read from it (another tab's refresh
+                // landing meanwhile) is followed. The state turns signed-out once the storage
+                // is cleared, so that a page reloaded on that state finds no session.
                 let leaving = Leaving {
                     token: self.token().map(str::to_owned),
                     refresh_token: self.refresh_token.clone(),
                 };
                 self.epoch = self.epoch.wrapping_add(1);
                 self.signing_out += 1;
-                self.set(None);
                 // Storage shared with other tabs is cleared under the refresh lock: a refresh
                 // that another tab has in flight would otherwise store its new tokens after
                 // the clear, signing every tab in again.
@@ -1530,6 +1530,7 @@ impl<B: Backend> Machine<B> {
                 if announce {
                     self.commands.push(Command::Announce);
                 }
+                self.set(None);
                 self.signed_out(caller, leaving, lock);
             }
             Then::FlightPersisted(token, received) => {
