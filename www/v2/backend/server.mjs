@@ -11,9 +11,9 @@ import { fileURLToPath } from "node:url";
 import * as jose from "jose";
 import { BRIDGE_MODULE_NAME, installComponentEnv, loadApp } from "./app.mjs";
 import { startIdp } from "./idp.mjs";
+import { corsHeaders, parseFault, readBody, resetConnection, sendJson, sleep, takeFault } from "../../backend/http.mjs";
 
 const CONVEX_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "convex");
-const MAX_BODY = 1 << 20;
 const INTERNAL_HEADER = "x-local-backend-internal";
 const GITHUB_CLIENT = { id: "local-github-client", secret: "local-github-secret" };
 
@@ -196,14 +196,6 @@ export async function startBackend(options = {}) {
   }
 
   // ---- Faults ----
-  function takeFault(path) {
-    const fault = state.faults.find((f) => f.path === path && f.count > 0);
-    if (!fault) return null;
-    fault.count -= 1;
-    if (fault.count === 0) state.faults.splice(state.faults.indexOf(fault), 1);
-    return fault;
-  }
-
   // ---- The public HTTP API ----
   /** The public function at `path` ("module/sub:name"), or null: {modulePath, name, fn}. */
   async function resolvePublic(path) {
@@ -279,7 +271,7 @@ export async function startBackend(options = {}) {
       return sendJson(res, 400, { code: "BadRequest", message: "Expected {path, args, format}." });
     }
     Object.assign(entry, { path, ...classifyCall(path.replace(/\.js(?=:)/, "")) });
-    const fault = takeFault(path);
+    const fault = takeFault(state.faults, path);
     entry.fault = fault?.kind ?? null;
     if (fault?.kind === "network") return resetConnection(res);
     if (fault?.kind === "status") {
@@ -313,7 +305,7 @@ export async function startBackend(options = {}) {
 
   async function handleHttpAction(req, res, url, body, entry) {
     entry.path = url.pathname;
-    const fault = takeFault(url.pathname);
+    const fault = takeFault(state.faults, url.pathname);
     entry.fault = fault?.kind ?? null;
     if (fault?.kind === "network") return resetConnection(res);
     if (fault?.kind === "status") return sendJson(res, fault.status ?? 503, { code: "InjectedFault" });
@@ -408,25 +400,12 @@ export async function startBackend(options = {}) {
         state.faults = [];
         return sendJson(res, 200, { ok: true });
       case "POST /_test/faults": {
-        const f = json();
-        const kinds = ["network", "lost-response", "status", "delay"];
-        const count = f?.count ?? 1;
-        if (
-          !f ||
-          typeof f.path !== "string" ||
-          !kinds.includes(f.kind) ||
-          !Number.isInteger(count) ||
-          count < 1 ||
-          (f.kind === "status" && !(Number.isInteger(f.status) && f.status >= 100 && f.status <= 599)) ||
-          (f.kind === "delay" && !(Number.isFinite(f.delayMs) && f.delayMs >= 0))
-        ) {
+        const fault = parseFault(json());
+        if (!fault) {
           return sendJson(res, 400, {
             error: 'Expected {path, kind: "network"|"lost-response"|"status"|"delay", count?, status?, delayMs?}.',
           });
         }
-        const fault = { path: f.path, kind: f.kind, count };
-        if (f.kind === "status") fault.status = f.status;
-        if (f.kind === "delay") fault.delayMs = f.delayMs;
         state.faults.push(fault);
         return sendJson(res, 200, { faults: state.faults });
       }
@@ -497,50 +476,3 @@ export async function startBackend(options = {}) {
   };
 }
 
-function corsHeaders(req) {
-  return {
-    "Access-Control-Allow-Origin": req.headers.origin ?? "*",
-    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Authorization, Convex-Client",
-    "Cross-Origin-Resource-Policy": "cross-origin",
-    Vary: "Origin",
-  };
-}
-
-function sendJson(res, status, value) {
-  const body = JSON.stringify(value);
-  res.writeHead(status, {
-    ...(res.corsHeaders ?? {}),
-    "Content-Type": "application/json",
-    "Content-Length": Buffer.byteLength(body),
-    "Cache-Control": "no-store",
-  });
-  res.end(body);
-  return status;
-}
-
-/** Resets the TCP connection (RST) so the client sees a network error, not an answer. */
-function resetConnection(res) {
-  const socket = res.socket;
-  if (socket && typeof socket.resetAndDestroy === "function") socket.resetAndDestroy();
-  else socket?.destroy();
-  return null;
-}
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let size = 0;
-    req.on("data", (chunk) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        resolve(null);
-        req.destroy();
-      } else chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
