@@ -463,8 +463,6 @@ fn key(slot: Slot) -> &'static str {
     }
 }
 
-const TIMERS: [Timer; 3] = [Timer::Due, Timer::Backoff, Timer::Distinct];
-
 /// A write command as the slots it writes, in order (`None` removes), and the hand-over copy.
 type Writes = (Op, Vec<(Slot, Option<String>)>, Option<Option<String>>);
 
@@ -1303,7 +1301,7 @@ impl World {
         match timer_tab {
             Some(tab) => {
                 self.tabs[tab].timers[index] = None;
-                self.feed(tab, Input::TimerFired(TIMERS[index]));
+                self.feed(tab, Input::TimerFired(Timer::ALL[index]));
             }
             None => {
                 let q = self.queue.swap_remove(index);

@@ -810,8 +810,7 @@ impl<B: Backend> Machine<B> {
                 // storage holds by now: two tabs writing at once (two sign-ins, a sign-out and a
                 // refresh) each get the other's event after their own write, and following the
                 // values left each tab on the other's. The storage is what is followed.
-                if !self.loading
-                    && !self.failed
+                if self.follows_storage()
                     && self.config.handover
                     && token.as_deref() != self.token()
                 {
@@ -820,13 +819,19 @@ impl<B: Backend> Machine<B> {
                 }
             }
             Input::TabAnnounced => {
-                if !self.loading && !self.failed {
+                if self.follows_storage() {
                     self.read(&[Slot::Jwt], false, Then::Announced);
                 }
             }
             Input::Call { caller, call } => self.call(caller, call),
             Input::Free => self.free(),
         }
+    }
+
+    /// Whether this tab follows what other tabs write to the shared storage: not while loading,
+    /// nor once it runs in memory.
+    fn follows_storage(&self) -> bool {
+        !self.loading && !self.failed
     }
 
     // ---- plumbing ----

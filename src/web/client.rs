@@ -587,6 +587,24 @@ impl SessionPort {
     }
 }
 
+/// Hands `outcome` to `waiter`: resolves (or rejects) a JS caller's Promise, or wakes a Rust
+/// caller's future.
+fn deliver(waiter: Waiter, outcome: Outcome) {
+    match waiter {
+        Waiter::Js(deferred) => settle_js(&deferred, outcome),
+        Waiter::Rust(landing) => {
+            let waker = {
+                let mut landing = landing.borrow_mut();
+                landing.outcome = Some(outcome);
+                landing.waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+}
+
 /// Settles a JS caller's Promise with `outcome`.
 fn settle_js(deferred: &io::Deferred, outcome: Outcome) {
     let (settle, value) = match outcome {
@@ -650,27 +668,23 @@ impl Inner {
     /// A call of a Rust caller.
     fn call(&self, call: Call) -> Wait {
         let landing = Rc::new(RefCell::new(Landing::default()));
-        if self.machine.borrow().is_freed() {
-            landing.borrow_mut().outcome = Some(call.abandoned());
-        } else {
-            let caller = self.next_caller();
-            self.waiters
-                .borrow_mut()
-                .push((caller, Waiter::Rust(landing.clone())));
-            self.feed(Input::Call { caller, call });
-        }
+        self.register(Waiter::Rust(landing.clone()), call);
         Wait(landing)
     }
 
     /// A call of a JS caller, settled through `deferred`.
     fn call_js(&self, deferred: io::Deferred, call: Call) {
+        self.register(Waiter::Js(deferred), call);
+    }
+
+    /// Hands `call` to the machine with `waiter` waiting for its outcome; a freed client answers
+    /// at once, as a signed-out one.
+    fn register(&self, waiter: Waiter, call: Call) {
         if self.machine.borrow().is_freed() {
-            return settle_js(&deferred, call.abandoned());
+            return deliver(waiter, call.abandoned());
         }
         let caller = self.next_caller();
-        self.waiters
-            .borrow_mut()
-            .push((caller, Waiter::Js(deferred)));
+        self.waiters.borrow_mut().push((caller, waiter));
         self.feed(Input::Call { caller, call });
     }
 
@@ -682,19 +696,7 @@ impl Inner {
                 None => return,
             }
         };
-        match waiter {
-            Waiter::Js(deferred) => settle_js(&deferred, outcome),
-            Waiter::Rust(landing) => {
-                let waker = {
-                    let mut landing = landing.borrow_mut();
-                    landing.outcome = Some(outcome);
-                    landing.waker.take()
-                };
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-            }
-        }
+        deliver(waiter, outcome);
     }
 
     /// Carries out one command of the machine.

@@ -132,13 +132,12 @@ export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey,
     writeVerifier: async (op, verifier, ms) => {
       if (await steps(op, () => set(verifierKey, verifier, ms))) feed(() => port.written(op));
     },
-    /** Goes on with a memory store holding these values; no other tab follows it. */
+    /** Goes on with a memory store holding these values (the machine stops following other tabs). */
     useMemory: (jwt, refreshToken, verifier) => {
       store = memory();
       if (jwt != null) store.setItem(jwtKey, jwt);
       if (refreshToken != null) store.setItem(refreshTokenKey, refreshToken);
       if (verifier != null) store.setItem(verifierKey, verifier);
-      area = undefined;
     },
     announce: () => {
       try {
