@@ -1,7 +1,8 @@
 // HTTP plumbing shared by the local backends of both Convex Auth generations (www/backend for v1,
 // www/v2/backend for v2): CORS headers, JSON answers, reading a bounded body, resetting a
-// connection for the injected faults, and the fault list of `/_test/faults` (BACKEND.md). No
-// dependency beyond Node, so that each backend keeps its own pinned packages.
+// connection for the injected faults, the fault list of `/_test/faults` (BACKEND.md), and the
+// client id of a token request to the OAuth mock. No dependency beyond Node, so that each
+// backend keeps its own pinned packages.
 
 const MAX_BODY = 1 << 20;
 
@@ -85,4 +86,14 @@ export function takeFault(faults, path) {
   fault.count -= 1;
   if (fault.count === 0) faults.splice(faults.indexOf(fault), 1);
   return fault;
+}
+
+/** The OAuth client id of a token request to the mock: from Basic auth, else the form body. */
+export function tokenClientId(req) {
+  const header = req.headers.authorization;
+  if (typeof header === "string" && header.startsWith("Basic ")) {
+    const decoded = Buffer.from(header.slice(6), "base64").toString("utf8");
+    return decodeURIComponent(decoded.split(":")[0]);
+  }
+  return req.body?.client_id;
 }

@@ -10,7 +10,7 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as jose from "jose";
 import { OAuth2Server } from "oauth2-mock-server";
-import { corsHeaders, parseFault, readBody, resetConnection, sendJson, sleep, takeFault } from "./http.mjs";
+import { corsHeaders, parseFault, readBody, resetConnection, sendJson, sleep, takeFault, tokenClientId } from "./http.mjs";
 
 const CONVEX_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "convex");
 const INTERNAL_HEADER = "x-local-backend-internal";
@@ -443,13 +443,3 @@ export async function startBackend(options = {}) {
     },
   };
 }
-
-function tokenClientId(req) {
-  const header = req.headers.authorization;
-  if (typeof header === "string" && header.startsWith("Basic ")) {
-    const decoded = Buffer.from(header.slice(6), "base64").toString("utf8");
-    return decodeURIComponent(decoded.split(":")[0]);
-  }
-  return req.body?.client_id;
-}
-

@@ -7,6 +7,7 @@
 // outbound fetch sends requests for that origin to the plain-http mock, as a TLS terminator
 // in front of it would.
 import { OAuth2Server } from "oauth2-mock-server";
+import { tokenClientId } from "../../backend/http.mjs";
 
 const DEFAULT_USER = Object.freeze({ sub: "mock-user-1", email: "octocat@example.com", name: "Mona Octocat" });
 
@@ -69,13 +70,4 @@ export async function startIdp({ host, githubClientId }) {
       await idp.stop();
     },
   };
-}
-
-function tokenClientId(req) {
-  const header = req.headers.authorization;
-  if (typeof header === "string" && header.startsWith("Basic ")) {
-    const decoded = Buffer.from(header.slice(6), "base64").toString("utf8");
-    return decodeURIComponent(decoded.split(":")[0]);
-  }
-  return req.body?.client_id;
 }
