@@ -104,6 +104,14 @@ codes! {
     ConvexError,
     /// The server function threw any other error.
     FunctionError,
+    /// A Convex Auth v2 method answered with a `userError`: the JS `code` is the server's own
+    /// (`INVALID_CREDENTIALS`, `USER_NOT_FOUND`, `RATE_LIMITED`, `INCORRECT_CODE`, ...; see
+    /// [`Error::code_name`]) and `data` is the `userError`.
+    UserError,
+    /// The user cancelled the passkey ceremony (or it timed out).
+    PasskeyCancelled,
+    /// This browser has no WebAuthn (or refused the ceremony for this page).
+    PasskeyUnsupported,
 }
 
 impl ErrorCode {
@@ -203,6 +211,27 @@ impl Error {
     pub fn storage(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::Storage, message)
     }
+
+    /// A v2 `userError` (an object with a string `error`: the code).
+    pub fn user_error(user_error: Json) -> Self {
+        let code = user_error.get("error").and_then(|c| c.string());
+        let mut err = Error::new(
+            ErrorCode::UserError,
+            code.unwrap_or_else(|| "The server refused the sign-in".to_owned()),
+        );
+        err.details_mut().data = Some(user_error);
+        err
+    }
+
+    /// The code as JS sees it (`err.code`): [`ErrorCode::as_str`], except for a
+    /// [`Error::UserError`], whose code is the server's (its `data.error`).
+    pub fn code_name(&self) -> String {
+        let server = match self {
+            Error::UserError(d) => d.data.as_ref().and_then(|d| d.get("error")?.string()),
+            _ => None,
+        };
+        server.unwrap_or_else(|| self.code().as_str().to_owned())
+    }
 }
 
 impl core::fmt::Display for Error {
@@ -242,7 +271,7 @@ pub fn from_function_error(error_message: &str, error_data: Option<Json>) -> Err
 
 /// Where `needle` (not empty) first occurs in `s`: a window scan instead of `str::find(&str)`,
 /// whose substring searcher costs about 1 KB of wasm.
-fn find(s: &str, needle: &str) -> Option<usize> {
+pub(crate) fn find(s: &str, needle: &str) -> Option<usize> {
     s.as_bytes()
         .windows(needle.len())
         .position(|w| w == needle.as_bytes())

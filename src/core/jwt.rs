@@ -1,7 +1,8 @@
 //! Reading the claims of a Convex Auth JWT (without verifying it: that is the server's job).
 //!
-//! `sub` is `<userId>|<sessionId>`, `iat` and `exp` are seconds since the epoch
-//! (PROTOCOL.md §6.1).
+//! Convex Auth v1's `sub` is `<userId>|<sessionId>` (PROTOCOL.md §6.1); v2's is the session id
+//! alone, the user id coming with the token bundle (PROTOCOL-V2.md §3). `iat` and `exp` are
+//! seconds since the epoch.
 
 use super::json;
 use super::{split_byte, trim_end_byte};
@@ -9,9 +10,10 @@ use super::{split_byte, trim_end_byte};
 /// The claims the client needs from an access token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claims {
-    /// The user document id (first half of `sub`).
-    pub user_id: String,
-    /// The session document id (second half of `sub`).
+    /// The user document id: the first half of a v1 `sub`; `None` for v2, whose `sub` holds
+    /// none.
+    pub user_id: Option<String>,
+    /// The session document id: the second half of a v1 `sub`, a v2 `sub` whole.
     pub session_id: String,
     /// `exp`, seconds since the epoch (server clock).
     pub exp: i64,
@@ -34,7 +36,8 @@ impl Claims {
 }
 
 /// Decodes the payload of a compact JWS. `None` when the token is not a three-part JWT whose
-/// payload is base64url JSON with a `userId|sessionId` subject and an integer `exp`.
+/// payload is base64url JSON with a `userId|sessionId` (v1) or `sessionId` (v2) subject and an
+/// integer `exp`.
 pub fn decode(token: &str) -> Option<Claims> {
     let (_header, rest) = split_byte(token, b'.')?;
     let (payload, sig) = split_byte(rest, b'.')?;
@@ -43,12 +46,15 @@ pub fn decode(token: &str) -> Option<Claims> {
     }
     let claims = json::parse_base64url(payload)?;
     let sub = claims.get("sub")?.string()?;
-    let (user_id, session_id) = split_byte(&sub, b'|')?;
-    if user_id.is_empty() || session_id.is_empty() {
+    let (user_id, session_id) = match split_byte(&sub, b'|') {
+        Some((user_id, session_id)) => (Some(user_id), session_id),
+        None => (None, sub.as_str()),
+    };
+    if user_id.is_some_and(str::is_empty) || session_id.is_empty() {
         return None;
     }
     Some(Claims {
-        user_id: user_id.to_owned(),
+        user_id: user_id.map(str::to_owned),
         session_id: session_id.to_owned(),
         exp: claims.get("exp")?.as_i64()?,
         iat: claims.get("iat").and_then(|v| v.as_i64()),
@@ -116,7 +122,7 @@ pub(crate) mod tests {
         let t =
             jwt(r#"{"sub":"u1|s1","iat":1700000000,"exp":1700003600,"iss":"x","aud":"convex"}"#);
         let c = decode(&t).expect("claims");
-        assert_eq!(c.user_id, "u1");
+        assert_eq!(c.user_id.as_deref(), Some("u1"));
         assert_eq!(c.session_id, "s1");
         assert_eq!(c.exp, 1_700_003_600);
         assert_eq!(c.lifetime_ms(), Some(3_600_000));
@@ -131,7 +137,8 @@ pub(crate) mod tests {
             "a.b.c.d".into(),
             "x.!!!.y".into(),
             jwt("not json"),
-            jwt(r#"{"sub":"nobar","exp":1}"#),
+            jwt(r#"{"sub":"","exp":1}"#),
+            jwt(r#"{"sub":"u|","exp":1}"#),
             jwt(r#"{"sub":"|s","exp":1}"#),
             jwt(r#"{"sub":"u|s"}"#),
             jwt(r#"{"sub":"u|s","exp":"1"}"#),
@@ -139,6 +146,13 @@ pub(crate) mod tests {
         ] {
             assert_eq!(decode(&t), None, "{t}");
         }
+    }
+
+    #[test]
+    fn decodes_v2_claims() {
+        let c = decode(&jwt(r#"{"sub":"s2","iat":1,"exp":61,"aud":"convex-auth"}"#))
+            .expect("claims");
+        assert_eq!((c.user_id, c.session_id.as_str()), (None, "s2"));
     }
 
     #[test]

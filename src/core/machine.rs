@@ -22,7 +22,8 @@
 
 use super::error::{Error, ErrorCode};
 use super::json::Json;
-use super::protocol::{self, Refresh, SignInResult, Tokens};
+use super::jwt::Claims;
+use super::protocol::{self, Ceremony, Refresh, SignInResult, Tokens};
 use super::session::{adopt, backoff_ms, transition, AuthEventKind, AuthState, Session};
 
 /// The id of one I/O operation, echoed in its completion.
@@ -47,8 +48,51 @@ pub enum Slot {
     Jwt,
     /// The refresh token.
     RefreshToken,
-    /// The OAuth verifier between the redirect and the code exchange.
+    /// What an OAuth code exchange needs between the redirect and the return (v1: the
+    /// verifier; v2: the pending flow).
     Verifier,
+    /// The user of the stored session, as `<sessionId>|<userId>` (v2, whose JWT names no user).
+    UserId,
+    /// The `browserSecret` of an emailed sign-up link (v2).
+    SignUpSecret,
+    /// The `browserSecret` of an emailed password-recovery link (v2).
+    RecoverySecret,
+}
+
+impl Slot {
+    /// Every slot.
+    pub const ALL: [Slot; 6] = [
+        Slot::Jwt,
+        Slot::RefreshToken,
+        Slot::Verifier,
+        Slot::UserId,
+        Slot::SignUpSecret,
+        Slot::RecoverySecret,
+    ];
+
+    /// Its name for the executor, which keeps a storage key per name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Slot::Jwt => "jwt",
+            Slot::RefreshToken => "refreshToken",
+            Slot::Verifier => "verifier",
+            Slot::UserId => "userId",
+            Slot::SignUpSecret => "signUpSecret",
+            Slot::RecoverySecret => "recoverySecret",
+        }
+    }
+
+    /// The slot alone, as a list to read.
+    fn alone(self) -> &'static [Slot] {
+        match self {
+            Slot::Jwt => &[Slot::Jwt],
+            Slot::RefreshToken => &[Slot::RefreshToken],
+            Slot::Verifier => &[Slot::Verifier],
+            Slot::UserId => &[Slot::UserId],
+            Slot::SignUpSecret => &[Slot::SignUpSecret],
+            Slot::RecoverySecret => &[Slot::RecoverySecret],
+        }
+    }
 }
 
 /// The timers of one client; arming one replaces its earlier deadline.
@@ -109,29 +153,19 @@ pub struct Request {
     /// The function's kind.
     pub kind: FunctionKind,
     /// The function, e.g. `auth:signIn`.
-    pub path: &'static str,
-    /// `args.provider`.
-    pub provider: Option<String>,
-    /// `args.params`, a plain object of strings.
-    pub params: Option<Vec<(String, String)>>,
-    /// `args.verifier`.
-    pub verifier: Option<String>,
-    /// `args.refreshToken`.
-    pub refresh_token: Option<String>,
+    pub path: String,
+    /// Its arguments (an object).
+    pub args: Json,
     /// `Authorization: Bearer <bearer>`.
     pub bearer: Option<String>,
 }
 
 impl core::fmt::Debug for Request {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let secret = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        // The arguments and the bearer hold secrets (passwords, tokens).
         f.debug_struct("Request")
             .field("kind", &self.kind)
             .field("path", &self.path)
-            .field("provider", &self.provider)
-            .field("verifier", &secret(&self.verifier))
-            .field("refresh_token", &secret(&self.refresh_token))
-            .field("bearer", &secret(&self.bearer))
             .finish_non_exhaustive()
     }
 }
@@ -169,6 +203,8 @@ pub enum Call {
         provider: Option<String>,
         /// The params, checked to be strings.
         params: Vec<(String, String)>,
+        /// The page's URL when the call was made (where an OAuth sign-in returns by default).
+        page_url: Option<String>,
     },
     /// `signOut()`.
     SignOut,
@@ -198,24 +234,30 @@ impl Call {
 /// What storage answered to a [`Command::Read`]: the slots it asked for (absent ones `None`).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Stored {
-    /// [`Slot::Jwt`].
-    pub jwt: Option<String>,
-    /// [`Slot::RefreshToken`].
-    pub refresh_token: Option<String>,
-    /// [`Slot::Verifier`].
-    pub verifier: Option<String>,
+    /// The values read, by slot (a slot not listed was absent).
+    pub values: Vec<(Slot, String)>,
     /// The hand-over copy of the JWT, when asked for.
     pub copy: Option<String>,
 }
 
+impl Stored {
+    /// The value of `slot`.
+    pub fn get(&self, slot: Slot) -> Option<&String> {
+        self.values.iter().find(|(s, _)| *s == slot).map(|(_, v)| v)
+    }
+
+    fn take(&mut self, slot: Slot) -> Option<String> {
+        let i = self.values.iter().position(|(s, _)| *s == slot)?;
+        Some(self.values.swap_remove(i).1)
+    }
+}
+
 impl core::fmt::Debug for Stored {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let present = |v: &Option<String>| v.is_some();
+        let slots: Vec<Slot> = self.values.iter().map(|(s, _)| *s).collect();
         f.debug_struct("Stored")
-            .field("jwt", &present(&self.jwt))
-            .field("refresh_token", &present(&self.refresh_token))
-            .field("verifier", &present(&self.verifier))
-            .field("copy", &present(&self.copy))
+            .field("slots", &slots)
+            .field("copy", &self.copy.is_some())
             .finish()
     }
 }
@@ -232,7 +274,7 @@ pub enum Input {
         /// What was read.
         values: Stored,
     },
-    /// A [`Command::Persist`] or [`Command::WriteVerifier`] completed.
+    /// A [`Command::Write`] completed.
     Written {
         /// The operation.
         op: Op,
@@ -245,12 +287,23 @@ pub enum Input {
         /// What the storage threw.
         message: String,
     },
-    /// A [`Command::TakeCode`] completed: the page URL's `code`, already removed from the URL.
+    /// A [`Command::TakeCode`] completed: the page URL's code and error parameters, already
+    /// removed from the URL.
     CodeTaken {
         /// The operation.
         op: Op,
         /// The code to exchange, if any.
         code: Option<String>,
+        /// The error the provider returned instead, if any.
+        error: Option<String>,
+    },
+    /// A [`Command::Ceremony`] completed: the credential as JSON, or why there is none
+    /// (`PasskeyCancelled`, `PasskeyUnsupported`).
+    CeremonyDone {
+        /// The operation.
+        op: Op,
+        /// The credential's JSON form, or the failure.
+        result: Result<Json, Error>,
     },
     /// A [`Command::Request`] was answered.
     Answered {
@@ -310,33 +363,21 @@ pub enum Command {
         /// Whether to read the hand-over copy too.
         copy: bool,
     },
-    /// Write the JWT, then the refresh token (`None` removes each), as the official client
-    /// does, then the hand-over copy of the JWT when `copy`; answer [`Input::Written`].
-    Persist {
+    /// Write `values` in order (`None` removes the slot; the JWT before the refresh token, as
+    /// the official client does), then the hand-over copy of the JWT when `copy`; answer
+    /// [`Input::Written`].
+    Write {
         /// The operation.
         op: Op,
-        /// The JWT to keep.
-        jwt: Option<String>,
-        /// The refresh token to keep.
-        refresh_token: Option<String>,
-        /// Whether to write the hand-over copy of the JWT too.
+        /// What to write.
+        values: Vec<(Slot, Option<String>)>,
+        /// Whether to write the hand-over copy of the JWT (the value of [`Slot::Jwt`]) too.
         copy: bool,
-    },
-    /// Write the OAuth verifier (`None` removes it); answer [`Input::Written`].
-    WriteVerifier {
-        /// The operation.
-        op: Op,
-        /// The verifier to keep.
-        verifier: Option<String>,
     },
     /// The storage failed: go on in memory, holding these values.
     UseMemory {
-        /// The JWT held.
-        jwt: Option<String>,
-        /// The refresh token last read or written.
-        refresh_token: Option<String>,
-        /// The verifier being written, if any.
-        verifier: Option<String>,
+        /// What the memory starts with.
+        values: Vec<(Slot, Option<String>)>,
     },
     /// Tell the other tabs sharing the storage that it was written.
     Announce,
@@ -347,11 +388,24 @@ pub enum Command {
         /// What to send.
         request: Request,
     },
-    /// Take the page URL's `code` (when `shouldHandleCode` allows), removing it from the URL;
-    /// answer [`Input::CodeTaken`].
+    /// Take the page URL's query parameters `code` and `error` (when `shouldHandleCode`
+    /// allows), removing them from the URL; answer [`Input::CodeTaken`].
     TakeCode {
         /// The operation.
         op: Op,
+        /// The parameter carrying a code to exchange.
+        code: &'static str,
+        /// The parameter carrying a provider's error, if the backend has one.
+        error: Option<&'static str>,
+    },
+    /// Run a WebAuthn ceremony with `options`; answer [`Input::CeremonyDone`].
+    Ceremony {
+        /// The operation.
+        op: Op,
+        /// `navigator.credentials.create` rather than `.get`.
+        register: bool,
+        /// The server's options (JSON form, binary fields in base64url).
+        options: Json,
     },
     /// Take the refresh lock shared by the tabs; answer [`Input::Locked`].
     Lock {
@@ -394,21 +448,64 @@ pub enum Command {
     Trace(&'static str),
 }
 
+/// What a sign-in reads from storage before its request: a value an earlier step kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kept {
+    /// Where it is.
+    pub slot: Slot,
+    /// Removed before the request is sent (it belongs to one attempt: v1's verifier, v2's
+    /// OAuth flow), rather than once the sign-in succeeded (v2's `browserSecret`, which a
+    /// mistyped code must not lose).
+    pub take: bool,
+}
+
 /// The session backend: what to send for each step of a session and what the answers mean.
-/// [`ConvexAuthV1`] is `@convex-dev/auth` 0.0.x; the policy (single flight, retries, adoption,
-/// who signs out) is the machine's and does not change with the backend.
+/// [`ConvexAuthV1`] is `@convex-dev/auth` 0.0.x, [`super::v2::ConvexAuthV2`] 2.0; the policy
+/// (single flight, retries, adoption, who signs out) is the machine's and does not change with
+/// the backend.
 pub trait Backend {
-    /// The request of a sign-in (or code exchange) with the verifier kept from OAuth.
+    /// Whether a token read from storage or another tab is of this backend's generation (one of
+    /// another generation is discarded, never sent).
+    fn accepts(&self, claims: &Claims) -> bool;
+    /// Whether the user id is kept in storage beside the session ([`Slot::UserId`]), because
+    /// the token does not carry it.
+    fn keeps_user_id(&self) -> bool {
+        false
+    }
+    /// The page URL's query parameters that bring a sign-in back: the code to exchange at
+    /// start-up and, if the backend has one, the provider's error.
+    fn url_params(&self) -> (&'static str, Option<&'static str>);
+    /// What the error parameter's `value` stands for.
+    fn url_error(&self, value: &str) -> Error;
+    /// What a sign-in reads before its request, if anything.
+    fn kept(&self, provider: Option<&str>, params: &[(String, String)]) -> Option<Kept>;
+    /// The request of a sign-in (or code exchange) with what [`Backend::kept`] read, or why
+    /// there is none to send.
     fn sign_in(
         &self,
         provider: Option<&str>,
         params: &[(String, String)],
-        verifier: Option<&str>,
-    ) -> Request;
-    /// What the answer to a sign-in means.
-    fn sign_in_answer(&self, status: u16, body: Option<Json>) -> Result<SignInResult, Error>;
-    /// The request of a refresh with `refresh_token`; `None` when the backend refreshes with no
-    /// refresh token (then a missing one does not end the session).
+        kept: Option<&str>,
+        page_url: Option<&str>,
+    ) -> Result<Request, Error>;
+    /// What the answer to the sign-in `provider`, `params` means.
+    fn sign_in_answer(
+        &self,
+        provider: Option<&str>,
+        params: &[(String, String)],
+        status: u16,
+        body: Option<Json>,
+    ) -> Result<SignInResult, Error>;
+    /// The request that completes the sign-in `params` with the credential a [`Ceremony`]
+    /// produced.
+    fn ceremony_done(
+        &self,
+        ceremony: &Ceremony,
+        params: &[(String, String)],
+        credential: Json,
+    ) -> Result<Request, Error>;
+    /// The request of a refresh with `refresh_token`; `None` when there is nothing to send (no
+    /// refresh token, or one of another generation): then the session ends.
     fn refresh(&self, refresh_token: Option<&str>) -> Option<Request>;
     /// What the answer to a refresh made with `refresh_token` means (`Err`: transient).
     fn refresh_answer(
@@ -423,6 +520,69 @@ pub trait Backend {
     fn sign_out(&self, token: &str, refresh_token: Option<&str>) -> Option<Request>;
 }
 
+impl<B: Backend + ?Sized> Backend for Box<B> {
+    fn accepts(&self, claims: &Claims) -> bool {
+        (**self).accepts(claims)
+    }
+    fn keeps_user_id(&self) -> bool {
+        (**self).keeps_user_id()
+    }
+    fn url_params(&self) -> (&'static str, Option<&'static str>) {
+        (**self).url_params()
+    }
+    fn url_error(&self, value: &str) -> Error {
+        (**self).url_error(value)
+    }
+    fn kept(&self, provider: Option<&str>, params: &[(String, String)]) -> Option<Kept> {
+        (**self).kept(provider, params)
+    }
+    fn sign_in(
+        &self,
+        provider: Option<&str>,
+        params: &[(String, String)],
+        kept: Option<&str>,
+        page_url: Option<&str>,
+    ) -> Result<Request, Error> {
+        (**self).sign_in(provider, params, kept, page_url)
+    }
+    fn sign_in_answer(
+        &self,
+        provider: Option<&str>,
+        params: &[(String, String)],
+        status: u16,
+        body: Option<Json>,
+    ) -> Result<SignInResult, Error> {
+        (**self).sign_in_answer(provider, params, status, body)
+    }
+    fn ceremony_done(
+        &self,
+        ceremony: &Ceremony,
+        params: &[(String, String)],
+        credential: Json,
+    ) -> Result<Request, Error> {
+        (**self).ceremony_done(ceremony, params, credential)
+    }
+    fn refresh(&self, refresh_token: Option<&str>) -> Option<Request> {
+        (**self).refresh(refresh_token)
+    }
+    fn refresh_answer(
+        &self,
+        status: u16,
+        body: Option<Json>,
+        refresh_token: &str,
+    ) -> Result<Refresh, Error> {
+        (**self).refresh_answer(status, body, refresh_token)
+    }
+    fn sign_out(&self, token: &str, refresh_token: Option<&str>) -> Option<Request> {
+        (**self).sign_out(token, refresh_token)
+    }
+}
+
+/// A string argument.
+pub(crate) fn arg(value: &str) -> Option<Json> {
+    Some(Json::from_string(value.to_owned()))
+}
+
 /// `@convex-dev/auth` 0.0.x: `auth:signIn` signs in, exchanges codes and refreshes;
 /// `auth:signOut` deletes the session (PROTOCOL.md).
 #[derive(Clone, Copy, Debug, Default)]
@@ -432,41 +592,78 @@ impl ConvexAuthV1 {
     const SIGN_IN: &'static str = "auth:signIn";
     const SIGN_OUT: &'static str = "auth:signOut";
 
-    fn request(path: &'static str) -> Request {
+    fn action(path: &str, args: Vec<(&str, Option<Json>)>, bearer: Option<&str>) -> Request {
         Request {
             kind: FunctionKind::Action,
-            path,
-            provider: None,
-            params: None,
-            verifier: None,
-            refresh_token: None,
-            bearer: None,
+            path: path.to_owned(),
+            args: Json::object(args),
+            bearer: bearer.map(str::to_owned),
         }
     }
 }
 
 impl Backend for ConvexAuthV1 {
+    fn accepts(&self, claims: &Claims) -> bool {
+        claims.user_id.is_some()
+    }
+    fn url_params(&self) -> (&'static str, Option<&'static str>) {
+        ("code", None)
+    }
+    fn url_error(&self, value: &str) -> Error {
+        Error::new(ErrorCode::InvalidCode, value)
+    }
+    fn kept(&self, _provider: Option<&str>, _params: &[(String, String)]) -> Option<Kept> {
+        // The verifier belongs to one OAuth attempt: taken out for every sign-in, as the
+        // official client does.
+        Some(Kept {
+            slot: Slot::Verifier,
+            take: true,
+        })
+    }
     fn sign_in(
         &self,
         provider: Option<&str>,
         params: &[(String, String)],
-        verifier: Option<&str>,
-    ) -> Request {
-        Request {
-            provider: provider.map(str::to_owned),
-            params: Some(params.to_vec()),
-            verifier: verifier.map(str::to_owned),
-            ..Self::request(Self::SIGN_IN)
-        }
+        kept: Option<&str>,
+        _page_url: Option<&str>,
+    ) -> Result<Request, Error> {
+        let params = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), arg(v)))
+            .collect();
+        let args = vec![
+            ("provider", provider.and_then(arg)),
+            ("params", Some(Json::object(params))),
+            ("verifier", kept.and_then(arg)),
+        ];
+        Ok(Self::action(Self::SIGN_IN, args, None))
     }
-    fn sign_in_answer(&self, status: u16, body: Option<Json>) -> Result<SignInResult, Error> {
+    fn sign_in_answer(
+        &self,
+        _provider: Option<&str>,
+        _params: &[(String, String)],
+        status: u16,
+        body: Option<Json>,
+    ) -> Result<SignInResult, Error> {
         protocol::sign_in_answer(status, body)
     }
+    fn ceremony_done(
+        &self,
+        _ceremony: &Ceremony,
+        _params: &[(String, String)],
+        _credential: Json,
+    ) -> Result<Request, Error> {
+        Err(Error::new(
+            ErrorCode::InvalidResponse,
+            "Convex Auth v1 has no passkey ceremony",
+        ))
+    }
     fn refresh(&self, refresh_token: Option<&str>) -> Option<Request> {
-        Some(Request {
-            refresh_token: Some(refresh_token?.to_owned()),
-            ..Self::request(Self::SIGN_IN)
-        })
+        // A v1 refresh token is `<refreshTokenId>|<sessionId>`: another is not this
+        // generation's and is never sent.
+        let refresh_token = refresh_token.filter(|t| t.contains('|'))?;
+        let args = vec![("refreshToken", arg(refresh_token))];
+        Some(Self::action(Self::SIGN_IN, args, None))
     }
     fn refresh_answer(
         &self,
@@ -477,10 +674,7 @@ impl Backend for ConvexAuthV1 {
         protocol::refresh_answer(protocol::sign_in_answer(status, body), refresh_token)
     }
     fn sign_out(&self, token: &str, _refresh_token: Option<&str>) -> Option<Request> {
-        Some(Request {
-            bearer: Some(token.to_owned()),
-            ..Self::request(Self::SIGN_OUT)
-        })
+        Some(Self::action(Self::SIGN_OUT, Vec::new(), Some(token)))
     }
 }
 
@@ -534,13 +728,40 @@ struct SignIn {
     origin: Origin,
     provider: Option<String>,
     params: Vec<(String, String)>,
-    verifier: Option<String>,
+    page_url: Option<String>,
+    /// What [`Backend::kept`] read for it.
+    kept: Option<String>,
+    /// The slot to clear once signed in (a kept value not taken before the request).
+    clear: Option<Slot>,
 }
 
 impl SignIn {
     fn has_code(&self) -> bool {
         self.params.iter().any(|(k, _)| k == "code")
     }
+}
+
+/// The value of [`Slot::UserId`] for `session`: `<sessionId>|<userId>`, when the user is known.
+fn user_value(session: &Session) -> Option<String> {
+    let user_id = session.user_id.as_deref()?;
+    let mut value = session.claims.session_id.clone();
+    value.push('|');
+    value.push_str(user_id);
+    Some(value)
+}
+
+/// The user id in a [`Slot::UserId`] value, when it is bound to the session `session_id`.
+fn bound_user(value: &str, session_id: &str) -> Option<String> {
+    let (bound, user_id) = super::split_byte(value, b'|')?;
+    (bound == session_id && !user_id.is_empty()).then(|| user_id.to_owned())
+}
+
+/// The error of an answer whose token is not a Convex Auth JWT.
+fn not_a_session() -> Error {
+    Error::new(
+        ErrorCode::InvalidResponse,
+        "The server sent a token that is not a Convex Auth JWT",
+    )
 }
 
 /// The tokens of a session being signed out, to delete it on the server.
@@ -555,13 +776,18 @@ struct Leaving {
 enum Then {
     StartUpJwt,
     StartUpCode,
+    /// The pending OAuth flow was removed after the provider's error.
+    StartUpFlowCleared,
     StartUpRefreshToken,
-    SignInVerifier(SignIn),
-    SignInVerifierCleared(SignIn),
+    SignInKept(SignIn, Kept),
+    SignInKeptTaken(SignIn),
     SignInAnswer(SignIn),
-    /// Signed in: the token, and when the answer carrying it arrived.
-    SignInPersisted(SignIn, String, f64),
+    /// Signed in: the session (received when its answer arrived).
+    SignInPersisted(SignIn, Session),
     SignInRedirect(SignIn, String),
+    /// A value for a later step was kept: no session yet.
+    SignInStarted(SignIn),
+    SignInCeremony(SignIn, Ceremony),
     /// Waiting for the lock, with the session signed out and the epoch that followed.
     SignOutLock(CallerId, Leaving, u32),
     /// The storage was cleared, under the lock granted to that operation, if any.
@@ -570,8 +796,8 @@ enum Then {
     FlightLock,
     FlightRead,
     FlightAnswer(String),
-    /// Rotated: the token, and when the answer carrying it arrived.
-    FlightPersisted(String, f64),
+    /// Rotated: the session (received when its answer arrived).
+    FlightPersisted(Session),
     FlightCleared,
     Announced,
 }
@@ -591,12 +817,8 @@ enum Attempt {
     Stale,
     /// The session is over (refresh token missing or rejected, or ended by the server).
     Ended,
-    /// A token to make current: minted for this tab (`received`: when its answer arrived) or
-    /// adopted from another tab (`None`).
-    Token {
-        token: String,
-        received: Option<f64>,
-    },
+    /// A session to make current: minted for this tab or adopted from another tab.
+    Token(Session),
     /// A transient failure: the session is kept, the refresh retried.
     Transient(Error),
 }
@@ -763,9 +985,14 @@ impl<B: Backend> Machine<B> {
                 }
             }
             Input::StorageFailed { op, message } => self.storage_failed(op, message),
-            Input::CodeTaken { op, code } => {
+            Input::CodeTaken { op, code, error } => {
                 if self.take(op).is_some() {
-                    self.code_taken(code);
+                    self.code_taken(code, error);
+                }
+            }
+            Input::CeremonyDone { op, result } => {
+                if let Some(Then::SignInCeremony(flow, ceremony)) = self.take(op).map(|p| p.then) {
+                    self.ceremony_done(flow, ceremony, result);
                 }
             }
             Input::Answered { op, status, body } => {
@@ -815,12 +1042,12 @@ impl<B: Backend> Machine<B> {
                     && token.as_deref() != self.token()
                 {
                     self.trace("storage event: following another tab");
-                    self.read(&[Slot::Jwt], false, Then::Announced);
+                    self.read(self.jwt_slots(false), false, Then::Announced);
                 }
             }
             Input::TabAnnounced => {
                 if self.follows_storage() {
-                    self.read(&[Slot::Jwt], false, Then::Announced);
+                    self.read(self.jwt_slots(false), false, Then::Announced);
                 }
             }
             Input::Call { caller, call } => self.call(caller, call),
@@ -854,26 +1081,49 @@ impl<B: Backend> Machine<B> {
         self.commands.push(Command::Read { op, slots, copy });
     }
 
-    /// Writes the JWT and the refresh token (removed when `None`), with the hand-over copy.
-    fn persist(&mut self, jwt: Option<String>, refresh_token: Option<String>, then: Then) {
-        self.refresh_token.clone_from(&refresh_token);
-        let writes = vec![
-            (Slot::Jwt, jwt.clone()),
-            (Slot::RefreshToken, refresh_token.clone()),
-        ];
-        let op = self.op(then, Some(writes));
-        let copy = self.config.handover && !self.failed;
-        self.commands.push(Command::Persist {
-            op,
-            jwt,
-            refresh_token,
-            copy,
-        });
+    /// The slots that hold a session: the JWT (with the refresh token when `refresh_token`)
+    /// and, for a backend that keeps it, the user id.
+    fn jwt_slots(&self, refresh_token: bool) -> &'static [Slot] {
+        match (refresh_token, self.backend.keeps_user_id()) {
+            (false, false) => &[Slot::Jwt],
+            (false, true) => &[Slot::Jwt, Slot::UserId],
+            (true, false) => &[Slot::Jwt, Slot::RefreshToken],
+            (true, true) => &[Slot::Jwt, Slot::RefreshToken, Slot::UserId],
+        }
     }
 
-    fn write_verifier(&mut self, verifier: Option<String>, then: Then) {
-        let op = self.op(then, Some(vec![(Slot::Verifier, verifier.clone())]));
-        self.commands.push(Command::WriteVerifier { op, verifier });
+    /// Writes `values`; a refresh token among them is held (for the fall-back to memory), and a
+    /// JWT gets its hand-over copy.
+    fn write(&mut self, values: Vec<(Slot, Option<String>)>, then: Then) {
+        let mut copy = false;
+        for (slot, value) in &values {
+            match slot {
+                Slot::RefreshToken => self.refresh_token.clone_from(value),
+                Slot::Jwt => copy = self.config.handover && !self.failed,
+                _ => {}
+            }
+        }
+        let op = self.op(then, Some(values.clone()));
+        self.commands.push(Command::Write { op, values, copy });
+    }
+
+    /// Writes `session` with its refresh token (`None`: removes them), then removes `clear`.
+    fn persist(
+        &mut self,
+        session: Option<&Session>,
+        refresh_token: Option<String>,
+        clear: Option<Slot>,
+        then: Then,
+    ) {
+        let mut values = vec![
+            (Slot::Jwt, session.map(|s| s.token.clone())),
+            (Slot::RefreshToken, refresh_token),
+        ];
+        if self.backend.keeps_user_id() {
+            values.push((Slot::UserId, session.and_then(user_value)));
+        }
+        values.extend(clear.map(|slot| (slot, None)));
+        self.write(values, then);
     }
 
     fn request(&mut self, request: Request, then: Then) {
@@ -908,9 +1158,27 @@ impl<B: Backend> Machine<B> {
         }
     }
 
-    /// A session for a token read from storage or another tab (not freshly minted).
-    fn parse(&self, token: Option<String>) -> Option<Session> {
-        Session::new(token?, self.now, false, self.skew_ms)
+    /// A session for a token read from storage or another tab (not freshly minted), with the
+    /// user id kept beside it (`user`, [`Slot::UserId`]) when the token carries none. A token
+    /// of another generation is no session.
+    fn parse(&self, token: Option<String>, user: Option<&String>) -> Option<Session> {
+        let mut session = Session::new(token?, self.now, false, self.skew_ms)?;
+        if !self.backend.accepts(&session.claims) {
+            return None;
+        }
+        if session.user_id.is_none() {
+            session.user_id = user.and_then(|u| bound_user(u, &session.claims.session_id));
+        }
+        Some(session)
+    }
+
+    /// A session for a token just minted for this tab, with the user id that came with it.
+    fn minted(&self, token: String, user_id: Option<String>) -> Option<Session> {
+        let mut session = Session::new(token, self.now, true, self.skew_ms)?;
+        if session.user_id.is_none() {
+            session.user_id = user_id;
+        }
+        Some(session)
     }
 
     fn fresh(&self) -> bool {
@@ -994,10 +1262,17 @@ impl<B: Backend> Machine<B> {
         }
         // The refresh token is read too, only to be held: if the storage breaks later, the
         // session goes on in memory with it (else the first refresh there would sign out).
-        self.read(&[Slot::Jwt, Slot::RefreshToken], false, Then::StartUpJwt);
+        self.read(self.jwt_slots(true), false, Then::StartUpJwt);
     }
 
-    fn code_taken(&mut self, code: Option<String>) {
+    fn code_taken(&mut self, code: Option<String>, error: Option<String>) {
+        // The provider sent the user back with an error: the flow it ends is removed.
+        if let Some(error) = error {
+            self.trace("init: the URL carries a sign-in error");
+            let e = self.backend.url_error(&error);
+            self.emit(e);
+            return self.write(vec![(Slot::Verifier, None)], Then::StartUpFlowCleared);
+        }
         match code {
             Some(code) => {
                 self.trace("init: exchanging the URL code");
@@ -1005,7 +1280,9 @@ impl<B: Backend> Machine<B> {
                     origin: Origin::StartUp,
                     provider: None,
                     params: vec![("code".to_owned(), code)],
-                    verifier: None,
+                    page_url: None,
+                    kept: None,
+                    clear: None,
                 });
             }
             None => self.start_up_check(),
@@ -1061,11 +1338,17 @@ impl<B: Backend> Machine<B> {
     fn run_call(&mut self, caller: CallerId, call: Call, held: Option<String>) {
         match call {
             Call::Ready => self.settle(caller, Outcome::Ready),
-            Call::SignIn { provider, params } => self.begin_sign_in(SignIn {
+            Call::SignIn {
+                provider,
+                params,
+                page_url,
+            } => self.begin_sign_in(SignIn {
                 origin: Origin::Caller(caller),
                 provider,
                 params,
-                verifier: None,
+                page_url,
+                kept: None,
+                clear: None,
             }),
             Call::SignOut => {
                 // Answers to requests made before now are for a session that is over, and
@@ -1126,34 +1409,48 @@ impl<B: Backend> Machine<B> {
 
     /// Clears the storage (under `lock`, when granted) for a sign-out.
     fn clear_for_sign_out(&mut self, caller: CallerId, leaving: Leaving, lock: Option<Op>) {
-        self.persist(None, None, Then::SignOutCleared(caller, leaving, lock));
+        self.persist(None, None, None, Then::SignOutCleared(caller, leaving, lock));
     }
 
     // ---- sign-in ----
 
     fn begin_sign_in(&mut self, flow: SignIn) {
-        // The verifier belongs to one OAuth attempt: taken out for every sign-in, as the
-        // official client does.
-        self.read(&[Slot::Verifier], false, Then::SignInVerifier(flow));
+        match self.backend.kept(flow.provider.as_deref(), &flow.params) {
+            Some(kept) => self.read(kept.slot.alone(), false, Then::SignInKept(flow, kept)),
+            None => self.send_sign_in(flow),
+        }
+    }
+
+    fn kept_read(&mut self, mut flow: SignIn, kept: Kept, mut values: Stored) {
+        flow.kept = values.take(kept.slot);
+        match (&flow.kept, kept.take) {
+            (Some(_), true) => self.write(vec![(kept.slot, None)], Then::SignInKeptTaken(flow)),
+            (Some(_), false) => {
+                flow.clear = Some(kept.slot);
+                self.send_sign_in(flow);
+            }
+            (None, _) => self.send_sign_in(flow),
+        }
     }
 
     fn send_sign_in(&mut self, flow: SignIn) {
         let request = self.backend.sign_in(
             flow.provider.as_deref(),
             &flow.params,
-            flow.verifier.as_deref(),
+            flow.kept.as_deref(),
+            flow.page_url.as_deref(),
         );
-        self.request(request, Then::SignInAnswer(flow));
+        match request {
+            Ok(request) => self.request(request, Then::SignInAnswer(flow)),
+            Err(e) => self.sign_in_failed(flow.origin, e),
+        }
     }
 
     fn sign_in_answered(&mut self, mut flow: SignIn, answer: Result<SignInResult, Error>) {
         // A verifier left behind by an abandoned OAuth attempt makes a magic-link code fail: such
         // a code is tried once more without it.
-        if matches!(answer, Ok(SignInResult::NoTokens))
-            && flow.verifier.is_some()
-            && flow.has_code()
-        {
-            flow.verifier = None;
+        if matches!(answer, Ok(SignInResult::NoTokens)) && flow.kept.is_some() && flow.has_code() {
+            flow.kept = None;
             return self.send_sign_in(flow);
         }
         self.trace("signIn: answered");
@@ -1161,19 +1458,51 @@ impl<B: Backend> Machine<B> {
             Ok(SignInResult::Tokens(Tokens {
                 token,
                 refresh_token,
-            })) => self.persist(
-                Some(token.clone()),
-                Some(refresh_token),
+                user_id,
+            })) => {
                 // The device clock's offset is measured when the answer arrived, not once the
                 // tokens are stored (a slow storage would push every refresh later).
-                Then::SignInPersisted(flow, token, self.now),
+                let Some(session) = self.minted(token, user_id) else {
+                    return self.sign_in_failed(flow.origin, not_a_session());
+                };
+                let clear = flow.clear;
+                self.persist(
+                    Some(&session),
+                    Some(refresh_token),
+                    clear,
+                    Then::SignInPersisted(flow, session.clone()),
+                );
+            }
+            Ok(SignInResult::Redirect { url, verifier }) => self.write(
+                vec![(Slot::Verifier, Some(verifier))],
+                Then::SignInRedirect(flow, url),
             ),
-            Ok(SignInResult::Redirect { url, verifier }) => {
-                self.write_verifier(Some(verifier), Then::SignInRedirect(flow, url))
+            Ok(SignInResult::Keep { slot, value }) => {
+                self.write(vec![(slot, Some(value))], Then::SignInStarted(flow))
+            }
+            Ok(SignInResult::Ceremony(ceremony)) => {
+                let (register, options) = (ceremony.register, ceremony.options.clone());
+                let op = self.op(Then::SignInCeremony(flow, ceremony), None);
+                self.commands.push(Command::Ceremony {
+                    op,
+                    register,
+                    options,
+                });
             }
             Ok(SignInResult::NoTokens | SignInResult::Started) => {
                 self.sign_in_done(flow.origin, Ok(false), None)
             }
+            Err(e) => self.sign_in_failed(flow.origin, e),
+        }
+    }
+
+    fn ceremony_done(&mut self, flow: SignIn, ceremony: Ceremony, result: Result<Json, Error>) {
+        let request = result.and_then(|credential| {
+            self.backend
+                .ceremony_done(&ceremony, &flow.params, credential)
+        });
+        match request {
+            Ok(request) => self.request(request, Then::SignInAnswer(flow)),
             Err(e) => self.sign_in_failed(flow.origin, e),
         }
     }
@@ -1289,21 +1618,21 @@ impl<B: Backend> Machine<B> {
         // Another tab (or caller) may have rotated while this one waited: adopt its token. The
         // newer of the stored JWT and the hand-over copy wins (localStorage may lag).
         let held = self.flight.as_ref().and_then(|f| f.held.clone());
-        let stored = self.parse(values.jwt);
-        let copy = self.parse(values.copy);
+        let mut values = values;
+        let user = values.take(Slot::UserId);
+        let stored = self.parse(values.take(Slot::Jwt), user.as_ref());
+        let copy = self.parse(values.copy.take(), user.as_ref());
+        let refresh_token = values.take(Slot::RefreshToken);
         // Held for the fall-back to memory, also when another tab's token is adopted.
-        self.refresh_token.clone_from(&values.refresh_token);
+        self.refresh_token.clone_from(&refresh_token);
         if let Some(s) = adopt(stored.as_ref(), copy.as_ref(), held.as_deref(), self.now) {
             self.trace("refresh: adopting the token another tab stored");
-            let token = s.token.clone();
-            return self.attempt_done(Attempt::Token {
-                token,
-                received: None,
-            });
+            let session = s.clone();
+            return self.attempt_done(Attempt::Token(session));
         }
-        let Some(request) = self.backend.refresh(values.refresh_token.as_deref()) else {
-            self.trace("refresh: no refresh token, signing out");
-            return self.persist(None, None, Then::FlightCleared);
+        let Some(request) = self.backend.refresh(refresh_token.as_deref()) else {
+            self.trace("refresh: no refresh token of this generation, signing out");
+            return self.persist(None, None, None, Then::FlightCleared);
         };
         self.trace("refresh: request");
         // The answer is for the session of this refresh token: stale if the session starts or
@@ -1314,7 +1643,7 @@ impl<B: Backend> Machine<B> {
         if let Some(f) = &mut self.flight {
             f.epoch = epoch;
         }
-        let refresh_token = values.refresh_token.unwrap_or_default();
+        let refresh_token = refresh_token.unwrap_or_default();
         self.request(request, Then::FlightAnswer(refresh_token));
     }
 
@@ -1333,18 +1662,26 @@ impl<B: Backend> Machine<B> {
             Ok(Refresh::Rotated(Tokens {
                 token,
                 refresh_token,
-            })) => self.persist(
-                Some(token.clone()),
-                Some(refresh_token),
-                Then::FlightPersisted(token, self.now),
-            ),
+                user_id,
+            })) => {
+                let user_id = user_id.or_else(|| self.session.as_ref()?.user_id.clone());
+                match self.minted(token, user_id) {
+                    Some(session) => self.persist(
+                        Some(&session),
+                        Some(refresh_token),
+                        None,
+                        Then::FlightPersisted(session.clone()),
+                    ),
+                    None => self.attempt_done(Attempt::Transient(not_a_session())),
+                }
+            }
             Ok(Refresh::Ended) => {
                 self.trace("refresh: session ended by the server");
-                self.persist(None, None, Then::FlightCleared)
+                self.persist(None, None, None, Then::FlightCleared)
             }
             Ok(Refresh::Rejected) => {
                 self.trace("refresh: refresh token rejected");
-                self.persist(None, None, Then::FlightCleared)
+                self.persist(None, None, None, Then::FlightCleared)
             }
             Err(e) => self.attempt_done(Attempt::Transient(e)),
         }
@@ -1375,10 +1712,9 @@ impl<B: Backend> Machine<B> {
                 self.set(None);
                 self.finish_flight(None);
             }
-            Attempt::Token { token, received } => {
-                let at = received.unwrap_or(self.now);
-                let session = Session::new(token.clone(), at, received.is_some(), self.skew_ms);
-                self.set(session);
+            Attempt::Token(session) => {
+                let token = session.token.clone();
+                self.set(Some(session));
                 self.finish_flight(Some(token));
             }
             Attempt::Transient(e) => {
@@ -1474,39 +1810,42 @@ impl<B: Backend> Machine<B> {
 
     // ---- completions ----
 
-    fn stored(&mut self, then: Then, values: Stored) {
+    fn stored(&mut self, then: Then, mut values: Stored) {
+        let user = values.take(Slot::UserId);
         match then {
             Then::StartUpJwt => {
-                self.trace(if values.jwt.is_some() {
+                let jwt = values.take(Slot::Jwt);
+                self.trace(if jwt.is_some() {
                     "init: stored session"
                 } else {
                     "init: no stored session"
                 });
-                self.refresh_token.clone_from(&values.refresh_token);
-                let session = self.parse(values.jwt);
+                self.refresh_token = values.take(Slot::RefreshToken);
+                let session = self.parse(jwt, user.as_ref());
                 self.set(session);
+                let (code, error) = self.backend.url_params();
                 let op = self.op(Then::StartUpCode, None);
-                self.commands.push(Command::TakeCode { op });
+                self.commands.push(Command::TakeCode { op, code, error });
             }
             Then::StartUpRefreshToken => {
-                if values.refresh_token.is_some() {
+                if values.get(Slot::RefreshToken).is_some() {
                     self.trace("init: refreshing");
                     self.start_flight(false, None, true);
                 } else {
                     self.loaded();
                 }
             }
-            Then::SignInVerifier(mut flow) => match values.verifier {
-                Some(verifier) => {
-                    flow.verifier = Some(verifier);
-                    self.write_verifier(None, Then::SignInVerifierCleared(flow));
-                }
-                None => self.send_sign_in(flow),
-            },
-            Then::FlightRead => self.flight_read(values),
-            Then::Announced if self.signing_out == 0 && values.jwt.as_deref() != self.token() => {
+            Then::SignInKept(flow, kept) => self.kept_read(flow, kept, values),
+            Then::FlightRead => {
+                values.values.extend(user.map(|u| (Slot::UserId, u)));
+                self.flight_read(values);
+            }
+            Then::Announced
+                if self.signing_out == 0
+                    && values.get(Slot::Jwt).map(String::as_str) != self.token() =>
+            {
                 self.trace("broadcast: following another tab");
-                let session = self.parse(values.jwt);
+                let session = self.parse(values.take(Slot::Jwt), user.as_ref());
                 self.set(session);
             }
             _ => {}
@@ -1516,15 +1855,16 @@ impl<B: Backend> Machine<B> {
     fn written(&mut self, then: Then) {
         let announce = self.config.announce && !self.failed;
         match then {
-            Then::SignInVerifierCleared(flow) => self.send_sign_in(flow),
-            Then::SignInPersisted(flow, token, received) => {
+            Then::StartUpFlowCleared => self.start_up_check(),
+            Then::SignInKeptTaken(flow) => self.send_sign_in(flow),
+            Then::SignInPersisted(flow, session) => {
                 if announce {
                     self.commands.push(Command::Announce);
                 }
-                let session = Session::new(token, received, true, self.skew_ms);
-                self.set(session);
+                self.set(Some(session));
                 self.sign_in_done(flow.origin, Ok(true), None);
             }
+            Then::SignInStarted(flow) => self.sign_in_done(flow.origin, Ok(false), None),
             Then::SignInRedirect(flow, url) => {
                 if self.config.navigate {
                     self.commands.push(Command::Navigate(url.clone()));
@@ -1538,14 +1878,11 @@ impl<B: Backend> Machine<B> {
                 self.set(None);
                 self.signed_out(caller, leaving, lock);
             }
-            Then::FlightPersisted(token, received) => {
+            Then::FlightPersisted(session) => {
                 if announce {
                     self.commands.push(Command::Announce);
                 }
-                self.attempt_done(Attempt::Token {
-                    token,
-                    received: Some(received),
-                });
+                self.attempt_done(Attempt::Token(session));
             }
             Then::FlightCleared => {
                 if announce {
@@ -1560,8 +1897,11 @@ impl<B: Backend> Machine<B> {
     fn answered(&mut self, then: Then, answer: Result<(u16, Option<Json>), Error>) {
         match then {
             Then::SignInAnswer(flow) => {
-                let meaning =
-                    answer.and_then(|(status, body)| self.backend.sign_in_answer(status, body));
+                let meaning = answer.and_then(|(status, body)| {
+                    let provider = flow.provider.as_deref();
+                    self.backend
+                        .sign_in_answer(provider, &flow.params, status, body)
+                });
                 self.sign_in_answered(flow, meaning);
             }
             Then::FlightAnswer(refresh_token) => self.flight_answered(refresh_token, answer),
@@ -1576,39 +1916,43 @@ impl<B: Backend> Machine<B> {
     /// applied, and reports it once. The operation completes as it would have on that memory.
     fn storage_failed(&mut self, op: Op, message: String) {
         let Some(p) = self.take(op) else { return };
+        let held = self.held_values();
         if !self.failed {
             self.failed = true;
-            let mut jwt = self.token().map(str::to_owned);
-            let mut refresh_token = self.refresh_token.clone();
-            let mut verifier = None;
+            let mut values = held.clone();
             for (slot, value) in p.writes.iter().flatten() {
-                match slot {
-                    Slot::Jwt => jwt.clone_from(value),
-                    Slot::RefreshToken => refresh_token.clone_from(value),
-                    Slot::Verifier => verifier.clone_from(value),
+                match values.iter_mut().find(|(s, _)| s == slot) {
+                    Some(entry) => entry.1.clone_from(value),
+                    None => values.push((*slot, value.clone())),
                 }
             }
-            self.commands.push(Command::UseMemory {
-                jwt,
-                refresh_token,
-                verifier,
-            });
+            self.commands.push(Command::UseMemory { values });
             self.emit(Error::storage(message));
         }
         match p.writes {
             Some(_) => self.written(p.then),
-            // What the memory holds; no verifier (one written to it is read by nobody before
-            // the page leaves for the provider).
+            // What the memory holds of the session; no value kept for a later sign-in step
+            // (what was written to the failing storage is not known to have been kept).
             None => {
-                let values = Stored {
-                    jwt: self.token().map(str::to_owned),
-                    refresh_token: self.refresh_token.clone(),
-                    verifier: None,
-                    copy: None,
-                };
-                self.stored(p.then, values);
+                let values = held
+                    .into_iter()
+                    .filter_map(|(slot, value)| Some((slot, value?)))
+                    .collect();
+                self.stored(p.then, Stored { values, copy: None });
             }
         }
+    }
+
+    /// The session the machine holds, as the values of its slots.
+    fn held_values(&self) -> Vec<(Slot, Option<String>)> {
+        let mut values = vec![
+            (Slot::Jwt, self.token().map(str::to_owned)),
+            (Slot::RefreshToken, self.refresh_token.clone()),
+        ];
+        if self.backend.keeps_user_id() {
+            values.push((Slot::UserId, self.session.as_ref().and_then(user_value)));
+        }
+        values
     }
 
     // ---- free ----

@@ -9,6 +9,7 @@ pub mod machine;
 pub mod origin;
 pub mod protocol;
 pub mod session;
+pub mod v2;
 
 /// `s` split around the first `sep` (an ASCII byte), without the separator. A byte scan: the
 /// standard library's pattern searchers cost about 2 KB of wasm, and every separator here is

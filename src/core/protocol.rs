@@ -6,14 +6,17 @@
 use super::error::{self, Error, ErrorCode};
 use super::json::Json;
 use super::jwt;
+use super::machine::Slot;
 
 /// A fresh session: the access JWT and the rotating refresh token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Tokens {
     /// The access JWT.
     pub token: String,
-    /// The refresh token (`<refreshTokenId>|<sessionId>`).
+    /// The refresh token (v1: `<refreshTokenId>|<sessionId>`; v2: 43 base64url characters).
     pub refresh_token: String,
+    /// The user, when the server sends it beside the tokens (v2's bundle; v1's is in `sub`).
+    pub user_id: Option<String>,
 }
 
 impl core::fmt::Debug for Tokens {
@@ -23,7 +26,7 @@ impl core::fmt::Debug for Tokens {
 }
 
 /// What an `auth:signIn` call answered.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum SignInResult {
     /// `{tokens: {token, refreshToken}}`: signed in.
     Tokens(Tokens),
@@ -36,9 +39,30 @@ pub enum SignInResult {
     Redirect {
         /// Where to send the browser.
         url: String,
-        /// The verifier to send back with the code.
+        /// What the code exchange needs back, kept in [`Slot::Verifier`] (v1: the verifier;
+        /// v2: the pending flow, as the official v2 client writes it).
         verifier: String,
     },
+    /// A value to keep for a later step (v2: the `browserSecret` of an emailed link); no
+    /// session yet.
+    Keep {
+        /// Where.
+        slot: Slot,
+        /// What.
+        value: String,
+    },
+    /// A WebAuthn ceremony to run in the page, then a request with its result (v2 passkeys).
+    Ceremony(Ceremony),
+}
+
+/// A WebAuthn ceremony a sign-in asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ceremony {
+    /// `navigator.credentials.create` (a new passkey) rather than `.get`.
+    pub register: bool,
+    /// The server's options (the JSON forms of `PublicKeyCredentialCreationOptions` or
+    /// `PublicKeyCredentialRequestOptions`, binary fields in base64url).
+    pub options: Json,
 }
 
 /// The string field `key` of `value`, if there is one.
@@ -113,6 +137,7 @@ pub fn interpret_sign_in(value: &Json) -> Result<SignInResult, Error> {
             (Some(token), Some(refresh_token)) => Ok(SignInResult::Tokens(Tokens {
                 token,
                 refresh_token,
+                user_id: None,
             })),
             _ => Err(bad()),
         };
@@ -214,7 +239,8 @@ mod tests {
             ),
             Ok(SignInResult::Tokens(Tokens {
                 token: "t".into(),
-                refresh_token: "r".into()
+                refresh_token: "r".into(),
+                user_id: None,
             }))
         );
         assert_eq!(
@@ -308,6 +334,7 @@ mod tests {
         let t = Tokens {
             token: "secret-jwt".into(),
             refresh_token: "secret-rt".into(),
+            user_id: None,
         };
         let shown = format!("{:?}", SignInResult::Tokens(t));
         assert!(!shown.contains("secret"), "{shown}");
@@ -330,7 +357,8 @@ mod tests {
             refresh(200, &body),
             Ok(Refresh::Rotated(Tokens {
                 token,
-                refresh_token: "r2".into()
+                refresh_token: "r2".into(),
+                user_id: None,
             }))
         );
         assert_eq!(

@@ -17,6 +17,10 @@ pub struct Session {
     pub skew_ms: f64,
     /// Device time at which the token arrived.
     pub received_ms: f64,
+    /// The user: from a v1 token's `sub`; for v2, from the token bundle (kept in storage beside
+    /// the session, bound to its id). `None` while unknown (a v2 session adopted from a client
+    /// that does not keep it).
+    pub user_id: Option<String>,
 }
 
 impl core::fmt::Debug for Session {
@@ -25,6 +29,7 @@ impl core::fmt::Debug for Session {
             .field("token", &"<redacted>")
             .field("claims", &self.claims)
             .field("skew_ms", &self.skew_ms)
+            .field("user_id", &self.user_id)
             .finish()
     }
 }
@@ -41,6 +46,7 @@ impl Session {
             _ => fallback_skew_ms,
         };
         Some(Session {
+            user_id: claims.user_id.clone(),
             token,
             claims,
             skew_ms,
@@ -86,9 +92,9 @@ pub struct AuthState {
     pub is_authenticated: bool,
     /// The current JWT.
     pub token: Option<String>,
-    /// From `sub`.
+    /// The user id (v1: from `sub`; v2: from the token bundle, `None` while unknown).
     pub user_id: Option<String>,
-    /// From `sub`.
+    /// The session id, from `sub`.
     pub session_id: Option<String>,
     /// `exp` in epoch milliseconds (server clock).
     pub expires_at: Option<f64>,
@@ -115,7 +121,7 @@ impl AuthState {
                 is_loading,
                 is_authenticated: true,
                 token: Some(s.token.clone()),
-                user_id: Some(s.claims.user_id.clone()),
+                user_id: s.user_id.clone(),
                 session_id: Some(s.claims.session_id.clone()),
                 expires_at: Some(s.claims.expires_at_ms() as f64),
             },
@@ -183,8 +189,17 @@ pub fn transition(before: Option<&Session>, after: Option<&Session>) -> Option<A
         (None, Some(_)) => Some(AuthEventKind::SignedIn),
         (Some(_), None) => Some(AuthEventKind::SignedOut),
         (Some(a), Some(b)) if a.token == b.token => None,
-        (Some(a), Some(b)) if a.claims.user_id != b.claims.user_id => Some(AuthEventKind::SignedIn),
+        (Some(a), Some(b)) if !same_user(a, b) => Some(AuthEventKind::SignedIn),
         (Some(_), Some(_)) => Some(AuthEventKind::TokenRefreshed),
+    }
+}
+
+/// Whether two sessions are of one user: their user ids when both are known, else (v2 sessions
+/// whose user is not known yet) their session ids.
+fn same_user(a: &Session, b: &Session) -> bool {
+    match (&a.user_id, &b.user_id) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.claims.session_id == b.claims.session_id,
     }
 }
 

@@ -62,6 +62,28 @@ impl Json {
         self.0.is_null()
     }
 
+    /// Whether this is `true`.
+    pub fn is_true(&self) -> bool {
+        self.0.as_bool() == Some(true)
+    }
+
+    /// A string value.
+    pub fn from_string(s: String) -> Json {
+        Json(JsValue::from(s))
+    }
+
+    /// An object of `fields`, in order (a field whose value is `None` is left out).
+    pub fn object(fields: Vec<(&str, Option<Json>)>) -> Json {
+        let object = js_sys::Object::new();
+        for (key, value) in fields {
+            if let Some(value) = value {
+                // Setting a data property on a new plain object cannot throw.
+                let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), &value.0);
+            }
+        }
+        Json(object.into())
+    }
+
     /// The compact serialisation.
     pub fn to_json_string(&self) -> String {
         js_sys::JSON::stringify(&self.0)

@@ -60,6 +60,26 @@ impl Json {
         matches!(self, Json::Null)
     }
 
+    /// Whether this is `true`.
+    pub fn is_true(&self) -> bool {
+        matches!(self, Json::Bool(true))
+    }
+
+    /// A string value.
+    pub fn from_string(s: String) -> Json {
+        Json::Str(s)
+    }
+
+    /// An object of `fields`, in order (a field whose value is `None` is left out).
+    pub fn object(fields: Vec<(&str, Option<Json>)>) -> Json {
+        Json::Obj(
+            fields
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+                .collect(),
+        )
+    }
+
     /// Serialises the value (compact form).
     pub fn write(&self, out: &mut String) {
         match self {

@@ -1,0 +1,397 @@
+//! The session backend of Convex Auth v2 (`@convex-dev/auth` 2.0.0, PROTOCOL-V2.md): the
+//! `signIn(provider, params)` calls of v1's shape mapped onto v2's public mutations, v2's
+//! value-style answers, `refreshSession` and `signOut` with the refresh token.
+//!
+//! | call | v2 |
+//! | --- | --- |
+//! | `password`, `flow: "signIn"` (default) | `signInWithEmailPassword {email, password}` |
+//! | `password`, `flow: "signUp"` | `signUpWithEmailPassword {email, password}`, keeps `browserSecret` |
+//! | `password`, `flow: "email-verification"` | `completeSignUpWithEmailPassword {emailCode, browserSecret}` |
+//! | `password`, `flow: "reset"` | `startPasswordRecovery {email}`, keeps `browserSecret` |
+//! | `password`, `flow: "reset-verification"` | `completePasswordRecovery {emailCode, browserSecret, newPassword}` |
+//! | `username-password`, `flow: "signUp"` / `"signIn"` | `signUpWithUsernamePassword` / `signInWithUsernamePassword` |
+//! | `passkey` | `startSignInWithUsernamePasskey`, the ceremony, `finishSignUp…` / `finishSignIn…` |
+//! | `github` / `google` / `apple` | `startSignInWith…`, keeps the pending flow; `completeSignInWith…` on return |
+//! | `anonymous` | `signInAnonymously` |
+
+use super::error::{find, Error, ErrorCode};
+use super::json::Json;
+use super::jwt::Claims;
+use super::machine::{arg, Backend, FunctionKind, Kept, Request, Slot};
+use super::protocol::{self, Ceremony, Refresh, SignInResult, Tokens};
+
+/// Convex Auth v2, with the app's names for its functions.
+#[derive(Clone, Debug, Default)]
+pub struct ConvexAuthV2 {
+    /// `(official name, "module:function")` for each function the app exports under another
+    /// name; every other one is `auth:<official name>`.
+    pub functions: Vec<(String, String)>,
+}
+
+/// The OAuth providers v2 ships, with the suffix of their functions.
+const OAUTH: [(&str, &str); 3] = [("github", "Github"), ("google", "Google"), ("apple", "Apple")];
+
+impl ConvexAuthV2 {
+    /// The path of the function the official v2 client calls `name`.
+    pub fn path(&self, name: &str) -> String {
+        match self.functions.iter().find(|(official, _)| official == name) {
+            Some((_, path)) => path.clone(),
+            None => {
+                let mut path = String::from("auth:");
+                path.push_str(name);
+                path
+            }
+        }
+    }
+
+    /// The name of the function that starts (`"start"`) or completes (`"complete"`) the OAuth
+    /// sign-in with `provider`, if v2 has it.
+    fn oauth(stage: &str, provider: &str) -> Option<String> {
+        let (_, suffix) = OAUTH.iter().find(|(id, _)| *id == provider)?;
+        let mut name = String::from(stage);
+        name.push_str("SignInWith");
+        name.push_str(suffix);
+        Some(name)
+    }
+
+    fn mutation(&self, name: &str, args: Vec<(&str, Option<Json>)>) -> Request {
+        Request {
+            kind: FunctionKind::Mutation,
+            path: self.path(name),
+            args: Json::object(args),
+            bearer: None,
+        }
+    }
+}
+
+/// The string param `key`.
+fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The string param `key`, which the call needs.
+fn required<'a>(params: &'a [(String, String)], key: &str) -> Result<&'a str, Error> {
+    param(params, key).ok_or_else(|| {
+        let mut message = String::from("This sign-in needs the param ");
+        message.push_str(key);
+        Error::params(message)
+    })
+}
+
+/// A `userError` with the code `code` (the errors the client itself finds, as the official
+/// client reports them).
+fn user_error(code: &str) -> Error {
+    Error::user_error(Json::object(vec![("error", arg(code))]))
+}
+
+/// The `flow` param of a password sign-in (`signIn` when absent).
+fn flow(params: &[(String, String)]) -> &str {
+    param(params, "flow").unwrap_or("signIn")
+}
+
+impl ConvexAuthV2 {
+    /// What the value answered to the sign-in `provider`, `params` means.
+    fn interpret(
+        &self,
+        provider: Option<&str>,
+        params: &[(String, String)],
+        value: &Json,
+    ) -> Result<SignInResult, Error> {
+        let text = |key| value.get(key).and_then(|v| v.string());
+        // The sign-in envelope: `{status: "complete", tokens}` or `{status: "error",
+        // userError}`.
+        match text("status").as_deref() {
+            Some("complete") => return Ok(SignInResult::Tokens(bundle(value.get("tokens"))?)),
+            Some("error") => return Err(rejected(value)),
+            _ => {}
+        }
+        let provider = provider.unwrap_or_default();
+        // The starts: `{success: false, userError}`, or a success with what the next step needs.
+        if let Some(success) = value.get("success") {
+            if !success.is_true() {
+                return Err(rejected(value));
+            }
+            if let Some(secret) = text("browserSecret") {
+                let slot = match flow(params) {
+                    "signUp" => Slot::SignUpSecret,
+                    "reset" => Slot::RecoverySecret,
+                    _ => return Err(unexpected()),
+                };
+                return Ok(SignInResult::Keep {
+                    slot,
+                    value: secret,
+                });
+            }
+            let options = value.get("options").filter(|o| !o.is_null());
+            if let (Some(step), Some(options), "passkey") = (text("step"), options, provider) {
+                let register = match step.as_str() {
+                    "register" => true,
+                    "authenticate" => false,
+                    _ => return Err(unexpected()),
+                };
+                return Ok(SignInResult::Ceremony(Ceremony { register, options }));
+            }
+            return Err(unexpected());
+        }
+        // The OAuth start: `{redirect, state}`, kept as the official client keeps its flow.
+        let complete = Self::oauth("complete", provider);
+        if let (Some(url), Some(state), Some(complete)) = (text("redirect"), text("state"), complete)
+        {
+            if !protocol::is_http_url(&url) {
+                return Err(unexpected());
+            }
+            let flow = Json::object(vec![
+                ("providerName", arg(provider)),
+                ("state", arg(&state)),
+                ("completeSignIn", arg(&self.path(&complete))),
+            ]);
+            return Ok(SignInResult::Redirect {
+                url,
+                verifier: flow.to_json_string(),
+            });
+        }
+        Err(unexpected())
+    }
+}
+
+impl Backend for ConvexAuthV2 {
+    fn accepts(&self, claims: &Claims) -> bool {
+        // A v2 `sub` is the session id alone; v1's names the user too.
+        claims.user_id.is_none()
+    }
+    fn keeps_user_id(&self) -> bool {
+        true
+    }
+    fn url_params(&self) -> (&'static str, Option<&'static str>) {
+        ("convexAuthCode", Some("convexAuthError"))
+    }
+    fn url_error(&self, value: &str) -> Error {
+        // The codes of the official client (`ACCESS_DENIED`, `EXPIRED`, `OTHER_ERROR` with the
+        // parameter as its cause).
+        let (code, cause) = match value {
+            "access_denied" => ("ACCESS_DENIED", None),
+            "expired" => ("EXPIRED", None),
+            other => ("OTHER_ERROR", Some(other)),
+        };
+        Error::user_error(Json::object(vec![
+            ("error", arg(code)),
+            ("cause", cause.and_then(arg)),
+        ]))
+    }
+    fn kept(&self, provider: Option<&str>, params: &[(String, String)]) -> Option<Kept> {
+        let slot = match (provider, flow(params)) {
+            // The OAuth return: the pending flow is taken out, as the official client does (its
+            // code is one-time whatever the answer).
+            (None, _) => {
+                return Some(Kept {
+                    slot: Slot::Verifier,
+                    take: true,
+                })
+            }
+            (Some("password"), "email-verification") => Slot::SignUpSecret,
+            (Some("password"), "reset-verification") => Slot::RecoverySecret,
+            _ => return None,
+        };
+        Some(Kept { slot, take: false })
+    }
+    fn sign_in(
+        &self,
+        provider: Option<&str>,
+        params: &[(String, String)],
+        kept: Option<&str>,
+        page_url: Option<&str>,
+    ) -> Result<Request, Error> {
+        let p = |key| required(params, key).map(arg);
+        let Some(provider) = provider else {
+            // The OAuth return: complete the flow kept before the redirect.
+            let code = p("code")?;
+            let flow = kept.and_then(super::json::parse);
+            let field = |key| flow.as_ref()?.get(key)?.string();
+            let (Some(state), Some(path)) = (field("state"), field("completeSignIn")) else {
+                return Err(user_error("INVALID_FLOW"));
+            };
+            return Ok(Request {
+                kind: FunctionKind::Mutation,
+                path,
+                args: Json::object(vec![("code", code), ("state", arg(&state))]),
+                bearer: None,
+            });
+        };
+        let secret = || kept.map(arg).ok_or_else(|| user_error("MISSING_SECRET"));
+        let request = match (provider, flow(params)) {
+            ("password", "signIn") => self.mutation(
+                "signInWithEmailPassword",
+                vec![("email", p("email")?), ("password", p("password")?)],
+            ),
+            ("password", "signUp") => self.mutation(
+                "signUpWithEmailPassword",
+                vec![("email", p("email")?), ("password", p("password")?)],
+            ),
+            ("password", "email-verification") => self.mutation(
+                "completeSignUpWithEmailPassword",
+                vec![("emailCode", p("code")?), ("browserSecret", secret()?)],
+            ),
+            ("password", "reset") => {
+                self.mutation("startPasswordRecovery", vec![("email", p("email")?)])
+            }
+            ("password", "reset-verification") => self.mutation(
+                "completePasswordRecovery",
+                vec![
+                    ("emailCode", p("code")?),
+                    ("browserSecret", secret()?),
+                    ("newPassword", p("newPassword")?),
+                ],
+            ),
+            ("username-password", flow @ ("signIn" | "signUp")) => self.mutation(
+                if flow == "signUp" {
+                    "signUpWithUsernamePassword"
+                } else {
+                    "signInWithUsernamePassword"
+                },
+                vec![("username", p("username")?), ("password", p("password")?)],
+            ),
+            ("passkey", _) => self.mutation(
+                "startSignInWithUsernamePasskey",
+                vec![("username", p("username")?)],
+            ),
+            ("anonymous", _) => self.mutation("signInAnonymously", Vec::new()),
+            (provider, _) => {
+                let Some(name) = Self::oauth("start", provider) else {
+                    return Err(Error::params(unsupported(provider, params)));
+                };
+                let redirect_to = param(params, "redirectTo")
+                    .or(page_url)
+                    .ok_or_else(|| Error::params("This sign-in needs the param redirectTo"))?;
+                self.mutation(&name, vec![("redirectTo", arg(redirect_to))])
+            }
+        };
+        Ok(request)
+    }
+    fn sign_in_answer(
+        &self,
+        provider: Option<&str>,
+        params: &[(String, String)],
+        status: u16,
+        body: Option<Json>,
+    ) -> Result<SignInResult, Error> {
+        let value = answer(status, body)?;
+        self.interpret(provider, params, &value)
+    }
+    fn ceremony_done(
+        &self,
+        ceremony: &Ceremony,
+        params: &[(String, String)],
+        credential: Json,
+    ) -> Result<Request, Error> {
+        let response = ("response", Some(credential));
+        Ok(if ceremony.register {
+            let username = required(params, "username")?;
+            self.mutation(
+                "finishSignUpWithUsernamePasskey",
+                vec![("username", arg(username)), response],
+            )
+        } else {
+            self.mutation("finishSignInWithUsernamePasskey", vec![response])
+        })
+    }
+    fn refresh(&self, refresh_token: Option<&str>) -> Option<Request> {
+        // A v1 refresh token (`<id>|<sessionId>`) is not this generation's and is never sent.
+        let refresh_token = refresh_token.filter(|t| !t.contains('|'))?;
+        Some(self.mutation(
+            "refreshSession",
+            vec![("refreshToken", arg(refresh_token))],
+        ))
+    }
+    fn refresh_answer(
+        &self,
+        status: u16,
+        body: Option<Json>,
+        refresh_token: &str,
+    ) -> Result<Refresh, Error> {
+        let value = answer(status, body).map_err(|e| e.redact(refresh_token))?;
+        match value.get("kind").and_then(|k| k.string()).as_deref() {
+            Some("rotated") => Ok(Refresh::Rotated(bundle(value.get("tokens"))?)),
+            Some("noSession") => Ok(Refresh::Ended),
+            _ => Err(unexpected()),
+        }
+    }
+    fn sign_out(&self, _token: &str, refresh_token: Option<&str>) -> Option<Request> {
+        let refresh_token = refresh_token?;
+        Some(self.mutation("signOut", vec![("refreshToken", arg(refresh_token))]))
+    }
+}
+
+/// The message of a `signIn` this backend has no mapping for.
+fn unsupported(provider: &str, params: &[(String, String)]) -> String {
+    let mut message = String::from("Convex Auth v2 has no sign-in for provider ");
+    message.push_str(provider);
+    if let Some(flow) = param(params, "flow") {
+        message.push_str(" with flow ");
+        message.push_str(flow);
+    }
+    message
+}
+
+fn unexpected() -> Error {
+    Error::new(
+        ErrorCode::InvalidResponse,
+        "Unexpected answer from Convex Auth v2",
+    )
+}
+
+/// The value of a function's HTTP answer. A function the deployment does not have (a v1
+/// deployment, a renamed export) is named in an `InvalidOptions` error.
+fn answer(status: u16, body: Option<Json>) -> Result<Json, Error> {
+    protocol::interpret_response(status, body).map_err(|e| {
+        let message = e.message();
+        let missing = "Could not find public function for '";
+        let rest = find(message, missing).and_then(|at| message.get(at + missing.len()..));
+        match rest {
+            Some(rest) if e.code() == ErrorCode::FunctionError => {
+                let name = rest.split('\'').next().unwrap_or_default();
+                let mut text = String::from("The deployment has no function ");
+                text.push_str(name);
+                text.push_str(
+                    ": check the `version` option (this client speaks Convex Auth v2) and the \
+                     `functions` option (the names the app exports its auth functions under)",
+                );
+                Error::options(text)
+            }
+            _ => e,
+        }
+    })
+}
+
+/// A v2 token bundle `{accessToken, refreshToken, refreshTokenExpiresAt, userId}`, its JWT
+/// checked to be a v2 one.
+fn bundle(tokens: Option<Json>) -> Result<Tokens, Error> {
+    let tokens = tokens.ok_or_else(unexpected)?;
+    let text = |key| tokens.get(key)?.string().filter(|t| !t.is_empty());
+    let (Some(token), Some(refresh_token), Some(user_id)) =
+        (text("accessToken"), text("refreshToken"), text("userId"))
+    else {
+        return Err(unexpected());
+    };
+    match super::jwt::decode(&token) {
+        Some(claims) if claims.user_id.is_none() => Ok(Tokens {
+            token,
+            refresh_token,
+            user_id: Some(user_id),
+        }),
+        _ => Err(Error::new(
+            ErrorCode::InvalidResponse,
+            "The server sent a token that is not a Convex Auth v2 JWT",
+        )),
+    }
+}
+
+/// The error of a `userError` answer.
+fn rejected(value: &Json) -> Error {
+    match value.get("userError").filter(|u| !u.is_null()) {
+        Some(user_error) => Error::user_error(user_error),
+        None => unexpected(),
+    }
+}
