@@ -6,8 +6,10 @@
 BACKEND_PIDS=()
 start_backend() {
   local var=$1; shift
+  local dir=www
+  if [ "${1:-}" = --v2 ]; then dir=www/v2; shift; fi
   local out; out=$(mktemp)
-  ( cd www && exec env "$@" node backend/main.mjs ) >"$out" 2> >(grep -v '^\s*$' >&2) &
+  ( cd "$dir" && exec env "$@" node backend/main.mjs ) >"$out" 2> >(grep -v '^\s*$' >&2) &
   BACKEND_PIDS+=($!)
   for _ in $(seq 1 300); do
     if grep -q '"ready":true' "$out" 2>/dev/null; then

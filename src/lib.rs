@@ -6,8 +6,9 @@
 //!
 //! The crate has two layers:
 //! - [`core`]: I/O-free logic, tested natively: the session machine ([`core::machine`]: every
-//!   state and decision, typed inputs in and typed commands out), JWT claims, the wire protocol
-//!   and what every answer means, errors, refresh timing;
+//!   state and decision, typed inputs in and typed commands out), the session backends of both
+//!   Convex Auth generations (v1 in [`core::machine`] and [`core::protocol`], v2 in
+//!   [`core::v2`]), JWT claims, errors, refresh timing;
 //! - `web` (wasm32 only): the `ConvexAuthClient` itself, which runs the machine and has a
 //!   small JS module of the crate (`io.js`) carry out its commands with the browser's APIs;
 //!   exported to JS by wasm-bindgen and usable from Rust front ends (Leptos, Yew, Dioxus).
@@ -28,7 +29,7 @@ pub use crate::core::error::{Error, ErrorCode, ErrorDetails};
 pub use crate::core::session::{AuthEvent, AuthEventKind, AuthState};
 #[cfg(target_arch = "wasm32")]
 pub use crate::web::client::{
-    ConvexAuthClient, Options, ShouldHandleCode, SignInOutcome, Subscription,
+    ConvexAuthClient, Options, ShouldHandleCode, SignInOutcome, Subscription, Version,
 };
 #[cfg(target_arch = "wasm32")]
 pub use crate::web::storage::{JsStorage, Storage, TokenStorage};

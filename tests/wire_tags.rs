@@ -10,7 +10,7 @@
     clippy::indexing_slicing
 )]
 
-use convex_auth_wasm::core::machine::Timer;
+use convex_auth_wasm::core::machine::{Slot, Timer};
 use convex_auth_wasm::{AuthEventKind, ErrorCode};
 
 const FACADE: &str = include_str!("../src/web/facade.rs");
@@ -36,8 +36,28 @@ fn quoted(text: &str) -> Vec<&str> {
 #[test]
 fn error_codes_match_the_typescript_union() {
     let union = quoted(declaration("export type ConvexAuthErrorCode"));
-    let rust: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    // A `UserError`'s JS code is the server's own (ConvexAuthV2ErrorCode), never "UserError".
+    let rust: Vec<&str> = ErrorCode::ALL
+        .iter()
+        .filter(|c| **c != ErrorCode::UserError)
+        .map(|c| c.as_str())
+        .collect();
     assert_eq!(union, rust);
+    assert!(!FACADE.contains("\"UserError\""));
+}
+
+#[test]
+fn slot_names_are_defined_in_rust_only() {
+    // The executor keeps a storage key per slot name (given by Rust) and names one slot itself:
+    // the JWT, whose hand-over copy it writes.
+    for slot in Slot::ALL {
+        let literal = format!("\"{}\"", slot.as_str());
+        assert!(
+            !EXECUTOR_JS.contains(&literal),
+            "executor.js names {literal}"
+        );
+    }
+    assert!(EXECUTOR_JS.contains(&format!("values.{}", Slot::Jwt.as_str())));
 }
 
 #[test]

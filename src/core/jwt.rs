@@ -150,8 +150,8 @@ pub(crate) mod tests {
 
     #[test]
     fn decodes_v2_claims() {
-        let c = decode(&jwt(r#"{"sub":"s2","iat":1,"exp":61,"aud":"convex-auth"}"#))
-            .expect("claims");
+        let c =
+            decode(&jwt(r#"{"sub":"s2","iat":1,"exp":61,"aud":"convex-auth"}"#)).expect("claims");
         assert_eq!((c.user_id, c.session_id.as_str()), (None, "s2"));
     }
 

@@ -627,10 +627,7 @@ impl Backend for ConvexAuthV1 {
         kept: Option<&str>,
         _page_url: Option<&str>,
     ) -> Result<Request, Error> {
-        let params = params
-            .iter()
-            .map(|(k, v)| (k.as_str(), arg(v)))
-            .collect();
+        let params = params.iter().map(|(k, v)| (k.as_str(), arg(v))).collect();
         let args = vec![
             ("provider", provider.and_then(arg)),
             ("params", Some(Json::object(params))),
@@ -1409,7 +1406,12 @@ impl<B: Backend> Machine<B> {
 
     /// Clears the storage (under `lock`, when granted) for a sign-out.
     fn clear_for_sign_out(&mut self, caller: CallerId, leaving: Leaving, lock: Option<Op>) {
-        self.persist(None, None, None, Then::SignOutCleared(caller, leaving, lock));
+        self.persist(
+            None,
+            None,
+            None,
+            Then::SignOutCleared(caller, leaving, lock),
+        );
     }
 
     // ---- sign-in ----

@@ -29,7 +29,11 @@ pub struct ConvexAuthV2 {
 }
 
 /// The OAuth providers v2 ships, with the suffix of their functions.
-const OAUTH: [(&str, &str); 3] = [("github", "Github"), ("google", "Google"), ("apple", "Apple")];
+const OAUTH: [(&str, &str); 3] = [
+    ("github", "Github"),
+    ("google", "Google"),
+    ("apple", "Apple"),
+];
 
 impl ConvexAuthV2 {
     /// The path of the function the official v2 client calls `name`.
@@ -138,7 +142,8 @@ impl ConvexAuthV2 {
         }
         // The OAuth start: `{redirect, state}`, kept as the official client keeps its flow.
         let complete = Self::oauth("complete", provider);
-        if let (Some(url), Some(state), Some(complete)) = (text("redirect"), text("state"), complete)
+        if let (Some(url), Some(state), Some(complete)) =
+            (text("redirect"), text("state"), complete)
         {
             if !protocol::is_http_url(&url) {
                 return Err(unexpected());
@@ -300,10 +305,7 @@ impl Backend for ConvexAuthV2 {
     fn refresh(&self, refresh_token: Option<&str>) -> Option<Request> {
         // A v1 refresh token (`<id>|<sessionId>`) is not this generation's and is never sent.
         let refresh_token = refresh_token.filter(|t| !t.contains('|'))?;
-        Some(self.mutation(
-            "refreshSession",
-            vec![("refreshToken", arg(refresh_token))],
-        ))
+        Some(self.mutation("refreshSession", vec![("refreshToken", arg(refresh_token))]))
     }
     fn refresh_answer(
         &self,

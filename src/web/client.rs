@@ -21,10 +21,11 @@ use crate::core::json::Json;
 use crate::core::keys::Keys;
 pub use crate::core::machine::SignInOutcome;
 use crate::core::machine::{
-    Call, CallerId, Command, Config, Input, Machine, Outcome, Slot, Stored, Timer, LOCK_TIMEOUT_MS,
-    REQUEST_TIMEOUT_MS, STORAGE_TIMEOUT_MS,
+    Backend, Call, CallerId, Command, Config, ConvexAuthV1, Input, Machine, Outcome, Slot, Stored,
+    Timer, LOCK_TIMEOUT_MS, REQUEST_TIMEOUT_MS, STORAGE_TIMEOUT_MS,
 };
 use crate::core::session::{AuthEvent, AuthEventKind, AuthState};
+use crate::core::v2::ConvexAuthV2;
 
 /// A future returned by a user callback.
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -50,12 +51,27 @@ impl ShouldHandleCode {
     }
 }
 
+/// The generation of Convex Auth the deployment runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Version {
+    /// `@convex-dev/auth` 0.0.x (the default).
+    #[default]
+    V1,
+    /// `@convex-dev/auth` 2.x.
+    V2,
+}
+
 /// Options of [`ConvexAuthClient::new`].
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Options {
     /// The deployment URL, e.g. `https://happy-animal-123.convex.cloud`.
     pub url: String,
+    /// The generation of Convex Auth the deployment runs. Default: v1.
+    pub version: Version,
+    /// v2 only: `(official name, "module:function")` for each auth function the app exports
+    /// under another name than `auth:<official name>`.
+    pub functions: Vec<(String, String)>,
     /// Where tokens are kept. Default: localStorage.
     pub storage: Storage,
     /// Key namespace. Default: `url`.
@@ -77,6 +93,8 @@ impl Options {
     pub fn new(url: impl Into<String>) -> Options {
         Options {
             url: url.into(),
+            version: Version::V1,
+            functions: Vec::new(),
             storage: Storage::LocalStorage,
             storage_namespace: None,
             should_handle_code: ShouldHandleCode::Always,
@@ -84,6 +102,17 @@ impl Options {
             navigate: true,
             verbose: false,
         }
+    }
+    /// Sets the generation of Convex Auth.
+    pub fn version(mut self, version: Version) -> Self {
+        self.version = version;
+        self
+    }
+    /// v2: calls the function `official` (e.g. `signInWithEmailPassword`) as `path` (e.g.
+    /// `myAuth:signInWithEmailPassword`).
+    pub fn function(mut self, official: impl Into<String>, path: impl Into<String>) -> Self {
+        self.functions.push((official.into(), path.into()));
+        self
     }
     /// Sets the storage.
     pub fn storage(mut self, storage: Storage) -> Self {
@@ -128,6 +157,7 @@ impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Options")
             .field("url", &self.url)
+            .field("version", &self.version)
             .field("storage", &self.storage)
             .finish_non_exhaustive()
     }
@@ -177,7 +207,7 @@ pub(crate) struct Inner {
     /// The deployment's origin, as the browser serialises it.
     origin: Option<String>,
     keys: Keys,
-    machine: RefCell<Machine>,
+    machine: RefCell<Machine<Box<dyn Backend>>>,
     pub(crate) executor: io::Executor,
     /// The functions the JS API hands out unbound; `changed` tells its listeners.
     pub(crate) unbound: io::Unbound,
@@ -246,7 +276,21 @@ impl ConvexAuthClient {
     /// the page URL). Await [`ready`](Self::ready) for the first known state.
     pub fn new(options: Options) -> Result<ConvexAuthClient, Error> {
         let url = normalize_url(&options.url)?;
-        let keys = Keys::new(options.storage_namespace.as_deref().unwrap_or(&options.url));
+        let namespace = options.storage_namespace.as_deref().unwrap_or(&options.url);
+        let (keys, backend): (Keys, Box<dyn Backend>) = match options.version {
+            Version::V1 if !options.functions.is_empty() => {
+                return Err(Error::options(
+                    "`functions` names Convex Auth v2 functions: it needs `version: \"v2\"`",
+                ))
+            }
+            Version::V1 => (Keys::new(namespace), Box::new(ConvexAuthV1)),
+            Version::V2 => (
+                Keys::v2(namespace),
+                Box::new(ConvexAuthV2 {
+                    functions: options.functions,
+                }),
+            ),
+        };
         // Whether other tabs use the same storage (localStorage, encrypted, adapters): refreshes
         // then take the Web Lock.
         let shared = !matches!(options.storage, Storage::SessionStorage | Storage::Memory);
@@ -284,6 +328,15 @@ impl ConvexAuthClient {
         };
         let mut handover_key = String::from("handover:");
         handover_key.push_str(&keys.jwt);
+        // The storage key of each slot, by the slot's name.
+        let key_names = Object::new();
+        for slot in Slot::ALL {
+            let _ = Reflect::set(
+                &key_names,
+                &JsValue::from_str(slot.as_str()),
+                &JsValue::from_str(keys.of(slot)),
+            );
+        }
         let inner = Rc::new_cyclic(|weak: &Weak<Inner>| {
             // The executor starts the machine after a microtask, when this Rc is complete.
             let executor = io::executor(
@@ -292,9 +345,8 @@ impl ConvexAuthClient {
                 },
                 &url,
                 &store,
+                &key_names,
                 &keys.jwt,
-                &keys.refresh_token,
-                &keys.verifier,
                 &handover_key,
                 &area,
                 channel,
@@ -308,7 +360,7 @@ impl ConvexAuthClient {
                 origin: io::origin_of(&url),
                 url,
                 keys,
-                machine: RefCell::new(Machine::new(config)),
+                machine: RefCell::new(Machine::with_backend(backend, config)),
                 executor,
                 changed: unbound.changed(),
                 unbound,
@@ -360,6 +412,7 @@ impl ConvexAuthClient {
         let call = Call::SignIn {
             provider: provider.map(str::to_owned),
             params,
+            page_url: page_url(),
         };
         match self.inner.call(call).await {
             Outcome::SignIn(outcome) => outcome,
@@ -447,22 +500,20 @@ impl SessionPort {
         self.feed(Input::Start);
     }
 
-    /// A read completed with the values asked for (absent ones undefined).
-    pub fn stored(
-        &self,
-        op: u32,
-        jwt: Option<String>,
-        refresh_token: Option<String>,
-        verifier: Option<String>,
-        copy: Option<String>,
-    ) {
-        let values = Stored {
-            jwt,
-            refresh_token,
-            verifier,
-            copy,
-        };
-        self.feed(Input::Stored { op, values });
+    /// A read completed: `values` holds the value of each slot read, by slot name (absent
+    /// ones left out), `copy` the hand-over copy of the JWT when asked for.
+    pub fn stored(&self, op: u32, values: JsValue, copy: Option<String>) {
+        let values = Slot::ALL
+            .into_iter()
+            .filter_map(|slot| {
+                let value = Reflect::get(&values, &JsValue::from_str(slot.as_str())).ok()?;
+                Some((slot, value.as_string()?))
+            })
+            .collect();
+        self.feed(Input::Stored {
+            op,
+            values: Stored { values, copy },
+        });
     }
 
     /// A write completed.
@@ -476,10 +527,30 @@ impl SessionPort {
         self.feed(Input::StorageFailed { op, message });
     }
 
-    /// The page URL's code was taken (or there was none to take).
+    /// The page URL's code and error were taken (or there were none to take).
     #[wasm_bindgen(js_name = codeTaken)]
-    pub fn code_taken(&self, op: u32, code: Option<String>) {
-        self.feed(Input::CodeTaken { op, code });
+    pub fn code_taken(&self, op: u32, code: Option<String>, error: Option<String>) {
+        self.feed(Input::CodeTaken { op, code, error });
+    }
+
+    /// A WebAuthn ceremony produced `credential` (its JSON form).
+    #[wasm_bindgen(js_name = ceremonyDone)]
+    pub fn ceremony_done(&self, op: u32, credential: JsValue) {
+        let result = Json::from_js(credential).ok_or_else(|| {
+            Error::new(
+                crate::core::error::ErrorCode::InvalidResponse,
+                "The passkey ceremony produced no credential",
+            )
+        });
+        self.feed(Input::CeremonyDone { op, result });
+    }
+
+    /// A WebAuthn ceremony failed: `error` is the ConvexAuthError (PasskeyCancelled,
+    /// PasskeyUnsupported).
+    #[wasm_bindgen(js_name = ceremonyFailed)]
+    pub fn ceremony_failed(&self, op: u32, error: JsValue) {
+        let result = Err(io::error_from_js(&error));
+        self.feed(Input::CeremonyDone { op, result });
     }
 
     /// A request was answered with `status` and the parsed JSON `body` (undefined: not JSON).
@@ -561,7 +632,11 @@ impl SessionPort {
                 Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
             })
             .collect();
-        self.call(Call::SignIn { provider, params })
+        self.call(Call::SignIn {
+            provider,
+            params,
+            page_url: page_url(),
+        })
     }
 
     /// `signOut`.
@@ -638,7 +713,7 @@ impl Inner {
     }
 
     /// The machine, to read.
-    pub(crate) fn machine(&self) -> std::cell::Ref<'_, Machine> {
+    pub(crate) fn machine(&self) -> std::cell::Ref<'_, Machine<Box<dyn Backend>>> {
         self.machine.borrow()
     }
 
@@ -704,48 +779,31 @@ impl Inner {
         let exec = &self.executor;
         match command {
             Command::Read { op, slots, copy } => {
-                let wants = |slot| slots.contains(&slot);
-                exec.read(
-                    op,
-                    wants(Slot::Jwt),
-                    wants(Slot::RefreshToken),
-                    wants(Slot::Verifier),
-                    copy,
-                    STORAGE_TIMEOUT_MS,
-                );
+                let names: Array = slots
+                    .iter()
+                    .map(|s| JsValue::from_str(s.as_str()))
+                    .collect();
+                exec.read(op, &names, copy, STORAGE_TIMEOUT_MS);
             }
-            Command::Persist {
-                op,
-                jwt,
-                refresh_token,
-                copy,
-            } => exec.persist(op, jwt, refresh_token, copy, STORAGE_TIMEOUT_MS),
-            Command::WriteVerifier { op, verifier } => {
-                exec.write_verifier(op, verifier, STORAGE_TIMEOUT_MS)
+            Command::Write { op, values, copy } => {
+                exec.write(op, &slot_values(&values), copy, STORAGE_TIMEOUT_MS)
             }
-            Command::UseMemory {
-                jwt,
-                refresh_token,
-                verifier,
-            } => exec.use_memory(jwt, refresh_token, verifier),
+            Command::UseMemory { values } => exec.use_memory(&slot_values(&values)),
             Command::Announce => exec.announce(),
-            Command::Request { op, request } => {
-                let params = request.params.as_ref().map_or(JsValue::UNDEFINED, |p| {
-                    params_object(p.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                });
-                exec.post(
-                    op,
-                    request.kind.as_str(),
-                    request.path,
-                    request.provider,
-                    params,
-                    request.verifier,
-                    request.refresh_token,
-                    request.bearer,
-                    REQUEST_TIMEOUT_MS,
-                );
-            }
-            Command::TakeCode { op } => exec.take_code(op),
+            Command::Request { op, request } => exec.post(
+                op,
+                request.kind.as_str(),
+                &request.path,
+                request.args.as_js(),
+                request.bearer.as_deref(),
+                REQUEST_TIMEOUT_MS,
+            ),
+            Command::TakeCode { op, code, error } => exec.take_code(op, code, error),
+            Command::Ceremony {
+                op,
+                register,
+                options,
+            } => exec.ceremony(op, &io::ceremony(register, options.as_js())),
             Command::Lock { op } => exec.lock(op, &self.keys.refresh_token, LOCK_TIMEOUT_MS),
             Command::Release { op } => exec.release(op),
             Command::SetTimer { timer, ms } => exec.set_timer(timer.as_str(), ms),
@@ -816,11 +874,17 @@ impl Inner {
     }
 }
 
-/// `pairs` as the plain object of strings that `signIn` params are.
-fn params_object<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> JsValue {
+/// Slot values as an object by slot name, in order (`null` for a value to remove).
+fn slot_values(values: &[(Slot, Option<String>)]) -> JsValue {
     let object = Object::new();
-    for (k, v) in pairs {
-        let _ = Reflect::set(&object, &JsValue::from_str(k), &JsValue::from_str(v));
+    for (slot, value) in values {
+        let value = value.as_deref().map_or(JsValue::NULL, JsValue::from_str);
+        let _ = Reflect::set(&object, &JsValue::from_str(slot.as_str()), &value);
     }
     object.into()
+}
+
+/// The page's URL, where an OAuth sign-in returns unless the app says otherwise.
+fn page_url() -> Option<String> {
+    web_sys::window()?.location().href().ok()
 }

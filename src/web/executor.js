@@ -58,13 +58,14 @@ export const unbound = (port) => {
  * decides what the session does: no state but the I/O's own (the store in use, timers, the held
  * lock, the BroadcastChannel).
  *
- * `url` is the deployment; `store` the storage adapter, with the key names `jwtKey`,
- * `refreshTokenKey` and `verifierKey`; `copyKey` the IndexedDB key of the hand-over copy of the JWT; `area` the localStorage object
+ * `url` is the deployment; `store` the storage adapter; `keys` the storage key of each slot, by
+ * slot name (`jwt`, `refreshToken`, `verifier`, ...), `jwtKey` the JWT's among them; `copyKey`
+ * the IndexedDB key of the hand-over copy of the JWT; `area` the localStorage object
  * whose `storage` events report other tabs' writes of the JWT (undefined for other storages);
  * `channelName` names the BroadcastChannel that carries other tabs' announcements (undefined:
  * none); `handle` and `replace` are the shouldHandleCode and replaceURL options.
  */
-export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey, copyKey, area, channelName, handle, replace) => {
+export const executor = (port, url, store, keys, jwtKey, copyKey, area, channelName, handle, replace) => {
   let disposed, channel;
   const timers = {};
   const releases = {}; // by the op that took the lock
@@ -95,7 +96,6 @@ export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey,
   // After the constructor has returned, so that listeners added then hear everything.
   queueMicrotask(() => feed(() => port.start()));
 
-  const get = (wanted, key, ms) => (wanted ? storeOp(store, "getItem", key, undefined, ms) : undefined);
   const set = (key, value, ms) => storeOp(store, value == null ? "removeItem" : "setItem", key, value ?? undefined, ms);
   // Runs the storage steps `f`; a failure of any is the operation's failure.
   const steps = async (op, f) => {
@@ -107,50 +107,50 @@ export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey,
     }
   };
   return {
-    /** Reads the keys asked for (and the hand-over copy): port.stored(op, jwt, refreshToken, verifier, copy). */
-    read: async (op, jwt, refreshToken, verifier, copy, ms) => {
+    /** Reads the slots named in `slots`, one after the other (and the hand-over copy): port.stored(op, values by slot name, copy). */
+    read: async (op, slots, copy, ms) => {
+      const values = {};
       const read = async () => {
-        jwt = await get(jwt, jwtKey, ms);
-        refreshToken = await get(refreshToken, refreshTokenKey, ms);
-        verifier = await get(verifier, verifierKey, ms);
+        for (const slot of slots) values[slot] = await storeOp(store, "getItem", keys[slot], undefined, ms);
       };
       if (!(await steps(op, read))) return;
       const held = copy ? await idbGet(copyKey).catch(() => {}) : undefined;
-      feed(() => port.stored(op, jwt, refreshToken, verifier, typeof held == "string" ? held : undefined));
+      feed(() => port.stored(op, values, typeof held == "string" ? held : undefined));
     },
-    /** Writes the JWT, then the refresh token (null removes), then the hand-over copy: port.written(op). */
-    persist: async (op, jwt, refreshToken, copy, ms) => {
+    /** Writes `values` (by slot name, in their order; null removes), then the hand-over copy of the JWT: port.written(op). */
+    write: async (op, values, copy, ms) => {
       const write = async () => {
-        await set(jwtKey, jwt, ms);
-        await set(refreshTokenKey, refreshToken, ms);
+        for (const slot in values) await set(keys[slot], values[slot], ms);
       };
       if (!(await steps(op, write))) return;
-      if (copy) await idbSet(copyKey, jwt ?? undefined).catch(() => {});
+      if (copy) await idbSet(copyKey, values.jwt ?? undefined).catch(() => {});
       feed(() => port.written(op));
     },
-    /** Writes the OAuth verifier (null removes it): port.written(op). */
-    writeVerifier: async (op, verifier, ms) => {
-      if (await steps(op, () => set(verifierKey, verifier, ms))) feed(() => port.written(op));
-    },
-    /** Goes on with a memory store holding these values (the machine stops following other tabs). */
-    useMemory: (jwt, refreshToken, verifier) => {
+    /** Goes on with a memory store holding `values` (by slot name); the machine stops following other tabs. */
+    useMemory: (values) => {
       store = memory();
-      if (jwt != null) store.setItem(jwtKey, jwt);
-      if (refreshToken != null) store.setItem(refreshTokenKey, refreshToken);
-      if (verifier != null) store.setItem(verifierKey, verifier);
+      for (const slot in values) if (values[slot] != null) store.setItem(keys[slot], values[slot]);
     },
     announce: () => {
       try {
-        channel?.postMessage("jwt");
+        channel?.postMessage("written");
       } catch {}
     },
-    /** Calls the function `path` of `kind` with the auth:signIn/auth:signOut args: port.answered or port.unreachable. */
-    post: (op, kind, path, provider, params, verifier, refreshToken, bearer, ms) =>
-      post(url, kind, path, { provider, params, verifier, refreshToken }, bearer, ms).then(
+    /** Calls the function `path` of `kind` with `args`: port.answered or port.unreachable. */
+    post: (op, kind, path, args, bearer, ms) =>
+      post(url, kind, path, args, bearer, ms).then(
         (r) => feed(() => port.answered(op, r.status, r.body)),
         (e) => feed(() => port.unreachable(op, e)),
       ),
-    takeCode: (op) => takeCode(handle, replace).then((code) => feed(() => port.codeTaken(op, code))),
+    /** Takes the page URL's parameters `code` and `error`: port.codeTaken(op, code, error). */
+    takeCode: (op, code, error) =>
+      takeCode(handle, replace, code, error).then((taken) => feed(() => port.codeTaken(op, taken?.code, taken?.error))),
+    /** Waits for the WebAuthn ceremony `running` (webauthn.js): port.ceremonyDone(op, credential) or port.ceremonyFailed(op, error). */
+    ceremony: (op, running) =>
+      running.then(
+        (credential) => feed(() => port.ceremonyDone(op, credential)),
+        (e) => feed(() => port.ceremonyFailed(op, e)),
+      ),
     /** Takes the Web Lock `name` (waiting at most `ms`): port.locked(op, granted). */
     lock: (op, name, ms) =>
       lock(name, ms).then((release) => {

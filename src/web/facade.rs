@@ -3,7 +3,7 @@
 use super::io;
 use wasm_bindgen::prelude::*;
 
-use super::client::{ConvexAuthClient, Options, ShouldHandleCode};
+use super::client::{ConvexAuthClient, Options, ShouldHandleCode, Version};
 use super::storage::{JsStorage, Storage};
 use crate::core::error::Error;
 use crate::core::machine::Timer;
@@ -21,6 +21,13 @@ export interface TokenStorage {
 export interface ConvexAuthClientOptions {
   /** The deployment URL, e.g. `https://happy-animal-123.convex.cloud` or `http://127.0.0.1:3210`. */
   url: string;
+  /** The generation of Convex Auth the deployment runs: `"v1"` (`@convex-dev/auth` 0.0.x, the default) or `"v2"` (2.x). */
+  version?: "v1" | "v2";
+  /**
+   * v2 only: the app's names of its auth functions, by official name, e.g.
+   * `{signInWithEmailPassword: "myAuth:signIn"}` (default: `"auth:<official name>"`).
+   */
+  functions?: Record<string, string>;
   /** Where tokens are kept (default `"localStorage"`). */
   storage?: "localStorage" | "sessionStorage" | "memory" | "encrypted" | TokenStorage;
   /** Storage key namespace (default: `url`). */
@@ -51,7 +58,17 @@ export interface AuthState {
 export type ConvexAuthErrorCode =
   | "InvalidOptions" | "InvalidParams" | "Network" | "Timeout" | "Server" | "InvalidResponse"
   | "Unauthenticated" | "Storage" | "InvalidSecret" | "InvalidAccountId" | "TooManyFailedAttempts"
-  | "InvalidCode" | "ConvexError" | "FunctionError";
+  | "InvalidCode" | "ConvexError" | "FunctionError" | "PasskeyCancelled" | "PasskeyUnsupported"
+  | ConvexAuthV2ErrorCode;
+
+/**
+ * Convex Auth v2's own codes (a method's `userError.error`, which is the error's `data`); a
+ * method may add others.
+ */
+export type ConvexAuthV2ErrorCode =
+  | "INVALID_CREDENTIALS" | "USER_NOT_FOUND" | "RATE_LIMITED" | "INCORRECT_CODE"
+  | "INVALID_CHALLENGE" | "INVALID_CODE" | "ALREADY_PENDING" | "MISSING_SECRET" | "INVALID_FLOW"
+  | "ACCESS_DENIED" | "EXPIRED" | "OTHER_ERROR" | (string & {});
 
 /** Every error the client throws or rejects with. */
 export interface ConvexAuthError extends Error {
@@ -107,6 +124,17 @@ fn options_from_js(options: &JsValue) -> Result<Options, Error> {
         None => Storage::Adapter(JsStorage::new(storage)?),
     };
     let mut options = Options::new(o.url()).storage(storage);
+    if o.version() == "v2" {
+        options.version = Version::V2;
+    }
+    options.functions = o
+        .functions()
+        .iter()
+        .filter_map(|pair| {
+            let pair: js_sys::Array = pair.unchecked_into();
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .collect();
     options.storage_namespace = o.storage_namespace();
     let code = o.should_handle_code();
     options.should_handle_code = match code.as_bool() {

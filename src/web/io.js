@@ -122,13 +122,14 @@ export const adapter = (getItem, setItem, removeItem) => ({ getItem, setItem, re
 
 // ---- the constructor's options ----
 
-const OPTIONS = ["url", "storage", "storageNamespace", "shouldHandleCode", "replaceURL", "navigate", "verbose"];
+const OPTIONS = ["url", "version", "functions", "storage", "storageNamespace", "shouldHandleCode", "replaceURL", "navigate", "verbose"];
 const STORAGES = ["localStorage", "sessionStorage", "memory", "encrypted"];
 
 /**
- * The constructor's options, checked and with their defaults: `{url, storage, storageNamespace,
- * shouldHandleCode, replaceURL, navigate, verbose}`, where `storage` is a built-in name or the
- * adapter object (whose methods JsStorage::new checks). Throws the message of the first problem.
+ * The constructor's options, checked and with their defaults: `{url, version, functions,
+ * storage, storageNamespace, shouldHandleCode, replaceURL, navigate, verbose}`, where `storage`
+ * is a built-in name or the adapter object (whose methods JsStorage::new checks) and
+ * `functions` a list of `[official name, path]`. Throws the message of the first problem.
  */
 export const options = (o) => {
   const fail = (m) => {
@@ -136,8 +137,12 @@ export const options = (o) => {
   };
   if (!o || typeof o != "object") fail("Options must be an object with a `url`");
   if (Object.keys(o).some((k) => !OPTIONS.includes(k))) fail("Unknown option (allowed: " + OPTIONS.join(", ") + ")");
-  const { url, storage = STORAGES[0], storageNamespace, shouldHandleCode = true, replaceURL, navigate = true, verbose = false } = o;
+  const { url, version = "v1", functions = {}, storage = STORAGES[0], storageNamespace, shouldHandleCode = true, replaceURL, navigate = true, verbose = false } = o;
   if (typeof url != "string") fail("`url` is required and must be a string");
+  if (version != "v1" && version != "v2") fail('`version` must be "v1" or "v2"');
+  if (!functions || typeof functions != "object" || Array.isArray(functions)) fail("`functions` must be an object");
+  const named = Object.entries(functions);
+  if (named.some(([, path]) => typeof path != "string")) fail('`functions` must map names to "module:function" strings');
   if (typeof storage == "string") {
     if (!STORAGES.includes(storage)) fail('`storage` must be "' + STORAGES.join('", "') + '" or an adapter object');
   } else if (!storage || typeof storage != "object") fail("`storage` must be a storage name or an adapter object");
@@ -147,7 +152,7 @@ export const options = (o) => {
   if (replaceURL !== undefined && typeof replaceURL != "function") fail("`replaceURL` must be a function");
   if (typeof navigate != "boolean") fail("`navigate` must be a boolean");
   if (typeof verbose != "boolean") fail("`verbose` must be a boolean");
-  return { url, storage, storageNamespace, shouldHandleCode, replaceURL, navigate, verbose };
+  return { url, version, functions: named, storage, storageNamespace, shouldHandleCode, replaceURL, navigate, verbose };
 };
 
 /**
@@ -167,25 +172,30 @@ export const deploymentUrl = (url) => {
 };
 
 /**
- * The `code` of the page URL when `handle` (true, false, or a function of the URL; one that
- * throws means no) says to exchange it, removed from the URL first: by `replace(relativeUrl)`
- * (awaited) or `history.replaceState`. Undefined when there is no code to exchange, or no window.
+ * The page URL's query parameters `codeParam` and `errorParam` (none: undefined) as `{code,
+ * error}` when `handle` (true, false, or a function of the URL; one that throws means no) says
+ * to take them, removed from the URL first: by `replace(relativeUrl)` (awaited) or
+ * `history.replaceState`. Undefined when there is nothing to take, or no window.
  */
-export const takeCode = async (handle, replace) => {
+export const takeCode = async (handle, replace, codeParam, errorParam) => {
   if (typeof window == "undefined") return;
   const url = new URL(location.href);
-  const code = url.searchParams.get("code");
+  const taken = {};
+  for (const [name, param] of [["code", codeParam], ["error", errorParam]]) {
+    if (param && url.searchParams.has(param)) taken[name] = url.searchParams.get(param);
+  }
   try {
-    if (code == null || !(typeof handle == "function" ? handle(url) : handle)) return;
+    if (!Object.keys(taken).length || !(typeof handle == "function" ? handle(url) : handle)) return;
   } catch {
     return;
   }
-  url.searchParams.delete("code");
+  url.searchParams.delete(codeParam);
+  if (errorParam) url.searchParams.delete(errorParam);
   const relative = url.pathname + url.search + url.hash;
   try {
     await (replace ? replace(relative) : history.replaceState(null, "", relative));
   } catch {}
-  return code;
+  return taken;
 };
 
 // ---- values handed to JS callers (the facade's shapes; see the TypeScript section) ----

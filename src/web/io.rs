@@ -38,6 +38,11 @@ extern "C" {
     #[wasm_bindgen(method, getter)]
     pub(crate) fn url(this: &CheckedOptions) -> String;
     #[wasm_bindgen(method, getter)]
+    pub(crate) fn version(this: &CheckedOptions) -> String;
+    /// `[official name, path]` pairs.
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn functions(this: &CheckedOptions) -> js_sys::Array;
+    #[wasm_bindgen(method, getter)]
     pub(crate) fn storage(this: &CheckedOptions) -> JsValue;
     #[wasm_bindgen(method, getter, js_name = storageNamespace)]
     pub(crate) fn storage_namespace(this: &CheckedOptions) -> Option<String>;
@@ -88,62 +93,39 @@ extern "C" {
         port: SessionPort,
         url: &str,
         store: &JsValue,
+        keys: &JsValue,
         jwt_key: &str,
-        refresh_token_key: &str,
-        verifier_key: &str,
         copy_key: &str,
         area: &JsValue,
         channel_name: Option<String>,
         should_handle_code: &JsValue,
         replace_url: Option<&Function>,
     ) -> Executor;
-    #[allow(clippy::too_many_arguments)]
+    /// Reads the slots named in `slots` (and the hand-over copy when `copy`).
     #[wasm_bindgen(method)]
-    pub(crate) fn read(
-        this: &Executor,
-        op: u32,
-        jwt: bool,
-        refresh_token: bool,
-        verifier: bool,
-        copy: bool,
-        ms: f64,
-    );
+    pub(crate) fn read(this: &Executor, op: u32, slots: &js_sys::Array, copy: bool, ms: f64);
+    /// Writes `values` (an object by slot name, in order; `null` removes).
     #[wasm_bindgen(method)]
-    pub(crate) fn persist(
-        this: &Executor,
-        op: u32,
-        jwt: Option<String>,
-        refresh_token: Option<String>,
-        copy: bool,
-        ms: f64,
-    );
-    #[wasm_bindgen(method, js_name = writeVerifier)]
-    pub(crate) fn write_verifier(this: &Executor, op: u32, verifier: Option<String>, ms: f64);
+    pub(crate) fn write(this: &Executor, op: u32, values: &JsValue, copy: bool, ms: f64);
     #[wasm_bindgen(method, js_name = useMemory)]
-    pub(crate) fn use_memory(
-        this: &Executor,
-        jwt: Option<String>,
-        refresh_token: Option<String>,
-        verifier: Option<String>,
-    );
+    pub(crate) fn use_memory(this: &Executor, values: &JsValue);
     #[wasm_bindgen(method)]
     pub(crate) fn announce(this: &Executor);
-    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(method)]
     pub(crate) fn post(
         this: &Executor,
         op: u32,
         kind: &str,
         path: &str,
-        provider: Option<String>,
-        params: JsValue,
-        verifier: Option<String>,
-        refresh_token: Option<String>,
-        bearer: Option<String>,
+        args: &JsValue,
+        bearer: Option<&str>,
         ms: f64,
     );
     #[wasm_bindgen(method, js_name = takeCode)]
-    pub(crate) fn take_code(this: &Executor, op: u32);
+    pub(crate) fn take_code(this: &Executor, op: u32, code: &str, error: Option<&str>);
+    /// Waits for the ceremony `running` ([`ceremony`]).
+    #[wasm_bindgen(method)]
+    pub(crate) fn ceremony(this: &Executor, op: u32, running: &Promise);
     #[wasm_bindgen(method)]
     pub(crate) fn lock(this: &Executor, op: u32, name: &str, ms: f64);
     #[wasm_bindgen(method)]
@@ -180,6 +162,12 @@ extern "C" {
     pub(crate) fn changed(this: &Unbound) -> Function;
 }
 
+#[wasm_bindgen(module = "/src/web/webauthn.js")]
+extern "C" {
+    /// Starts the WebAuthn ceremony of a passkey sign-in; the executor waits for it.
+    pub(crate) fn ceremony(register: bool, options: &JsValue) -> Promise;
+}
+
 #[wasm_bindgen(module = "/src/web/idb.js")]
 extern "C" {
     /// The encrypted storage (IndexedDB, AES-GCM) as an adapter object.
@@ -193,7 +181,7 @@ pub(crate) fn state_object(is_loading: bool, session: Option<&Session>) -> JsVal
         is_loading,
         session.is_some(),
         session.map(|s| s.token.as_str()),
-        session.map(|s| s.claims.user_id.as_str()),
+        session.and_then(|s| s.user_id.as_deref()),
         session.map(|s| s.claims.session_id.as_str()),
         session.map(|s| s.claims.expires_at_ms() as f64),
     )
@@ -205,7 +193,7 @@ impl Error {
         let d = self.details();
         auth_error(
             &d.message,
-            self.code().as_str(),
+            &self.code_name(),
             d.retryable,
             d.data.as_ref().map(|d| d.as_js().clone()),
         )

@@ -38,6 +38,17 @@ pub async fn http(
     body: Option<&str>,
     bearer: Option<&str>,
 ) -> (u16, JsValue) {
+    http_at(URL, method, path, body, bearer).await
+}
+
+/// [`http`] to the backend at `base`.
+pub async fn http_at(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    bearer: Option<&str>,
+) -> (u16, JsValue) {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     let headers = web_sys::Headers::new().unwrap();
@@ -53,7 +64,7 @@ pub async fn http(
     init.set_headers(&headers);
     let window = web_sys::window().unwrap();
     let resp: web_sys::Response =
-        JsFuture::from(window.fetch_with_str_and_init(&format!("{URL}{path}"), &init))
+        JsFuture::from(window.fetch_with_str_and_init(&format!("{base}{path}"), &init))
             .await
             .unwrap()
             .unchecked_into();
