@@ -250,6 +250,8 @@ pub struct Tab {
     /// `(kind, error code, state after)` of every `Notify` with an event.
     pub events: Vec<(AuthEventKind, Option<ErrorCode>, AuthState)>,
     pub navigations: Vec<String>,
+    /// The JS code (`code_name`) of every error event.
+    pub error_names: Vec<String>,
     /// The token of this tab's last `Token` outcome (what its Convex client holds).
     pub last_token: Option<String>,
     /// The token of a minting answer (to a sign-in or refresh) being handed to the machine.
@@ -448,6 +450,7 @@ impl<S: SimServer + Default> World<S> {
             ceremonies: Vec::new(),
             events: Vec::new(),
             navigations: Vec::new(),
+            error_names: Vec::new(),
             last_token: None,
             minting: None,
             minted_write: None,
@@ -715,6 +718,9 @@ impl<S: SimServer + Default> World<S> {
             Command::Notify { event, error, .. } => {
                 if let Some(kind) = event {
                     let state = self.state(tab);
+                    if let Some(e) = &error {
+                        self.tabs[tab].error_names.push(e.code_name());
+                    }
                     self.tabs[tab]
                         .events
                         .push((kind, error.map(|e| e.code()), state));
