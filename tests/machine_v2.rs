@@ -978,3 +978,377 @@ fn a_cancelled_passkey_ceremony_settles_the_sign_in() {
     assert_eq!(w.tabs[0].sent.len(), 1, "no finish request");
     assert!(!w.state(0).is_authenticated);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 5. userError answers
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_user_error_rejects_with_the_server_code_and_data() {
+    for code in ["INVALID_CREDENTIALS", "USER_NOT_FOUND", "RATE_LIMITED"] {
+        let mut w = tabs_with_session(160, Kind::Local, 1);
+        let before = w.token(0);
+        w.server.reply = Reply::Error(code);
+        let c = w.sign_in(0);
+        w.run_for(1_000.0);
+        let e = sign_in_error(&w, c);
+        assert_eq!(e.code(), ErrorCode::UserError);
+        assert_eq!(e.code_name(), code);
+        let data = json::parse(&format!(r#"{{"error":"{code}"}}"#));
+        assert_eq!(e.data(), data.as_ref());
+        assert_eq!(w.token(0), before, "the session is kept");
+        assert!(w.tabs[0].errors().is_empty(), "no error event");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. The user id
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_user_id_comes_from_the_bundle_and_survives_a_reload() {
+    let mut w = signed_out_world(170);
+    let c = sign_in_with(
+        &mut w,
+        0,
+        "password",
+        &[("email", "ann@example.com"), ("password", "pw")],
+    );
+    w.run_for(1_000.0);
+    assert!(signed_in(&w, c));
+    let s = w.state(0);
+    assert_eq!(s.user_id.as_deref(), Some("ann"));
+    assert_eq!(s.session_id.as_deref(), Some("s0"));
+    assert_eq!(w.shared.get("userId").map(String::as_str), Some("s0|ann"));
+    // A refresh keeps it (and writes it again, bound to the same session).
+    w.run_for(60_000.0);
+    assert_eq!(w.server.stats.rotations, 1);
+    assert_eq!(w.state(0).user_id.as_deref(), Some("ann"));
+    assert_eq!(w.shared.get("userId").map(String::as_str), Some("s0|ann"));
+    // Reload: a new client on the same storage knows the user with no request.
+    w.free(0);
+    let requests = w.server.stats.requests;
+    let t = w.open(Kind::Local, 0.0);
+    w.run_for(1_000.0);
+    assert!(w.state(t).is_authenticated);
+    assert_eq!(w.state(t).user_id.as_deref(), Some("ann"));
+    assert_eq!(w.server.stats.requests, requests);
+    // Signing out removes it.
+    w.call(t, Call::SignOut);
+    w.run_for(1_000.0);
+    assert!(!w.shared.contains_key("userId"));
+}
+
+#[test]
+fn a_session_with_no_bound_user_id_reports_none_never_the_sub() {
+    for stored in [None, Some("s9|u7"), Some("s0|"), Some("u1")] {
+        let mut w = World::new(171);
+        w.store_session(0.0);
+        match stored {
+            Some(v) => w.shared.insert("userId", v.into()),
+            None => w.shared.remove("userId"),
+        };
+        let t = w.open(Kind::Local, 0.0);
+        w.run_for(1_000.0);
+        let s = w.state(t);
+        assert!(s.is_authenticated, "{stored:?}");
+        assert_eq!(s.session_id.as_deref(), Some("s0"));
+        assert_eq!(s.user_id, None, "{stored:?}");
+        assert!(w.tabs[t].events.iter().all(|e| e.2.user_id.is_none()));
+        // The next refresh's bundle names the user.
+        w.run_for(60_000.0);
+        assert_eq!(w.server.stats.rotations, 1);
+        assert_eq!(w.state(t).user_id.as_deref(), Some("u1"), "{stored:?}");
+        assert_eq!(w.shared.get("userId").map(String::as_str), Some("s0|u1"));
+    }
+}
+
+#[test]
+fn another_tab_signing_in_as_another_user_replaces_the_user_id() {
+    let mut w = tabs_with_session(172, Kind::Local, 2);
+    assert_eq!(w.state(1).user_id.as_deref(), Some("u1"));
+    let c = sign_in_with(
+        &mut w,
+        0,
+        "password",
+        &[("email", "bea@example.com"), ("password", "pw")],
+    );
+    w.run_for(1_000.0);
+    assert!(signed_in(&w, c));
+    for t in 0..2 {
+        assert_eq!(w.state(t).session_id.as_deref(), Some("s1"), "tab {t}");
+        assert_eq!(w.state(t).user_id.as_deref(), Some("bea"), "tab {t}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Generations
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_stored_v1_session_is_discarded_by_a_v2_client() {
+    for age_ms in [0.0, 3_590_000.0] {
+        let mut w = World::new(180);
+        let iat = ((w.now - age_ms) / 1000.0).floor() as i64;
+        w.shared.insert("jwt", make_v1_jwt(iat, iat + 3600));
+        w.shared.insert("rt", "rt1|s0".into());
+        let t = w.open(Kind::Local, 0.0);
+        let c = w.call(t, Call::Token { force: true });
+        w.run_for(5_000.0);
+        assert_eq!(w.server.stats.requests, 0, "nothing sent");
+        assert_eq!(w.tabs[t].event_kinds(), [AuthEventKind::Initialized]);
+        assert!(!w.state(t).is_authenticated);
+        assert_eq!(w.token_outcome(c), None);
+    }
+}
+
+#[test]
+fn stored_v2_tokens_are_discarded_by_a_v1_client() {
+    for age_ms in [0.0, 59_000.0] {
+        let mut w = World::new(181);
+        w.store_session(age_ms);
+        w.server.v1_clients = true;
+        let t = w.open(Kind::Local, 0.0);
+        let c = w.call(t, Call::Token { force: true });
+        w.run_for(5_000.0);
+        assert_eq!(w.server.stats.requests, 0, "nothing sent");
+        assert_eq!(w.tabs[t].event_kinds(), [AuthEventKind::Initialized]);
+        assert!(!w.state(t).is_authenticated);
+        assert_eq!(w.token_outcome(c), None);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Faults
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `w` for `ms`, checking that tab 0 holds a session of `session` all along (sampled every
+/// second).
+fn stays_signed_in(w: &mut World, ms: f64, session: usize) {
+    let until = w.now + ms;
+    while w.now < until {
+        w.run_for(1_000.0);
+        for t in w.live() {
+            let token = w.token(t).unwrap_or_else(|| panic!("tab {t} signed out"));
+            assert_eq!(session_of(&token), session);
+        }
+    }
+}
+
+#[test]
+fn transient_faults_retry_and_never_sign_out() {
+    for fault in [
+        Fault::Lose,
+        Fault::Status(503),
+        Fault::Status(502),
+        Fault::Timeout,
+        Fault::Slow(14_000.0),
+    ] {
+        let mut w = tabs_with_session(190, Kind::Local, 1);
+        w.script.push_back(fault);
+        w.script.push_back(fault);
+        stays_signed_in(&mut w, 5.0 * 60_000.0, 0);
+        let stats = w.server.stats;
+        assert!(stats.rotations >= 5, "{fault:?}: {stats:?}");
+        assert_eq!(stats.no_session, 0, "{fault:?}");
+        assert!(w.tabs[0].errors().iter().all(|e| matches!(
+            e,
+            ErrorCode::Network | ErrorCode::Timeout | ErrorCode::Server
+        )));
+        assert!(w.token(0).is_some());
+    }
+}
+
+/// The server applied the rotation but its answer never arrived: the client presents the
+/// redeemed parent again, gets another child, and the next rotation redeems that child.
+#[test]
+fn a_lost_refresh_answer_is_recovered_with_the_redeemed_parent() {
+    let mut w = tabs_with_session(191, Kind::Local, 1);
+    let first = rt_of(&w);
+    w.script.push_back(Fault::Lose);
+    w.run_for(50_000.0);
+    let refreshes: Vec<String> = w
+        .server
+        .log
+        .iter()
+        .filter(|r| r.path == "auth:refreshSession")
+        .map(|r| r.args.get("refreshToken").unwrap().string().unwrap())
+        .collect();
+    assert_eq!(
+        refreshes,
+        [first.clone(), first],
+        "the parent presented twice"
+    );
+    assert_eq!(w.server.stats.rotations, 1);
+    assert_eq!(w.server.stats.recoveries, 1);
+    assert_eq!(w.tabs[0].errors(), [ErrorCode::Network]);
+    stays_signed_in(&mut w, 10.0 * 60_000.0, 0);
+    assert_eq!(w.server.stats.no_session, 0);
+    assert!(w.server.stats.rotations >= 10);
+}
+
+/// Two answers lost in a row are recovered too; a re-presentation finding three unredeemed
+/// children, the oldest over 5 s old, is the server's limit (PROTOCOL-V2.md §7), a definitive
+/// end.
+#[test]
+fn lost_answers_are_recovered_up_to_the_servers_limit() {
+    let mut w = tabs_with_session(192, Kind::Local, 1);
+    w.script.extend([Fault::Lose, Fault::Lose]);
+    stays_signed_in(&mut w, 5.0 * 60_000.0, 0);
+    assert_eq!(w.server.stats.recoveries, 2);
+    assert_eq!(w.server.stats.limit_revocations, 0);
+    let mut w = tabs_with_session(193, Kind::Local, 1);
+    w.script.extend([Fault::Lose; 6]);
+    w.allow_signout = true;
+    w.run_for(2.0 * 60_000.0);
+    let stats = w.server.stats;
+    assert_eq!(stats.limit_revocations, 1, "{stats:?}");
+    assert_eq!(stats.rotations, 1, "{stats:?}");
+    assert!(stats.recoveries >= 2, "{stats:?}");
+    assert!(!w.state(0).is_authenticated);
+    assert!(!w.shared.contains_key("rt"));
+}
+
+#[test]
+fn offline_longer_than_a_token_then_online() {
+    let mut w = tabs_with_session(194, Kind::Local, 2);
+    w.set_offline(true);
+    stays_signed_in(&mut w, 5.0 * 60_000.0, 0);
+    assert_eq!(w.server.stats.rotations, 0);
+    w.set_offline(false);
+    w.run_for(5_000.0);
+    assert_eq!(w.server.stats.rotations, 1, "one rotation for both tabs");
+    assert_eq!(w.server.stats.refreshes, 1);
+    for t in 0..2 {
+        let token = w.token(t).unwrap();
+        assert!(claims(&token).exp as f64 * 1000.0 > w.now + 50_000.0);
+    }
+    stays_signed_in(&mut w, 5.0 * 60_000.0, 0);
+}
+
+#[test]
+fn a_device_clock_an_hour_off_changes_nothing() {
+    for skew in [HOUR, -HOUR] {
+        let mut w = World::new(195);
+        w.store_session(0.0);
+        w.open(Kind::Local, skew);
+        w.open(Kind::Local, 0.0);
+        w.run_for(1_000.0);
+        stays_signed_in(&mut w, 20.0 * 60_000.0, 0);
+        let stats = w.server.stats;
+        // 60-second tokens due 15 s before expiry: one rotation every 45 s or so.
+        assert!((24..=28).contains(&stats.rotations), "{skew}: {stats:?}");
+        assert_eq!(stats.refreshes, stats.rotations, "{skew}");
+        assert_eq!(stats.recoveries, 0);
+    }
+}
+
+/// 2, 4 and 8 tabs (of localStorage and of an encrypted store) × 20 rotations of 60-second
+/// tokens: one `refreshSession` per rotation, nobody signed out.
+#[test]
+fn tabs_rotate_sixty_second_tokens_once_each() {
+    for kind in [Kind::Local, Kind::Encrypted] {
+        for n in [2, 4, 8] {
+            let mut w = tabs_with_session(196 + n as u64, kind, n);
+            let mut last = 0;
+            while w.server.stats.rotations < 20 {
+                stays_signed_in(&mut w, 5_000.0, 0);
+                assert!(w.now - sim::T0 < 20.0 * 60_000.0, "{kind:?} {n}: too slow");
+                last = w.server.stats.rotations;
+            }
+            stays_signed_in(&mut w, 1_000.0, 0);
+            let stats = w.server.stats;
+            assert_eq!(
+                stats.refreshes, stats.rotations,
+                "{kind:?} × {n}: {stats:?}"
+            );
+            assert_eq!(stats.recoveries + stats.no_session, 0, "{kind:?} × {n}");
+            assert!(last >= 20);
+            for t in 0..n {
+                assert!(w.tabs[t].errors().is_empty(), "{kind:?} × {n}: tab {t}");
+            }
+        }
+    }
+}
+
+#[test]
+fn password_recovery_elsewhere_signs_out_at_the_next_refresh() {
+    let mut w = tabs_with_session(200, Kind::Local, 2);
+    let now = w.now;
+    // Another device recovers the password of u1: the server revokes u1's sessions.
+    let start = |name: &str, args: Vec<(&str, Option<Json>)>| Request {
+        kind: FunctionKind::Mutation,
+        path: format!("auth:{name}"),
+        args: Json::object(args),
+        bearer: None,
+    };
+    let text = |s: &str| Some(Json::from_string(s.into()));
+    w.server.serve(
+        &start(
+            "startPasswordRecovery",
+            vec![("email", text("u1@example.com"))],
+        ),
+        now,
+    );
+    let (status, _, _) = w.server.serve(
+        &start(
+            "completePasswordRecovery",
+            vec![
+                ("emailCode", text("code1")),
+                ("browserSecret", text("bs1")),
+                ("newPassword", text("pw2")),
+            ],
+        ),
+        now,
+    );
+    assert_eq!(status, 200);
+    assert!(!w.server.sessions[0].alive);
+    w.allow_signout = true;
+    // The JWT stays valid until its refresh, which answers noSession.
+    w.run_for(30_000.0);
+    assert!(w.state(0).is_authenticated && w.state(1).is_authenticated);
+    w.run_for(30_000.0);
+    assert_eq!(w.server.stats.no_session, 1, "one refresh, for both tabs");
+    for t in 0..2 {
+        assert!(!w.state(t).is_authenticated, "tab {t}");
+        assert!(w.tabs[t].event_kinds().contains(&AuthEventKind::SignedOut));
+    }
+    assert!(!w.shared.contains_key("jwt") && !w.shared.contains_key("rt"));
+    assert!(!w.shared.contains_key("userId"));
+}
+
+#[test]
+fn sign_out_sends_the_refresh_token_and_no_bearer() {
+    let mut w = tabs_with_session(201, Kind::Local, 2);
+    let rt = rt_of(&w);
+    let c = w.call(1, Call::SignOut);
+    w.run_for(1_000.0);
+    assert_eq!(w.outcome(c), Some(Outcome::SignedOut));
+    assert_eq!(
+        last_sent(&w, 1),
+        (
+            FunctionKind::Mutation,
+            "auth:signOut".into(),
+            format!(r#"{{"refreshToken":"{rt}"}}"#),
+            None
+        )
+    );
+    assert_eq!(w.server.stats.sign_outs, 1);
+    assert!(!w.server.sessions[0].alive);
+    for t in 0..2 {
+        assert!(!w.state(t).is_authenticated, "tab {t}");
+    }
+    assert!(w.shared.is_empty(), "{:?}", w.shared);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Random interleavings
+// ---------------------------------------------------------------------------------------------
+
+/// 300 random worlds of the v2 deployment (tokens of 1, 1 and 5 minutes), with the invariants
+/// of `tests/machine.rs`'s property test (`sim::random_world`), v2's limit of unredeemed
+/// children counting as a definitive answer of the server.
+#[test]
+fn random_interleavings_keep_the_invariants() {
+    sim::random_worlds::<Server>("machine_v2", 300, &[60, 60, 300]);
+}
