@@ -561,7 +561,15 @@ fn rt_of(w: &World) -> String {
 fn every_row_of_the_mapping_table() {
     let email = ("email", "u1@example.com");
     let password = ("password", "pw");
-    let rows: Vec<(&str, Vec<(&str, &str)>, Option<(&str, &str)>, &str, &str)> = vec![
+    // provider, params, a value kept in storage, the path, the arguments.
+    type Row<'a> = (
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        Option<(&'a str, &'a str)>,
+        &'a str,
+        &'a str,
+    );
+    let rows: Vec<Row> = vec![
         (
             "password",
             vec![email, password, ("flow", "signIn")],
