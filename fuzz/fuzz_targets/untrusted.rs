@@ -1,7 +1,8 @@
 //! Feeds arbitrary bytes to every part of the core that reads untrusted input (server answers,
-//! JWTs, stored values, namespaces) and to the session machine (a script of inputs in any order,
-//! with completions carrying the input as stored values and answers) to show that none of them
-//! can panic.
+//! JWTs, stored values, namespaces, v2's answers and the OAuth flow it keeps) and to the session
+//! machine with either backend, Convex Auth v1 and v2 (a script of inputs in any order, with
+//! completions carrying the input as stored values, answers, URL parameters and WebAuthn
+//! credentials) to show that none of them can panic.
 //!
 //! The only assertions are invariants that must hold for every input: a parsed JSON document
 //! serialises to text that parses back to the same value, and base64url decoding undoes
@@ -13,9 +14,12 @@
 
 use convex_auth_wasm::core::error::{Error, ErrorCode};
 use convex_auth_wasm::core::json::{self, Json};
-use convex_auth_wasm::core::machine::{Call, Command, Config, Input, Machine, Stored, Timer};
+use convex_auth_wasm::core::machine::{
+    Backend, Call, Command, Config, ConvexAuthV1, Input, Machine, Slot, Stored, Timer,
+};
 use convex_auth_wasm::core::protocol::{self, SignInResult};
 use convex_auth_wasm::core::session::{self, AuthState, Session};
+use convex_auth_wasm::core::v2::ConvexAuthV2;
 use convex_auth_wasm::core::{error, jwt, keys};
 use libfuzzer_sys::fuzz_target;
 
@@ -99,20 +103,87 @@ fuzz_target!(|data: &[u8]| {
     let wrapped = format!("eyJhbGciOiJSUzI1NiJ9.{encoded}.c2ln");
     exercise_token(wrapped.clone(), now, skew);
 
-    // The session machine, driven by a script read from the bytes.
-    exercise_machine(data, text, &wrapped);
+    // Convex Auth v2's reading of the same answers, for every sign-in it maps.
+    exercise_v2(text, data.get(2).copied().unwrap_or(0));
+
+    // The session machine, driven by a script read from the bytes, with each backend (v2 with
+    // a function renamed to the input, as the `functions` option allows).
+    exercise_machine(ConvexAuthV1, data, text, &wrapped);
+    let v2 = ConvexAuthV2 {
+        functions: vec![("refreshSession".to_owned(), text.to_owned())],
+    };
+    exercise_machine(v2, data, text, &wrapped);
 });
+
+/// The providers and `flow`s of the sign-ins v2 maps (and one it does not).
+const PROVIDERS: [&str; 8] = [
+    "password",
+    "username-password",
+    "passkey",
+    "github",
+    "google",
+    "apple",
+    "anonymous",
+    "saml",
+];
+const FLOWS: [&str; 6] = [
+    "signIn",
+    "signUp",
+    "email-verification",
+    "reset",
+    "reset-verification",
+    "other",
+];
+
+/// Every param a v2 sign-in reads, each with the value `text`, and `flow`.
+fn v2_params(text: &str, flow: &str) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = [
+        "code",
+        "email",
+        "password",
+        "username",
+        "newPassword",
+        "redirectTo",
+    ]
+    .iter()
+    .map(|k| ((*k).to_owned(), text.to_owned()))
+    .collect();
+    params.push(("flow".to_owned(), flow.to_owned()));
+    params
+}
+
+/// The input as v2's answers (sign-in values, refresh, the HTTP envelope) and as the OAuth flow
+/// a code exchange reads back, for the sign-in (provider and `flow`) that `pick` selects.
+fn exercise_v2(text: &str, pick: u8) {
+    let b = ConvexAuthV2::default();
+    let provider = PROVIDERS[usize::from(pick) % PROVIDERS.len()];
+    let params = v2_params(text, FLOWS[usize::from(pick >> 3) % FLOWS.len()]);
+    let body = json::parse(text);
+    for status in STATUSES {
+        let refreshed = b.refresh_answer(status, body.clone(), "rt");
+        std::hint::black_box(format!("{refreshed:?}"));
+        let answer = b.sign_in_answer(Some(provider), &params, status, body.clone());
+        std::hint::black_box(format!("{answer:?}"));
+    }
+    // The request, with the input as the value kept for it; the code exchange, with the input
+    // as the kept flow.
+    let request = b.sign_in(Some(provider), &params, Some(text), Some(text));
+    std::hint::black_box(format!("{request:?}"));
+    let code = vec![("code".to_owned(), text.to_owned())];
+    std::hint::black_box(format!("{:?}", b.sign_in(None, &code, Some(text), None)));
+    std::hint::black_box(format!("{:?}", b.url_error(text)));
+}
 
 /// Runs the session machine through the inputs the bytes pick, in their order: completions of
 /// the operations it asked for (with the input text as stored values and server answers),
 /// calls, timers, tab events, clock jumps and `free()`. After `free()` no command may come.
-fn exercise_machine(data: &[u8], text: &str, token: &str) {
+fn exercise_machine<B: Backend>(backend: B, data: &[u8], text: &str, token: &str) {
     let config = Config {
         seed: u64::from(data.first().copied().unwrap_or(0)),
         verbose: true,
         ..Config::local_storage()
     };
-    let mut m = Machine::new(config);
+    let mut m = Machine::with_backend(backend, config);
     let mut now = 1_700_000_000_000.0;
     let mut ops = Vec::new();
     let mut freed = false;
@@ -129,10 +200,10 @@ fn exercise_machine(data: &[u8], text: &str, token: &str) {
             assert!(!freed, "a command after free(): {c:?}");
             match c {
                 Command::Read { op, .. }
-                | Command::Persist { op, .. }
-                | Command::WriteVerifier { op, .. }
+                | Command::Write { op, .. }
                 | Command::Request { op, .. }
-                | Command::TakeCode { op }
+                | Command::TakeCode { op, .. }
+                | Command::Ceremony { op, .. }
                 | Command::Lock { op } => ops.push(op),
                 _ => {}
             }
@@ -142,13 +213,15 @@ fn exercise_machine(data: &[u8], text: &str, token: &str) {
         } else {
             ops.swap_remove(usize::from(b) % ops.len())
         };
-        let input = match a % 16 {
+        let input = match a % 18 {
             0 => Input::Stored {
                 op,
                 values: Stored {
-                    jwt: value(b),
-                    refresh_token: value(b >> 2),
-                    verifier: value(b >> 4),
+                    values: Slot::ALL
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, s)| Some((*s, value(b.rotate_right(i as u32))?)))
+                        .collect(),
                     copy: value(b >> 6),
                 },
             },
@@ -157,7 +230,11 @@ fn exercise_machine(data: &[u8], text: &str, token: &str) {
                 op,
                 message: text.to_owned(),
             },
-            3 => Input::CodeTaken { op, code: value(b) },
+            3 => Input::CodeTaken {
+                op,
+                code: value(b),
+                error: value(b >> 2),
+            },
             4 => Input::Answered {
                 op,
                 status: STATUSES[usize::from(b) % STATUSES.len()],
@@ -186,7 +263,25 @@ fn exercise_machine(data: &[u8], text: &str, token: &str) {
                     _ => Call::SignIn {
                         provider: value(b >> 2),
                         params: vec![("code".to_owned(), text.to_owned())],
+                        page_url: value(b >> 4),
                     },
+                },
+            },
+            16 => Input::CeremonyDone {
+                op,
+                result: match b % 4 {
+                    0 => Err(Error::new(ErrorCode::PasskeyCancelled, text)),
+                    1 => Err(Error::new(ErrorCode::PasskeyUnsupported, text)),
+                    _ => Ok(json::parse(text).unwrap_or_default()),
+                },
+            },
+            17 => Input::Call {
+                // A sign-in of every kind v2 maps.
+                caller: i as u32,
+                call: Call::SignIn {
+                    provider: Some(PROVIDERS[usize::from(b) % PROVIDERS.len()].to_owned()),
+                    params: v2_params(text, FLOWS[usize::from(b >> 3) % FLOWS.len()]),
+                    page_url: value(b >> 6),
                 },
             },
             14 => {

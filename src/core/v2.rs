@@ -397,3 +397,210 @@ fn rejected(value: &Json) -> Error {
         None => unexpected(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::jwt::tests::jwt;
+
+    fn v2() -> ConvexAuthV2 {
+        ConvexAuthV2::default()
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// The answer `{status: "success", value}` to the sign-in `provider`, `params`.
+    fn answer_to(provider: &str, p: &[(&str, &str)], value: &str) -> Result<SignInResult, Error> {
+        let mut body = String::from(r#"{"status":"success","value":"#);
+        body.push_str(value);
+        body.push('}');
+        let body = super::super::json::parse(&body);
+        assert!(body.is_some(), "{value}");
+        v2().sign_in_answer(Some(provider), &params(p), 200, body)
+    }
+
+    fn code(result: Result<SignInResult, Error>) -> ErrorCode {
+        match result {
+            Err(e) => e.code(),
+            Ok(other) => panic!("not an error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_answers_it_cannot_follow() {
+        let v2_jwt = jwt(r#"{"sub":"s1","iat":1,"exp":61}"#);
+        let v1_jwt = jwt(r#"{"sub":"u1|s1","iat":1,"exp":61}"#);
+        let bundle = |token: &str, user: &str| {
+            let mut b = String::from(r#"{"status":"complete","tokens":{"accessToken":""#);
+            b.push_str(token);
+            b.push_str(r#"","refreshToken":"r","refreshTokenExpiresAt":1.5,"userId":""#);
+            b.push_str(user);
+            b.push_str(r#""}}"#);
+            b
+        };
+        let ok = answer_to("password", &[], &bundle(&v2_jwt, "u1"));
+        assert!(
+            matches!(ok, Ok(SignInResult::Tokens(Tokens { user_id: Some(ref u), .. })) if u == "u1")
+        );
+        for (provider, p, value) in [
+            ("password", vec![], bundle(&v1_jwt, "u1")),
+            ("password", vec![], bundle(&v2_jwt, "")),
+            ("password", vec![], r#"{"status":"error"}"#.to_owned()),
+            (
+                "password",
+                vec![("flow", "signIn")],
+                r#"{"success":true,"browserSecret":"b"}"#.to_owned(),
+            ),
+            (
+                "passkey",
+                vec![],
+                r#"{"success":true,"step":"other","options":{}}"#.to_owned(),
+            ),
+            (
+                "passkey",
+                vec![],
+                r#"{"success":true,"step":"register","options":null}"#.to_owned(),
+            ),
+            (
+                "github",
+                vec![],
+                r#"{"redirect":"javascript:alert(1)","state":"s"}"#.to_owned(),
+            ),
+            (
+                "saml",
+                vec![],
+                r#"{"redirect":"https://idp.example/","state":"s"}"#.to_owned(),
+            ),
+            ("anonymous", vec![], "null".to_owned()),
+        ] {
+            assert_eq!(
+                code(answer_to(provider, &p, &value)),
+                ErrorCode::InvalidResponse,
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn user_errors_keep_the_server_code_and_data() {
+        let e = answer_to(
+            "password",
+            &[],
+            r#"{"status":"error","userError":{"error":"RATE_LIMITED","retryAfterMs":1000}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.code(), e.code_name().as_str()),
+            (ErrorCode::UserError, "RATE_LIMITED")
+        );
+        assert_eq!(
+            e.data().and_then(|d| d.get("retryAfterMs")?.as_i64()),
+            Some(1000)
+        );
+        let start = r#"{"success":false,"userError":{"error":"PASSWORD_TOO_SHORT"}}"#;
+        let e = answer_to("password", &[("flow", "signUp")], start).unwrap_err();
+        assert_eq!(e.code_name(), "PASSWORD_TOO_SHORT");
+    }
+
+    #[test]
+    fn the_oauth_error_parameter_names_the_official_codes() {
+        assert_eq!(v2().url_error("access_denied").code_name(), "ACCESS_DENIED");
+        assert_eq!(v2().url_error("expired").code_name(), "EXPIRED");
+        let e = v2().url_error("oauth_error");
+        assert_eq!(e.code_name(), "OTHER_ERROR");
+        let cause = e.data().and_then(|d| d.get("cause")?.string());
+        assert_eq!(cause.as_deref(), Some("oauth_error"));
+    }
+
+    #[test]
+    fn kept_values_and_requests_need_what_they_need() {
+        let kept = |provider, flow| v2().kept(provider, &params(&[("flow", flow)]));
+        let slot = |slot, take| Some(Kept { slot, take });
+        assert_eq!(kept(None, "signIn"), slot(Slot::Verifier, true));
+        assert_eq!(
+            kept(Some("password"), "email-verification"),
+            slot(Slot::SignUpSecret, false)
+        );
+        assert_eq!(
+            kept(Some("password"), "reset-verification"),
+            slot(Slot::RecoverySecret, false)
+        );
+        assert_eq!(kept(Some("password"), "signIn"), None);
+        assert_eq!(kept(Some("github"), "signIn"), None);
+        let sign_in = |provider: &str, p: &[(&str, &str)], page: Option<&str>| {
+            v2().sign_in(Some(provider), &params(p), None, page)
+                .map_err(|e| e.code())
+        };
+        assert_eq!(
+            sign_in("password", &[("email", "e")], None).unwrap_err(),
+            ErrorCode::InvalidParams
+        );
+        assert_eq!(
+            sign_in("github", &[], None).unwrap_err(),
+            ErrorCode::InvalidParams
+        );
+        assert_eq!(
+            sign_in("saml", &[], Some("https://a.example/")).unwrap_err(),
+            ErrorCode::InvalidParams
+        );
+        assert!(sign_in("github", &[], Some("https://a.example/")).is_ok());
+        // A code with no flow kept, or a flow that is not one.
+        let code = params(&[("code", "c")]);
+        for flow in [None, Some("{}"), Some("not json"), Some(r#"{"state":"s"}"#)] {
+            let e = v2().sign_in(None, &code, flow, None).unwrap_err();
+            assert_eq!(e.code_name(), "INVALID_FLOW", "{flow:?}");
+        }
+    }
+
+    #[test]
+    fn refresh_and_sign_out_send_only_a_v2_refresh_token() {
+        assert!(v2().refresh(None).is_none());
+        assert!(v2().refresh(Some("rt1|s1")).is_none());
+        let r = v2().refresh(Some("abc")).unwrap();
+        assert_eq!(
+            (r.kind, r.path.as_str()),
+            (FunctionKind::Mutation, "auth:refreshSession")
+        );
+        assert_eq!(r.args.to_json_string(), r#"{"refreshToken":"abc"}"#);
+        assert!(v2().sign_out("jwt", None).is_none());
+        let r = v2().sign_out("jwt", Some("abc")).unwrap();
+        assert_eq!((r.path.as_str(), r.bearer), ("auth:signOut", None));
+    }
+
+    #[test]
+    fn a_refresh_error_never_shows_the_refresh_token() {
+        let body = super::super::json::parse(
+            r#"{"status":"error","errorMessage":"Uncaught Error: bad token secret-rt"}"#,
+        );
+        let e = v2().refresh_answer(560, body, "secret-rt").unwrap_err();
+        assert!(!e.message().contains("secret-rt"), "{e}");
+        let e = v2().refresh_answer(
+            200,
+            super::super::json::parse(r#"{"status":"success","value":{"kind":"what"}}"#),
+            "r",
+        );
+        assert_eq!(e.unwrap_err().code(), ErrorCode::InvalidResponse);
+    }
+
+    #[test]
+    fn a_missing_function_names_the_path_the_app_configured() {
+        let b = ConvexAuthV2 {
+            functions: vec![("signInAnonymously".into(), "guests:signIn".into())],
+        };
+        assert_eq!(b.path("signInAnonymously"), "guests:signIn");
+        assert_eq!(b.path("signOut"), "auth:signOut");
+        let body = super::super::json::parse(
+            r#"{"status":"error","errorMessage":"Could not find public function for 'guests:signIn'. Did you forget to run `npx convex dev`?"}"#,
+        );
+        let e = b
+            .sign_in_answer(Some("anonymous"), &[], 560, body)
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidOptions);
+        assert!(e.message().contains("guests:signIn"), "{e}");
+    }
+}
