@@ -717,9 +717,8 @@ fn a_missing_function_is_an_invalid_options_error() {
 }
 
 /// API.md: a call the deployment does not know, "a v1 client on a v2 deployment or the reverse",
-/// rejects with `InvalidOptions`. The v1 backend reads the 560 as a plain function error.
+/// rejects with `InvalidOptions` (both backends name the missing function).
 #[test]
-#[ignore = "bug: ConvexAuthV1 does not name a missing function (see the report)"]
 fn a_v1_client_on_a_v2_deployment_is_an_invalid_options_error() {
     let mut w = World::new(122);
     w.server.v1_clients = true;
@@ -1071,12 +1070,10 @@ fn a_session_with_no_bound_user_id_reports_none_never_the_sub() {
     }
 }
 
-/// A tab whose refresh finds, under the lock, the token another tab rotated adopts it: with the
-/// user id stored beside it. `Machine::rotate` reads only the JWT and the refresh token, so the
-/// adopted session has no user id (`state.user_id` turns `None`) until this tab's own next
-/// rotation (see the report).
+/// A tab whose refresh finds, under the lock, the token another tab rotated adopts it with the
+/// user id stored beside it (the read under the lock includes `Slot::UserId`): its state never
+/// loses the user id.
 #[test]
-#[ignore = "bug: Machine::rotate does not read Slot::UserId (see the report)"]
 fn a_tab_adopting_another_tabs_rotation_keeps_the_user_id() {
     for kind in [Kind::Local, Kind::Encrypted] {
         let mut w = tabs_with_session(173, kind, 2);

@@ -1609,7 +1609,7 @@ impl<B: Backend> Machine<B> {
 
     /// Under the lock (when shared): adopt another tab's token, or rotate.
     fn rotate(&mut self) {
-        self.read(&[Slot::Jwt, Slot::RefreshToken], true, Then::FlightRead);
+        self.read(self.jwt_slots(true), true, Then::FlightRead);
     }
 
     fn flight_read(&mut self, values: Stored) {

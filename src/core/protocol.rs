@@ -115,6 +115,29 @@ pub fn interpret_response(status: u16, json: Option<Json>) -> Result<Json, Error
     }
 }
 
+/// `e`, or for a call of a function the deployment does not have (a 560 "Could not find public
+/// function for 'auth:X'": a client of the other Convex Auth generation, a renamed export) an
+/// `InvalidOptions` error that names the function and the options that choose it.
+pub fn name_missing_function(e: Error) -> Error {
+    let message = e.message();
+    let missing = "Could not find public function for '";
+    let rest = error::find(message, missing).and_then(|at| message.get(at + missing.len()..));
+    match rest {
+        Some(rest) if e.code() == ErrorCode::FunctionError => {
+            let name = rest.split('\'').next().unwrap_or_default();
+            let mut text = String::from("The deployment has no function ");
+            text.push_str(name);
+            text.push_str(
+                ": check the `version` option (\"v1\" for @convex-dev/auth 0.0.x, \"v2\" for 2.x) \
+                 and, for v2, the `functions` option (the names the app exports its auth \
+                 functions under)",
+            );
+            Error::options(text)
+        }
+        _ => e,
+    }
+}
+
 /// Interprets the value returned by `auth:signIn`.
 pub fn interpret_sign_in(value: &Json) -> Result<SignInResult, Error> {
     let bad = || Error::new(ErrorCode::InvalidResponse, "Unexpected auth:signIn result");
@@ -182,7 +205,8 @@ pub fn checked(tokens: Tokens) -> Result<Tokens, Error> {
 /// Interprets the HTTP answer (`status`, parsed body) to a sign-in or code exchange, with the
 /// tokens [`checked`].
 pub fn sign_in_answer(status: u16, json: Option<Json>) -> Result<SignInResult, Error> {
-    match interpret_sign_in(&interpret_response(status, json)?)? {
+    let value = interpret_response(status, json).map_err(name_missing_function)?;
+    match interpret_sign_in(&value)? {
         SignInResult::Tokens(t) => Ok(SignInResult::Tokens(checked(t)?)),
         other => Ok(other),
     }

@@ -14,7 +14,7 @@
 //! | `github` / `google` / `apple` | `startSignInWith…`, keeps the pending flow; `completeSignInWith…` on return |
 //! | `anonymous` | `signInAnonymously` |
 
-use super::error::{find, Error, ErrorCode};
+use super::error::{Error, ErrorCode};
 use super::json::Json;
 use super::jwt::Claims;
 use super::machine::{arg, Backend, FunctionKind, Kept, Request, Slot};
@@ -344,27 +344,10 @@ fn unexpected() -> Error {
     )
 }
 
-/// The value of a function's HTTP answer. A function the deployment does not have (a v1
-/// deployment, a renamed export) is named in an `InvalidOptions` error.
+/// The value of a function's HTTP answer; a function the deployment does not have is named in
+/// an `InvalidOptions` error.
 fn answer(status: u16, body: Option<Json>) -> Result<Json, Error> {
-    protocol::interpret_response(status, body).map_err(|e| {
-        let message = e.message();
-        let missing = "Could not find public function for '";
-        let rest = find(message, missing).and_then(|at| message.get(at + missing.len()..));
-        match rest {
-            Some(rest) if e.code() == ErrorCode::FunctionError => {
-                let name = rest.split('\'').next().unwrap_or_default();
-                let mut text = String::from("The deployment has no function ");
-                text.push_str(name);
-                text.push_str(
-                    ": check the `version` option (this client speaks Convex Auth v2) and the \
-                     `functions` option (the names the app exports its auth functions under)",
-                );
-                Error::options(text)
-            }
-            _ => e,
-        }
-    })
+    protocol::interpret_response(status, body).map_err(protocol::name_missing_function)
 }
 
 /// A v2 token bundle `{accessToken, refreshToken, refreshTokenExpiresAt, userId}`, its JWT
