@@ -1,6 +1,7 @@
 # Shared helpers for the scripts: starting the local backend and stopping it on exit.
 
-# start_backend VAR [ENV=VALUE...]: starts `node www/backend/main.mjs` with the given
+# start_backend VAR [--v2] [ENV=VALUE...]: starts the local backend (`node www/backend/main.mjs`,
+# Convex Auth v1; with --v2 `www/v2/backend/main.mjs`, Convex Auth v2) with the given
 # environment, waits for its ready line and stores its url in VAR; the process is stopped by
 # stop_backends (registered on EXIT by the caller).
 BACKEND_PIDS=()

@@ -46,9 +46,10 @@ run_check "clippy (wasm32)" cargo clippy --all-targets --quiet --target wasm32-u
 run_suite native cargo cargo test --quiet
 run_check "fuzz the core for 60 s (scripts/fuzz.sh)" bash scripts/fuzz.sh 60
 
-# Browser tests of the crate against one backend with short-lived tokens.
-if start_backend TEST_URL PORT=0 JWT_DURATION_MS=20000; then
-  export CONVEX_AUTH_TEST_URL="$TEST_URL"
+# Browser tests of the crate against a backend of each generation with short-lived tokens.
+if start_backend TEST_URL PORT=0 JWT_DURATION_MS=20000 &&
+  start_backend TEST_URL_V2 --v2 PORT=0 JWT_DURATION_MS=20000; then
+  export CONVEX_AUTH_TEST_URL="$TEST_URL" CONVEX_AUTH_TEST_URL_V2="$TEST_URL_V2"
   for engine in chromium firefox webkit; do
     run_suite "wasm-$engine" cargo bash scripts/wasm-test.sh "$engine"
   done

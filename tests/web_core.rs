@@ -93,9 +93,12 @@ fn jwt_claims_and_answers() {
     );
     assert_eq!(jwt::decode(&format!("h.{payload}")), None);
     assert_eq!(
-        jwt::decode(&format!("h.{}.s", b64url(r#"{"sub":"nobar","exp":1}"#))),
+        jwt::decode(&format!("h.{}.s", b64url(r#"{"sub":"","exp":1}"#))),
         None
     );
+    // A v2 subject (the session id alone) has no user.
+    let v2 = jwt::decode(&format!("h.{}.s", b64url(r#"{"sub":"s2","exp":1}"#))).unwrap();
+    assert_eq!((v2.user_id, v2.session_id.as_str()), (None, "s2"));
 
     let ok = parse_response(
         200,
