@@ -16,7 +16,7 @@ use wasm_bindgen_futures::JsFuture;
 use super::io;
 use super::platform::{now_ms, promise, random};
 use super::storage::Storage;
-use crate::core::error::Error;
+use crate::core::error::{Error, ErrorCode};
 use crate::core::json::Json;
 use crate::core::keys::Keys;
 pub use crate::core::machine::SignInOutcome;
@@ -488,9 +488,15 @@ impl SessionPort {
         self.feed(Input::Answered { op, status, body });
     }
 
-    /// A request got no answer: `error` is the ConvexAuthError (Network, Timeout).
-    pub fn unreachable(&self, op: u32, error: JsValue) {
-        let error = io::error_from_js(&error);
+    /// A request got no answer: it timed out (`timed_out`), or the network failed; `message`
+    /// says what happened.
+    pub fn unreachable(&self, op: u32, timed_out: bool, message: String) {
+        let code = if timed_out {
+            ErrorCode::Timeout
+        } else {
+            ErrorCode::Network
+        };
+        let error = Error::new(code, message);
         self.feed(Input::Unreachable { op, error });
     }
 

@@ -144,11 +144,11 @@ export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey,
         channel?.postMessage("jwt");
       } catch {}
     },
-    /** Calls the function `path` of `kind` with the auth:signIn/auth:signOut args: port.answered or port.unreachable. */
+    /** Calls the function `path` of `kind` with the auth:signIn/auth:signOut args: port.answered, or port.unreachable(op, timedOut, message). */
     post: (op, kind, path, provider, params, verifier, refreshToken, bearer, ms) =>
       post(url, kind, path, { provider, params, verifier, refreshToken }, bearer, ms).then(
         (r) => feed(() => port.answered(op, r.status, r.body)),
-        (e) => feed(() => port.unreachable(op, e)),
+        (e) => feed(() => port.unreachable(op, e.timedOut, e.message)),
       ),
     takeCode: (op) => takeCode(handle, replace).then((code) => feed(() => port.codeTaken(op, code))),
     /** Takes the Web Lock `name` (waiting at most `ms`): port.locked(op, granted). */
