@@ -297,7 +297,7 @@ impl ConvexAuthClient {
                 &keys.verifier,
                 &handover_key,
                 &area,
-                channel,
+                channel.as_deref(),
                 &should_handle_code,
                 options.replace_url.as_ref(),
             );
@@ -621,7 +621,7 @@ fn settle_js(deferred: &io::Deferred, outcome: Outcome) {
         ),
         Outcome::SignIn(Ok(o)) => (
             deferred.resolve(),
-            io::sign_in_result(o.signing_in, o.redirect),
+            io::sign_in_result(o.signing_in, o.redirect.as_deref()),
         ),
         Outcome::SignIn(Err(e)) => (deferred.reject(), e.to_js()),
     };
@@ -725,15 +725,25 @@ impl Inner {
                 jwt,
                 refresh_token,
                 copy,
-            } => exec.persist(op, jwt, refresh_token, copy, STORAGE_TIMEOUT_MS),
+            } => exec.persist(
+                op,
+                jwt.as_deref(),
+                refresh_token.as_deref(),
+                copy,
+                STORAGE_TIMEOUT_MS,
+            ),
             Command::WriteVerifier { op, verifier } => {
-                exec.write_verifier(op, verifier, STORAGE_TIMEOUT_MS)
+                exec.write_verifier(op, verifier.as_deref(), STORAGE_TIMEOUT_MS)
             }
             Command::UseMemory {
                 jwt,
                 refresh_token,
                 verifier,
-            } => exec.use_memory(jwt, refresh_token, verifier),
+            } => exec.use_memory(
+                jwt.as_deref(),
+                refresh_token.as_deref(),
+                verifier.as_deref(),
+            ),
             Command::Announce => exec.announce(),
             Command::Request { op, request } => {
                 let params = request.params.as_ref().map_or(JsValue::UNDEFINED, |p| {
@@ -743,11 +753,11 @@ impl Inner {
                     op,
                     request.kind.as_str(),
                     request.path,
-                    request.provider,
+                    request.provider.as_deref(),
                     params,
-                    request.verifier,
-                    request.refresh_token,
-                    request.bearer,
+                    request.verifier.as_deref(),
+                    request.refresh_token.as_deref(),
+                    request.bearer.as_deref(),
                     REQUEST_TIMEOUT_MS,
                 );
             }

@@ -69,7 +69,7 @@ extern "C" {
         data: Option<JsValue>,
     ) -> JsValue;
     #[wasm_bindgen(js_name = signInResult)]
-    pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<String>) -> JsValue;
+    pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<&str>) -> JsValue;
     pub(crate) fn message(thrown: &JsValue) -> String;
     #[wasm_bindgen(catch, js_name = deploymentUrl)]
     pub(crate) fn deployment_url(url: &str) -> Result<String, JsValue>;
@@ -93,7 +93,7 @@ extern "C" {
         verifier_key: &str,
         copy_key: &str,
         area: &JsValue,
-        channel_name: Option<String>,
+        channel_name: Option<&str>,
         should_handle_code: &JsValue,
         replace_url: Option<&Function>,
     ) -> Executor;
@@ -112,19 +112,19 @@ extern "C" {
     pub(crate) fn persist(
         this: &Executor,
         op: u32,
-        jwt: Option<String>,
-        refresh_token: Option<String>,
+        jwt: Option<&str>,
+        refresh_token: Option<&str>,
         copy: bool,
         ms: f64,
     );
     #[wasm_bindgen(method, js_name = writeVerifier)]
-    pub(crate) fn write_verifier(this: &Executor, op: u32, verifier: Option<String>, ms: f64);
+    pub(crate) fn write_verifier(this: &Executor, op: u32, verifier: Option<&str>, ms: f64);
     #[wasm_bindgen(method, js_name = useMemory)]
     pub(crate) fn use_memory(
         this: &Executor,
-        jwt: Option<String>,
-        refresh_token: Option<String>,
-        verifier: Option<String>,
+        jwt: Option<&str>,
+        refresh_token: Option<&str>,
+        verifier: Option<&str>,
     );
     #[wasm_bindgen(method)]
     pub(crate) fn announce(this: &Executor);
@@ -135,11 +135,11 @@ extern "C" {
         op: u32,
         kind: &str,
         path: &str,
-        provider: Option<String>,
+        provider: Option<&str>,
         params: JsValue,
-        verifier: Option<String>,
-        refresh_token: Option<String>,
-        bearer: Option<String>,
+        verifier: Option<&str>,
+        refresh_token: Option<&str>,
+        bearer: Option<&str>,
         ms: f64,
     );
     #[wasm_bindgen(method, js_name = takeCode)]
