@@ -613,19 +613,14 @@ fn deliver(waiter: Waiter, outcome: Outcome) {
 
 /// Settles a JS caller's Promise with `outcome`.
 fn settle_js(deferred: &io::Deferred, outcome: Outcome) {
-    let (settle, value) = match outcome {
-        Outcome::Ready | Outcome::SignedOut => (deferred.resolve(), JsValue::UNDEFINED),
-        Outcome::Token(token) => (
-            deferred.resolve(),
-            token.map_or(JsValue::NULL, JsValue::from),
-        ),
-        Outcome::SignIn(Ok(o)) => (
-            deferred.resolve(),
-            io::sign_in_result(o.signing_in, o.redirect.as_deref()),
-        ),
-        Outcome::SignIn(Err(e)) => (deferred.reject(), e.to_js()),
-    };
-    let _ = settle.call1(&JsValue::UNDEFINED, &value);
+    match outcome {
+        Outcome::Ready | Outcome::SignedOut => deferred.resolve(&JsValue::UNDEFINED),
+        Outcome::Token(token) => deferred.resolve(&token.map_or(JsValue::NULL, JsValue::from)),
+        Outcome::SignIn(Ok(o)) => {
+            deferred.resolve(&io::sign_in_result(o.signing_in, o.redirect.as_deref()))
+        }
+        Outcome::SignIn(Err(e)) => deferred.reject(&e.to_js()),
+    }
 }
 
 impl Inner {

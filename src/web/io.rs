@@ -26,10 +26,10 @@ extern "C" {
     pub(crate) fn deferred() -> Deferred;
     #[wasm_bindgen(method, getter)]
     pub(crate) fn promise(this: &Deferred) -> Promise;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn resolve(this: &Deferred) -> Function;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn reject(this: &Deferred) -> Function;
+    #[wasm_bindgen(method)]
+    pub(crate) fn resolve(this: &Deferred, value: &JsValue);
+    #[wasm_bindgen(method)]
+    pub(crate) fn reject(this: &Deferred, error: &JsValue);
 
     /// The constructor's options as `io.js`'s `options` checked them.
     pub(crate) type CheckedOptions;
