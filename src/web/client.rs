@@ -178,10 +178,9 @@ pub(crate) struct Inner {
     origin: Option<String>,
     keys: Keys,
     machine: RefCell<Machine>,
-    pub(crate) executor: io::Executor,
-    /// The functions the JS API hands out unbound; `changed` tells its listeners.
+    executor: io::Executor,
+    /// The functions the JS API hands out unbound, which also tell the JS listeners.
     pub(crate) unbound: io::Unbound,
-    changed: Function,
     listeners: RefCell<Vec<(u32, Listener)>>,
     next_id: Cell<u32>,
     waiters: RefCell<Vec<(CallerId, Waiter)>>,
@@ -301,16 +300,19 @@ impl ConvexAuthClient {
                 &should_handle_code,
                 options.replace_url.as_ref(),
             );
-            let unbound = io::unbound(SessionPort {
-                inner: weak.clone(),
-            });
+            let unbound = io::unbound(
+                SessionPort {
+                    inner: weak.clone(),
+                },
+                &executor,
+                Timer::Due.as_str(),
+            );
             Inner {
                 origin: io::origin_of(&url),
                 url,
                 keys,
                 machine: RefCell::new(Machine::new(config)),
                 executor,
-                changed: unbound.changed(),
                 unbound,
                 listeners: RefCell::new(Vec::new()),
                 next_id: Cell::new(0),
@@ -395,7 +397,7 @@ impl ConvexAuthClient {
     /// and the request sent once more.
     pub async fn fetch(&self, request: web_sys::Request) -> Result<web_sys::Response, Error> {
         // The same `auth.fetch` as JS callers get (io.js), over the client's token fetcher.
-        let fetch = io::auth_fetch(self.port());
+        let fetch = self.inner.unbound.fetch();
         match fetch.call1(&JsValue::UNDEFINED, &request) {
             Ok(p) => JsFuture::from(Promise::from(p)).await,
             Err(e) => Err(e),
@@ -789,7 +791,7 @@ impl Inner {
     }
 
     /// Tells listeners: state listeners when `state_changed`, event listeners of `event`; the
-    /// Rust ones, then the JS ones (`executor.js`'s `changed`). Listeners are called with no borrow
+    /// Rust ones, then the JS ones (`executor.js`'s `unbound`). Listeners are called with no borrow
     /// held, so they may call back into the client.
     fn notify(&self, state_changed: bool, event: Option<(AuthEventKind, Option<Error>)>) {
         let listeners: Vec<Listener> = self
@@ -810,13 +812,11 @@ impl Inner {
                     f(&state);
                 }
             }
-            let _ = self.changed.call0(&JsValue::UNDEFINED);
+            self.unbound.state_changed();
         }
         if let Some((kind, error)) = event {
             let e = error.as_ref().map_or(JsValue::UNDEFINED, Error::to_js);
-            let _ = self
-                .changed
-                .call2(&JsValue::UNDEFINED, &kind.as_str().into(), &e);
+            self.unbound.happened(kind.as_str(), &e);
             let event = AuthEvent { kind, state, error };
             for l in &listeners {
                 if let Listener::Event(f) = l {

@@ -1,21 +1,23 @@
 // The executor of the session machine (src/core/machine.rs): carries out the machine's commands
 // with the browser's APIs and feeds each completion back to the machine's port
 // (src/web/client.rs, `SessionPort`), one call each; and the client's functions that work
-// unbound (getSnapshot, subscribe, onChange, fetchAccessToken). No decision is made here.
+// unbound (getSnapshot, subscribe, onChange, fetchAccessToken, fetch). No decision is made here.
 
 import { idbGet, idbSet } from "./idb.js";
-import { authError, lock, memory, message, params, post, signInParams, storeOp, takeCode, event } from "./io.js";
+import { authError, authFetch, lock, memory, message, params, post, signInParams, storeOp, takeCode, event } from "./io.js";
 
 /**
- * The client's functions that work unbound, over its `port` (src/web/client.rs) and
- * `executor`: `{getSnapshot, subscribe, onChange, fetchAccessToken, changed}`. The client calls
- * `changed()` after every new state and `changed(type, error)` for an event. getSnapshot
- * answers from a cache (no call into wasm) until the state changes. The JS listeners are kept
- * here; each is called with no other listener running, in the order they were added (state
- * listeners before event listeners), and one that throws is reported without disturbing the
- * others. An unsubscribe function may be called any number of times.
+ * The client's functions that work unbound, over its `port` (src/web/client.rs) and `exec`
+ * (its executor, below): `{getSnapshot, subscribe, onChange, fetchAccessToken, fetch}`, with
+ * what the facade and the client call on them: `token()` (the `token` getter, which first fires
+ * the timer named `due` when it is overdue), `stateChanged()` after every new state and
+ * `happened(type, error)` for an event. getSnapshot answers from a cache (no call into wasm)
+ * until the state changes. The JS listeners are kept here; each is called with no other
+ * listener running, in the order they were added (state listeners before event listeners), and
+ * one that throws is reported without disturbing the others. An unsubscribe function may be
+ * called any number of times.
  */
-export const unbound = (port) => {
+export const unbound = (port, exec, due) => {
   let snapshot;
   const getSnapshot = () => (snapshot ??= port.snapshot());
   const states = new Set();
@@ -36,11 +38,6 @@ export const unbound = (port) => {
     if (now) tell([entry], getSnapshot());
     return () => set.delete(entry);
   };
-  const changed = (type, error) => {
-    if (type) return tell(events, event(type, getSnapshot(), error));
-    snapshot = undefined;
-    tell(states, getSnapshot());
-  };
   const fetchAccessToken = (a) => {
     let force = false;
     try {
@@ -48,7 +45,19 @@ export const unbound = (port) => {
     } catch {}
     return port.token(force);
   };
-  return { getSnapshot, subscribe: listen(states, 1), onChange: listen(events), fetchAccessToken, changed };
+  return {
+    getSnapshot,
+    subscribe: listen(states, 1),
+    onChange: listen(events),
+    fetchAccessToken,
+    fetch: authFetch(port),
+    token: () => (exec.overdue(due), getSnapshot().token),
+    stateChanged: () => {
+      snapshot = undefined;
+      tell(states, getSnapshot());
+    },
+    happened: (type, error) => tell(events, event(type, getSnapshot(), error)),
+  };
 };
 
 /**
@@ -194,9 +203,6 @@ export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey,
     },
   };
 };
-
-/** The `token` getter: the current JWT from getSnapshot's cache, after firing an overdue refresh timer. */
-export const tokenOf = (exec, getSnapshot, due) => (exec.overdue(due), getSnapshot().token);
 
 /** signIn as the facade answers it: provider and params checked, then the port's signIn. */
 export const signIn = async (port, provider, p) => {
