@@ -273,16 +273,11 @@ impl ConvexAuthClient {
             verbose: options.verbose,
             seed: (random() * 9_007_199_254_740_992.0) as u64,
         };
-        let channel = config
-            .announce
-            .then(|| String::from("convex-auth-wasm:") + &keys.jwt);
         let should_handle_code = match options.should_handle_code {
             ShouldHandleCode::Always => JsValue::TRUE,
             ShouldHandleCode::Never => JsValue::FALSE,
             ShouldHandleCode::Function(f) => f.into(),
         };
-        let mut handover_key = String::from("handover:");
-        handover_key.push_str(&keys.jwt);
         let inner = Rc::new_cyclic(|weak: &Weak<Inner>| {
             // The executor starts the machine after a microtask, when this Rc is complete.
             let executor = io::executor(
@@ -294,9 +289,8 @@ impl ConvexAuthClient {
                 &keys.jwt,
                 &keys.refresh_token,
                 &keys.verifier,
-                &handover_key,
                 &area,
-                channel.as_deref(),
+                config.announce,
                 &should_handle_code,
                 options.replace_url.as_ref(),
             );

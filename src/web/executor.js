@@ -68,12 +68,14 @@ export const unbound = (port, exec, due) => {
  * lock, the BroadcastChannel).
  *
  * `url` is the deployment; `store` the storage adapter, with the key names `jwtKey`,
- * `refreshTokenKey` and `verifierKey`; `copyKey` the IndexedDB key of the hand-over copy of the JWT; `area` the localStorage object
- * whose `storage` events report other tabs' writes of the JWT (undefined for other storages);
- * `channelName` names the BroadcastChannel that carries other tabs' announcements (undefined:
- * none); `handle` and `replace` are the shouldHandleCode and replaceURL options.
+ * `refreshTokenKey` and `verifierKey`; `area` the localStorage object whose `storage` events
+ * report other tabs' writes of the JWT (undefined for other storages); `announce` whether the
+ * tabs sharing the storage announce their writes on a BroadcastChannel (named after the JWT's
+ * key); `handle` and `replace` are the shouldHandleCode and replaceURL options. The hand-over
+ * copy of the JWT is the IndexedDB record `handover:<jwtKey>`.
  */
-export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey, copyKey, area, channelName, handle, replace) => {
+export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey, area, announce, handle, replace) => {
+  const copyKey = "handover:" + jwtKey;
   let disposed, channel;
   const timers = {};
   const releases = {}; // by the op that took the lock
@@ -91,7 +93,7 @@ export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey,
     feed(() => port.fired(name));
   };
   try {
-    if (channelName) channel = new BroadcastChannel(channelName);
+    if (announce) channel = new BroadcastChannel("convex-auth-wasm:" + jwtKey);
   } catch {}
   on(globalThis.window, "storage", (e) => {
     if (area && e.storageArea === area && (e.key == null || e.key == jwtKey))

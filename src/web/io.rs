@@ -89,9 +89,8 @@ extern "C" {
         jwt_key: &str,
         refresh_token_key: &str,
         verifier_key: &str,
-        copy_key: &str,
         area: &JsValue,
-        channel_name: Option<&str>,
+        announce: bool,
         should_handle_code: &JsValue,
         replace_url: Option<&Function>,
     ) -> Executor;
