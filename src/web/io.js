@@ -66,10 +66,9 @@ export const deferred = () => {
 
 // ---- storages ----
 
-/** A new memory store (an adapter over a Map), holding `value` under `key` when given. */
-export const memory = (key, value) => {
+/** A new memory store (an adapter over a Map). */
+export const memory = () => {
   const m = new Map();
-  if (value != null) m.set(key, value);
   return { getItem: (k) => m.get(k), setItem: (k, v) => void m.set(k, v), removeItem: (k) => void m.delete(k) };
 };
 
