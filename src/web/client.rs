@@ -586,7 +586,10 @@ impl SessionPort {
             .iter()
             .filter_map(|pair| {
                 let pair: Array = pair.unchecked_into();
-                Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+                // `get_unchecked` is the plain indexing getter (undefined past the end), the one
+                // binding that `Array::iter` also uses.
+                let (key, value) = (pair.get_unchecked(0), pair.get_unchecked(1));
+                Some((key.as_string()?, value.as_string()?))
             })
             .collect();
         self.call(Call::SignIn { provider, params })
