@@ -594,15 +594,17 @@ impl SessionPort {
             .collect();
         self.call(Call::SignIn { provider, params })
     }
+}
 
+/// The calls that only the facade makes, from Rust (not exported to JS).
+impl SessionPort {
     /// `signOut`.
-    #[wasm_bindgen(js_name = signOut)]
-    pub fn sign_out(&self) -> Promise {
+    pub(crate) fn sign_out(&self) -> Promise {
         self.call(Call::SignOut)
     }
 
     /// `ready`.
-    pub fn ready(&self) -> Promise {
+    pub(crate) fn ready(&self) -> Promise {
         self.call(Call::Ready)
     }
 
