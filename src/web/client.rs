@@ -596,27 +596,18 @@ impl SessionPort {
     }
 }
 
-/// The calls that only the facade makes, from Rust (not exported to JS).
 impl SessionPort {
-    /// `signOut`.
-    pub(crate) fn sign_out(&self) -> Promise {
-        self.call(Call::SignOut)
-    }
-
-    /// `ready`.
-    pub(crate) fn ready(&self) -> Promise {
-        self.call(Call::Ready)
-    }
-
     fn call(&self, call: Call) -> Promise {
-        let deferred = io::deferred();
-        let promise = deferred.promise();
         match self.inner.upgrade() {
-            Some(inner) => inner.call_js(deferred, call),
+            Some(inner) => inner.call_js(call),
             // A freed client answers as a signed-out one.
-            None => settle_js(&deferred, call.abandoned()),
+            None => {
+                let deferred = io::deferred();
+                let promise = deferred.promise();
+                settle_js(&deferred, call.abandoned());
+                promise
+            }
         }
-        promise
     }
 }
 
@@ -700,9 +691,12 @@ impl Inner {
         Wait(landing)
     }
 
-    /// A call of a JS caller, settled through `deferred`.
-    fn call_js(&self, deferred: io::Deferred, call: Call) {
+    /// A call of a JS caller: the Promise of its outcome.
+    pub(crate) fn call_js(&self, call: Call) -> Promise {
+        let deferred = io::deferred();
+        let promise = deferred.promise();
         self.register(Waiter::Js(deferred), call);
+        promise
     }
 
     /// Hands `call` to the machine with `waiter` waiting for its outcome; a freed client answers

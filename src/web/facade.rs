@@ -6,6 +6,7 @@ use wasm_bindgen::prelude::*;
 use super::client::{ConvexAuthClient, Options, ShouldHandleCode};
 use super::storage::{JsStorage, Storage};
 use crate::core::error::Error;
+use crate::core::machine::Call;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -142,7 +143,7 @@ impl JsConvexAuthClient {
     /// Resolves once the first state is known (stored session loaded, URL code exchanged). Never rejects.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn ready(&self) -> js_sys::Promise {
-        self.client.port().ready()
+        self.client.inner.call_js(Call::Ready)
     }
 
     /// `true` until the first state is known.
@@ -213,7 +214,7 @@ impl JsConvexAuthClient {
     /// Signs out here and in every tab sharing the storage; deletes the server session. Always resolves.
     #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
     pub fn sign_out(&self) -> js_sys::Promise {
-        self.client.port().sign_out()
+        self.client.inner.call_js(Call::SignOut)
     }
 }
 
