@@ -436,13 +436,6 @@ impl ConvexAuthClient {
     pub fn url(&self) -> &str {
         &self.inner.url
     }
-
-    /// A port of this client, for the JS facade.
-    pub(crate) fn port(&self) -> SessionPort {
-        SessionPort {
-            inner: Rc::downgrade(&self.inner),
-        }
-    }
 }
 
 impl Drop for ConvexAuthClient {

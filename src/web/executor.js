@@ -10,7 +10,8 @@ import { authError, authFetch, lock, memory, message, params, post, signInParams
  * The client's functions that work unbound, over its `port` (src/web/client.rs) and `exec`
  * (its executor, below): `{getSnapshot, subscribe, onChange, fetchAccessToken, fetch}`, with
  * what the facade and the client call on them: `token()` (the `token` getter, which first fires
- * the timer named `due` when it is overdue), `stateChanged()` after every new state and
+ * the timer named `due` when it is overdue), `signIn(provider, params)` (the facade's signIn:
+ * provider and params checked, then the port's signIn), `stateChanged()` after every new state and
  * `happened(type, error)` for an event. getSnapshot answers from a cache (no call into wasm)
  * until the state changes. The JS listeners are kept here; each is called with no other
  * listener running, in the order they were added (state listeners before event listeners), and
@@ -52,6 +53,15 @@ export const unbound = (port, exec, due) => {
     fetchAccessToken,
     fetch: authFetch(port),
     token: () => (exec.overdue(due), getSnapshot().token),
+    signIn: async (provider, p) => {
+      if (provider != null && typeof provider != "string") throw params("`provider` must be a string");
+      try {
+        p = signInParams(p);
+      } catch (m) {
+        throw params(m);
+      }
+      return port.signIn(provider ?? undefined, p);
+    },
     stateChanged: () => {
       snapshot = undefined;
       tell(states, getSnapshot());
@@ -204,15 +214,4 @@ export const executor = (port, url, store, jwtKey, refreshTokenKey, verifierKey,
       offs.splice(0).forEach((off) => off());
     },
   };
-};
-
-/** signIn as the facade answers it: provider and params checked, then the port's signIn. */
-export const signIn = async (port, provider, p) => {
-  if (provider != null && typeof provider != "string") throw params("`provider` must be a string");
-  try {
-    p = signInParams(p);
-  } catch (m) {
-    throw params(m);
-  }
-  return port.signIn(provider ?? undefined, p);
 };

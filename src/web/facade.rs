@@ -198,7 +198,7 @@ impl JsConvexAuthClient {
     /// (Typed in the `ConvexAuthClient` interface of the custom section: both arguments optional.)
     #[wasm_bindgen(js_name = signIn, skip_typescript)]
     pub fn sign_in(&self, provider: JsValue, params: JsValue) -> js_sys::Promise {
-        io::sign_in_js(self.client.port(), &provider, &params)
+        self.unbound().sign_in(&provider, &params)
     }
 
     /// `(input, init?) => Promise<Response>`: `fetch` with `Authorization: Bearer <jwt>` for the

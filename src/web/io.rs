@@ -155,9 +155,6 @@ extern "C" {
     pub(crate) fn trace(this: &Executor, line: &str);
     #[wasm_bindgen(method)]
     pub(crate) fn dispose(this: &Executor);
-    /// The facade's `signIn`: provider and params checked, then the port's `signIn`.
-    #[wasm_bindgen(js_name = signIn)]
-    pub(crate) fn sign_in_js(port: SessionPort, provider: &JsValue, params: &JsValue) -> Promise;
 
     /// The client's functions that work unbound (`unbound` in executor.js), over its executor;
     /// `due` names the timer that the `token` getter fires when it is overdue.
@@ -184,6 +181,9 @@ extern "C" {
     /// after firing an overdue refresh timer.
     #[wasm_bindgen(method)]
     pub(crate) fn token(this: &Unbound) -> JsValue;
+    /// The facade's `signIn`: provider and params checked, then the port's `signIn`.
+    #[wasm_bindgen(method, js_name = signIn)]
+    pub(crate) fn sign_in(this: &Unbound, provider: &JsValue, params: &JsValue) -> Promise;
     /// Tells the JS state listeners that the state changed.
     #[wasm_bindgen(method, js_name = stateChanged)]
     pub(crate) fn state_changed(this: &Unbound);
