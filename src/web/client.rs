@@ -803,8 +803,8 @@ impl Inner {
 /// `pairs` as the plain object of strings that `signIn` params are.
 fn params_object<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> JsValue {
     let object = Object::new();
-    for (k, v) in pairs {
-        let _ = Reflect::set(&object, &JsValue::from_str(k), &JsValue::from_str(v));
+    for (key, value) in pairs {
+        io::set_string(&object, key, value);
     }
     object.into()
 }

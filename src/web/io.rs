@@ -77,6 +77,14 @@ extern "C" {
     pub(crate) fn origin_of(url: &str) -> Option<String>;
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `Reflect.set(object, key, value)`, for a plain object of the client's own (where it
+    /// cannot throw).
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    pub(crate) fn set_string(object: &js_sys::Object, key: &str, value: &str);
+}
+
 #[wasm_bindgen(module = "/src/web/executor.js")]
 extern "C" {
     /// The executor of one client (`executor.js`): the machine's commands carried out.
