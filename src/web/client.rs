@@ -133,6 +133,13 @@ impl std::fmt::Debug for Options {
     }
 }
 
+/// A state or event listener.
+#[derive(Clone)]
+enum Listener {
+    State(Rc<dyn Fn(&AuthState)>),
+    Event(Rc<dyn Fn(&AuthEvent)>),
+}
+
 /// Where a Rust caller's outcome lands.
 #[derive(Default)]
 struct Landing {
@@ -172,9 +179,10 @@ pub(crate) struct Inner {
     keys: Keys,
     machine: RefCell<Machine>,
     executor: io::Executor,
-    /// The functions the JS API hands out unbound; they also keep the listeners (of both APIs)
-    /// and tell them.
+    /// The functions the JS API hands out unbound, which also tell the JS listeners.
     pub(crate) unbound: io::Unbound,
+    listeners: RefCell<Vec<(u32, Listener)>>,
+    next_id: Cell<u32>,
     waiters: RefCell<Vec<(CallerId, Waiter)>>,
     next_caller: Cell<CallerId>,
 }
@@ -199,22 +207,21 @@ impl std::fmt::Debug for ConvexAuthClient {
 #[must_use = "dropping a Subscription unsubscribes at once"]
 #[derive(Debug)]
 pub struct Subscription {
-    /// The listener's unsubscribe function (`executor.js` keeps the listeners); `None` once
-    /// kept.
-    unsubscribe: Option<Function>,
+    inner: Weak<Inner>,
+    id: u32,
 }
 
 impl Subscription {
     /// Keeps the listener for as long as the client lives (no handle to hold).
     pub fn keep(mut self) {
-        self.unsubscribe = None;
+        self.inner = Weak::new();
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if let Some(unsubscribe) = self.unsubscribe.take() {
-            let _ = unsubscribe.call0(&JsValue::UNDEFINED);
+        if let Some(inner) = self.inner.upgrade() {
+            inner.remove_listener(self.id);
         }
     }
 }
@@ -301,6 +308,8 @@ impl ConvexAuthClient {
                 machine: RefCell::new(Machine::new(config)),
                 executor,
                 unbound,
+                listeners: RefCell::new(Vec::new()),
+                next_id: Cell::new(0),
                 waiters: RefCell::new(Vec::new()),
                 next_caller: Cell::new(0),
             }
@@ -327,51 +336,15 @@ impl ConvexAuthClient {
 
     /// Calls `f` with the state now and after every change.
     pub fn subscribe(&self, f: impl Fn(&AuthState) + 'static) -> Subscription {
-        let inner = Rc::downgrade(&self.inner);
-        // A JS listener like the facade's (the JS state it is handed is not needed here).
-        let listener = Closure::<dyn Fn()>::new(move || {
-            if let Some(inner) = inner.upgrade() {
-                f(&inner.state());
-            }
-        });
-        let unsubscribe = self
-            .inner
-            .unbound
-            .add_state_listener(&listener.into_js_value());
-        Subscription {
-            unsubscribe: Some(unsubscribe),
-        }
+        let f: Rc<dyn Fn(&AuthState)> = Rc::new(f);
+        let sub = self.inner.add_listener(Listener::State(f.clone()));
+        f(&self.inner.state());
+        sub
     }
 
     /// Calls `f` with every auth event.
     pub fn on_change(&self, f: impl Fn(&AuthEvent) + 'static) -> Subscription {
-        let inner = Rc::downgrade(&self.inner);
-        // A JS listener like the facade's: the event's `type` and `error` as the client handed
-        // them to JS.
-        let listener = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
-            let field = |name: &str| Reflect::get(&event, &JsValue::from_str(name)).ok();
-            let kind = field("type").and_then(|t| t.as_string());
-            let kind = AuthEventKind::ALL
-                .into_iter()
-                .find(|k| kind.as_deref() == Some(k.as_str()));
-            if let (Some(kind), Some(inner)) = (kind, inner.upgrade()) {
-                let error = field("error")
-                    .filter(|e| !e.is_undefined())
-                    .map(|e| io::error_from_js(&e));
-                f(&AuthEvent {
-                    kind,
-                    state: inner.state(),
-                    error,
-                });
-            }
-        });
-        let unsubscribe = self
-            .inner
-            .unbound
-            .add_event_listener(&listener.into_js_value());
-        Subscription {
-            unsubscribe: Some(unsubscribe),
-        }
+        self.inner.add_listener(Listener::Event(Rc::new(f)))
     }
 
     /// Signs in with `provider` (or exchanges `params.code` when `provider` is `None`).
@@ -442,6 +415,7 @@ impl Drop for ConvexAuthClient {
     fn drop(&mut self) {
         // The machine settles every caller still waiting, then nothing runs any more.
         self.inner.feed(Input::Free);
+        self.inner.listeners.borrow_mut().clear();
         self.inner.executor.dispose();
     }
 }
@@ -786,16 +760,55 @@ impl Inner {
         }
     }
 
-    /// Tells the listeners (`executor.js` keeps them): state listeners when `state_changed`,
-    /// event listeners of `event`. Listeners are called with no borrow held, so they may call
-    /// back into the client.
+    /// Adds a listener, removed when the returned [`Subscription`] is dropped.
+    fn add_listener(self: &Rc<Self>, l: Listener) -> Subscription {
+        let id = self.next_id.get().wrapping_add(1);
+        self.next_id.set(id);
+        self.listeners.borrow_mut().push((id, l));
+        Subscription {
+            inner: Rc::downgrade(self),
+            id,
+        }
+    }
+
+    /// Removes a listener; unknown ids (already removed) are ignored.
+    fn remove_listener(&self, id: u32) {
+        self.listeners.borrow_mut().retain(|(i, _)| *i != id);
+    }
+
+    /// Tells listeners: state listeners when `state_changed`, event listeners of `event`; the
+    /// Rust ones, then the JS ones (`executor.js`'s `unbound`). Listeners are called with no borrow
+    /// held, so they may call back into the client.
     fn notify(&self, state_changed: bool, event: Option<(AuthEventKind, Option<Error>)>) {
+        let listeners: Vec<Listener> = self
+            .listeners
+            .borrow()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect();
+        // The state for the Rust listeners (the JS ones read their snapshot themselves).
+        let state = if listeners.is_empty() {
+            AuthState::default()
+        } else {
+            self.state()
+        };
         if state_changed {
+            for l in &listeners {
+                if let Listener::State(f) = l {
+                    f(&state);
+                }
+            }
             self.unbound.state_changed();
         }
         if let Some((kind, error)) = event {
-            let error = error.as_ref().map_or(JsValue::UNDEFINED, Error::to_js);
-            self.unbound.happened(kind.as_str(), &error);
+            let e = error.as_ref().map_or(JsValue::UNDEFINED, Error::to_js);
+            self.unbound.happened(kind.as_str(), &e);
+            let event = AuthEvent { kind, state, error };
+            for l in &listeners {
+                if let Listener::Event(f) = l {
+                    f(&event);
+                }
+            }
         }
     }
 }

@@ -176,12 +176,6 @@ extern "C" {
     pub(crate) fn on_change(this: &Unbound) -> JsValue;
     #[wasm_bindgen(method, getter, js_name = fetchAccessToken)]
     pub(crate) fn fetch_access_token(this: &Unbound) -> JsValue;
-    /// `subscribe(listener)`, for a Rust listener: the unsubscribe function.
-    #[wasm_bindgen(method, js_name = subscribe)]
-    pub(crate) fn add_state_listener(this: &Unbound, listener: &JsValue) -> Function;
-    /// `onChange(listener)`, for a Rust listener: the unsubscribe function.
-    #[wasm_bindgen(method, js_name = onChange)]
-    pub(crate) fn add_event_listener(this: &Unbound, listener: &JsValue) -> Function;
     /// `auth.fetch` (io.js's `authFetch` over the client's port).
     #[wasm_bindgen(method, getter)]
     pub(crate) fn fetch(this: &Unbound) -> Function;
