@@ -16,7 +16,7 @@ use wasm_bindgen_futures::JsFuture;
 use super::io;
 use super::platform::{now_ms, promise, random};
 use super::storage::Storage;
-use crate::core::error::Error;
+use crate::core::error::{Error, ErrorCode};
 use crate::core::json::Json;
 use crate::core::keys::Keys;
 pub use crate::core::machine::SignInOutcome;
@@ -208,10 +208,9 @@ pub(crate) struct Inner {
     origin: Option<String>,
     keys: Keys,
     machine: RefCell<Machine<Box<dyn Backend>>>,
-    pub(crate) executor: io::Executor,
-    /// The functions the JS API hands out unbound; `changed` tells its listeners.
+    executor: io::Executor,
+    /// The functions the JS API hands out unbound, which also tell the JS listeners.
     pub(crate) unbound: io::Unbound,
-    changed: Function,
     listeners: RefCell<Vec<(u32, Listener)>>,
     next_id: Cell<u32>,
     waiters: RefCell<Vec<(CallerId, Waiter)>>,
@@ -318,24 +317,15 @@ impl ConvexAuthClient {
             verbose: options.verbose,
             seed: (random() * 9_007_199_254_740_992.0) as u64,
         };
-        let channel = config
-            .announce
-            .then(|| String::from("convex-auth-wasm:") + &keys.jwt);
         let should_handle_code = match options.should_handle_code {
             ShouldHandleCode::Always => JsValue::TRUE,
             ShouldHandleCode::Never => JsValue::FALSE,
             ShouldHandleCode::Function(f) => f.into(),
         };
-        let mut handover_key = String::from("handover:");
-        handover_key.push_str(&keys.jwt);
         // The storage key of each slot, by the slot's name.
         let key_names = Object::new();
         for slot in Slot::ALL {
-            let _ = Reflect::set(
-                &key_names,
-                &JsValue::from_str(slot.as_str()),
-                &JsValue::from_str(keys.of(slot)),
-            );
+            io::set_string(&key_names, slot.as_str(), keys.of(slot));
         }
         let inner = Rc::new_cyclic(|weak: &Weak<Inner>| {
             // The executor starts the machine after a microtask, when this Rc is complete.
@@ -346,23 +336,24 @@ impl ConvexAuthClient {
                 &url,
                 &store,
                 &key_names,
-                &keys.jwt,
-                &handover_key,
                 &area,
-                channel,
+                config.announce,
                 &should_handle_code,
                 options.replace_url.as_ref(),
             );
-            let unbound = io::unbound(SessionPort {
-                inner: weak.clone(),
-            });
+            let unbound = io::unbound(
+                SessionPort {
+                    inner: weak.clone(),
+                },
+                &executor,
+                Timer::Due.as_str(),
+            );
             Inner {
                 origin: io::origin_of(&url),
                 url,
                 keys,
                 machine: RefCell::new(Machine::with_backend(backend, config)),
                 executor,
-                changed: unbound.changed(),
                 unbound,
                 listeners: RefCell::new(Vec::new()),
                 next_id: Cell::new(0),
@@ -448,7 +439,7 @@ impl ConvexAuthClient {
     /// and the request sent once more.
     pub async fn fetch(&self, request: web_sys::Request) -> Result<web_sys::Response, Error> {
         // The same `auth.fetch` as JS callers get (io.js), over the client's token fetcher.
-        let fetch = io::auth_fetch(self.port());
+        let fetch = self.inner.unbound.fetch();
         match fetch.call1(&JsValue::UNDEFINED, &request) {
             Ok(p) => JsFuture::from(Promise::from(p)).await,
             Err(e) => Err(e),
@@ -465,13 +456,6 @@ impl ConvexAuthClient {
     /// The deployment URL (without trailing slash).
     pub fn url(&self) -> &str {
         &self.inner.url
-    }
-
-    /// A port of this client, for the JS facade.
-    pub(crate) fn port(&self) -> SessionPort {
-        SessionPort {
-            inner: Rc::downgrade(&self.inner),
-        }
     }
 }
 
@@ -538,18 +522,19 @@ impl SessionPort {
     pub fn ceremony_done(&self, op: u32, credential: JsValue) {
         let result = Json::from_js(credential).ok_or_else(|| {
             Error::new(
-                crate::core::error::ErrorCode::InvalidResponse,
+                ErrorCode::InvalidResponse,
                 "The passkey ceremony produced no credential",
             )
         });
         self.feed(Input::CeremonyDone { op, result });
     }
 
-    /// A WebAuthn ceremony failed: `error` is the ConvexAuthError (PasskeyCancelled,
-    /// PasskeyUnsupported).
+    /// A WebAuthn ceremony failed with the error `code` (`PasskeyCancelled`,
+    /// `PasskeyUnsupported`, `InvalidResponse`) and `message`.
     #[wasm_bindgen(js_name = ceremonyFailed)]
-    pub fn ceremony_failed(&self, op: u32, error: JsValue) {
-        let result = Err(io::error_from_js(&error));
+    pub fn ceremony_failed(&self, op: u32, code: &str, message: String) {
+        let code = ErrorCode::parse(code).unwrap_or(ErrorCode::InvalidResponse);
+        let result = Err(Error::new(code, message));
         self.feed(Input::CeremonyDone { op, result });
     }
 
@@ -559,9 +544,15 @@ impl SessionPort {
         self.feed(Input::Answered { op, status, body });
     }
 
-    /// A request got no answer: `error` is the ConvexAuthError (Network, Timeout).
-    pub fn unreachable(&self, op: u32, error: JsValue) {
-        let error = io::error_from_js(&error);
+    /// A request got no answer: it timed out (`timed_out`), or the network failed; `message`
+    /// says what happened.
+    pub fn unreachable(&self, op: u32, timed_out: bool, message: String) {
+        let code = if timed_out {
+            ErrorCode::Timeout
+        } else {
+            ErrorCode::Network
+        };
+        let error = Error::new(code, message);
         self.feed(Input::Unreachable { op, error });
     }
 
@@ -629,7 +620,10 @@ impl SessionPort {
             .iter()
             .filter_map(|pair| {
                 let pair: Array = pair.unchecked_into();
-                Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+                // `get_unchecked` is the plain indexing getter (undefined past the end), the one
+                // binding that `Array::iter` also uses.
+                let (key, value) = (pair.get_unchecked(0), pair.get_unchecked(1));
+                Some((key.as_string()?, value.as_string()?))
             })
             .collect();
         self.call(Call::SignIn {
@@ -638,27 +632,20 @@ impl SessionPort {
             page_url: page_url(),
         })
     }
+}
 
-    /// `signOut`.
-    #[wasm_bindgen(js_name = signOut)]
-    pub fn sign_out(&self) -> Promise {
-        self.call(Call::SignOut)
-    }
-
-    /// `ready`.
-    pub fn ready(&self) -> Promise {
-        self.call(Call::Ready)
-    }
-
+impl SessionPort {
     fn call(&self, call: Call) -> Promise {
-        let deferred = io::deferred();
-        let promise = deferred.promise();
         match self.inner.upgrade() {
-            Some(inner) => inner.call_js(deferred, call),
+            Some(inner) => inner.call_js(call),
             // A freed client answers as a signed-out one.
-            None => settle_js(&deferred, call.abandoned()),
+            None => {
+                let deferred = io::deferred();
+                let promise = deferred.promise();
+                settle_js(&deferred, call.abandoned());
+                promise
+            }
         }
-        promise
     }
 }
 
@@ -682,19 +669,14 @@ fn deliver(waiter: Waiter, outcome: Outcome) {
 
 /// Settles a JS caller's Promise with `outcome`.
 fn settle_js(deferred: &io::Deferred, outcome: Outcome) {
-    let (settle, value) = match outcome {
-        Outcome::Ready | Outcome::SignedOut => (deferred.resolve(), JsValue::UNDEFINED),
-        Outcome::Token(token) => (
-            deferred.resolve(),
-            token.map_or(JsValue::NULL, JsValue::from),
-        ),
-        Outcome::SignIn(Ok(o)) => (
-            deferred.resolve(),
-            io::sign_in_result(o.signing_in, o.redirect),
-        ),
-        Outcome::SignIn(Err(e)) => (deferred.reject(), e.to_js()),
-    };
-    let _ = settle.call1(&JsValue::UNDEFINED, &value);
+    match outcome {
+        Outcome::Ready | Outcome::SignedOut => deferred.resolve(&JsValue::UNDEFINED),
+        Outcome::Token(token) => deferred.resolve(&token.map_or(JsValue::NULL, JsValue::from)),
+        Outcome::SignIn(Ok(o)) => {
+            deferred.resolve(&io::sign_in_result(o.signing_in, o.redirect.as_deref()))
+        }
+        Outcome::SignIn(Err(e)) => deferred.reject(&e.to_js()),
+    }
 }
 
 impl Inner {
@@ -747,9 +729,12 @@ impl Inner {
         Wait(landing)
     }
 
-    /// A call of a JS caller, settled through `deferred`.
-    fn call_js(&self, deferred: io::Deferred, call: Call) {
+    /// A call of a JS caller: the Promise of its outcome.
+    pub(crate) fn call_js(&self, call: Call) -> Promise {
+        let deferred = io::deferred();
+        let promise = deferred.promise();
         self.register(Waiter::Js(deferred), call);
+        promise
     }
 
     /// Hands `call` to the machine with `waiter` waiting for its outcome; a freed client answers
@@ -836,7 +821,7 @@ impl Inner {
     }
 
     /// Tells listeners: state listeners when `state_changed`, event listeners of `event`; the
-    /// Rust ones, then the JS ones (`executor.js`'s `changed`). Listeners are called with no borrow
+    /// Rust ones, then the JS ones (`executor.js`'s `unbound`). Listeners are called with no borrow
     /// held, so they may call back into the client.
     fn notify(&self, state_changed: bool, event: Option<(AuthEventKind, Option<Error>)>) {
         let listeners: Vec<Listener> = self
@@ -857,13 +842,11 @@ impl Inner {
                     f(&state);
                 }
             }
-            let _ = self.changed.call0(&JsValue::UNDEFINED);
+            self.unbound.state_changed();
         }
         if let Some((kind, error)) = event {
             let e = error.as_ref().map_or(JsValue::UNDEFINED, Error::to_js);
-            let _ = self
-                .changed
-                .call2(&JsValue::UNDEFINED, &kind.as_str().into(), &e);
+            self.unbound.happened(kind.as_str(), &e);
             let event = AuthEvent { kind, state, error };
             for l in &listeners {
                 if let Listener::Event(f) = l {
@@ -879,7 +862,7 @@ fn slot_values(values: &[(Slot, Option<String>)]) -> JsValue {
     let object = Object::new();
     for (slot, value) in values {
         let value = value.as_deref().map_or(JsValue::NULL, JsValue::from_str);
-        let _ = Reflect::set(&object, &JsValue::from_str(slot.as_str()), &value);
+        io::set_value(&object, slot.as_str(), &value);
     }
     object.into()
 }

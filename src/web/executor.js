@@ -1,21 +1,24 @@
 // The executor of the session machine (src/core/machine.rs): carries out the machine's commands
 // with the browser's APIs and feeds each completion back to the machine's port
 // (src/web/client.rs, `SessionPort`), one call each; and the client's functions that work
-// unbound (getSnapshot, subscribe, onChange, fetchAccessToken). No decision is made here.
+// unbound (getSnapshot, subscribe, onChange, fetchAccessToken, fetch). No decision is made here.
 
 import { idbGet, idbSet } from "./idb.js";
-import { authError, lock, memory, message, params, post, signInParams, storeOp, takeCode, event } from "./io.js";
+import { authError, authFetch, lock, memory, message, params, post, signInParams, storeOp, takeCode, event } from "./io.js";
 
 /**
- * The client's functions that work unbound, over its `port` (src/web/client.rs) and
- * `executor`: `{getSnapshot, subscribe, onChange, fetchAccessToken, changed}`. The client calls
- * `changed()` after every new state and `changed(type, error)` for an event. getSnapshot
- * answers from a cache (no call into wasm) until the state changes. The JS listeners are kept
- * here; each is called with no other listener running, in the order they were added (state
- * listeners before event listeners), and one that throws is reported without disturbing the
- * others. An unsubscribe function may be called any number of times.
+ * The client's functions that work unbound, over its `port` (src/web/client.rs) and `exec`
+ * (its executor, below): `{getSnapshot, subscribe, onChange, fetchAccessToken, fetch}`, with
+ * what the facade and the client call on them: `token()` (the `token` getter, which first fires
+ * the timer named `due` when it is overdue), `signIn(provider, params)` (the facade's signIn:
+ * provider and params checked, then the port's signIn), `stateChanged()` after every new state and
+ * `happened(type, error)` for an event. getSnapshot answers from a cache (no call into wasm)
+ * until the state changes. The JS listeners are kept here; each is called with no other
+ * listener running, in the order they were added (state listeners before event listeners), and
+ * one that throws is reported without disturbing the others. An unsubscribe function may be
+ * called any number of times.
  */
-export const unbound = (port) => {
+export const unbound = (port, exec, due) => {
   let snapshot;
   const getSnapshot = () => (snapshot ??= port.snapshot());
   const states = new Set();
@@ -36,11 +39,6 @@ export const unbound = (port) => {
     if (now) tell([entry], getSnapshot());
     return () => set.delete(entry);
   };
-  const changed = (type, error) => {
-    if (type) return tell(events, event(type, getSnapshot(), error));
-    snapshot = undefined;
-    tell(states, getSnapshot());
-  };
   const fetchAccessToken = (a) => {
     let force = false;
     try {
@@ -48,7 +46,28 @@ export const unbound = (port) => {
     } catch {}
     return port.token(force);
   };
-  return { getSnapshot, subscribe: listen(states, 1), onChange: listen(events), fetchAccessToken, changed };
+  return {
+    getSnapshot,
+    subscribe: listen(states, 1),
+    onChange: listen(events),
+    fetchAccessToken,
+    fetch: authFetch(port),
+    token: () => (exec.overdue(due), getSnapshot().token),
+    signIn: async (provider, p) => {
+      if (provider != null && typeof provider != "string") throw params("`provider` must be a string");
+      try {
+        p = signInParams(p);
+      } catch (m) {
+        throw params(m);
+      }
+      return port.signIn(provider ?? undefined, p);
+    },
+    stateChanged: () => {
+      snapshot = undefined;
+      tell(states, getSnapshot());
+    },
+    happened: (type, error) => tell(events, event(type, getSnapshot(), error)),
+  };
 };
 
 /**
@@ -59,13 +78,15 @@ export const unbound = (port) => {
  * lock, the BroadcastChannel).
  *
  * `url` is the deployment; `store` the storage adapter; `keys` the storage key of each slot, by
- * slot name (`jwt`, `refreshToken`, `verifier`, ...), `jwtKey` the JWT's among them; `copyKey`
- * the IndexedDB key of the hand-over copy of the JWT; `area` the localStorage object
- * whose `storage` events report other tabs' writes of the JWT (undefined for other storages);
- * `channelName` names the BroadcastChannel that carries other tabs' announcements (undefined:
- * none); `handle` and `replace` are the shouldHandleCode and replaceURL options.
+ * slot name (`jwt`, `refreshToken`, `verifier`, ...); `area` the localStorage object whose
+ * `storage` events report other tabs' writes of the JWT (undefined for other storages);
+ * `announce` whether the tabs sharing the storage announce their writes on a BroadcastChannel
+ * (named after the JWT's key); `handle` and `replace` are the shouldHandleCode and replaceURL
+ * options. The hand-over copy of the JWT is the IndexedDB record `handover:<the JWT's key>`.
  */
-export const executor = (port, url, store, keys, jwtKey, copyKey, area, channelName, handle, replace) => {
+export const executor = (port, url, store, keys, area, announce, handle, replace) => {
+  const jwtKey = keys.jwt;
+  const copyKey = "handover:" + jwtKey;
   let disposed, channel;
   const timers = {};
   const releases = {}; // by the op that took the lock
@@ -83,7 +104,7 @@ export const executor = (port, url, store, keys, jwtKey, copyKey, area, channelN
     feed(() => port.fired(name));
   };
   try {
-    if (channelName) channel = new BroadcastChannel(channelName);
+    if (announce) channel = new BroadcastChannel("convex-auth-wasm:" + jwtKey);
   } catch {}
   on(globalThis.window, "storage", (e) => {
     if (area && e.storageArea === area && (e.key == null || e.key == jwtKey))
@@ -136,11 +157,11 @@ export const executor = (port, url, store, keys, jwtKey, copyKey, area, channelN
         channel?.postMessage("written");
       } catch {}
     },
-    /** Calls the function `path` of `kind` with `args`: port.answered or port.unreachable. */
+    /** Calls the function `path` of `kind` with `args`: port.answered, or port.unreachable(op, timedOut, message). */
     post: (op, kind, path, args, bearer, ms) =>
       post(url, kind, path, args, bearer, ms).then(
         (r) => feed(() => port.answered(op, r.status, r.body)),
-        (e) => feed(() => port.unreachable(op, e)),
+        (e) => feed(() => port.unreachable(op, e.timedOut, e.message)),
       ),
     /** Takes the page URL's parameters `code` and `error`: port.codeTaken(op, code, error). */
     takeCode: (op, code, error) =>
@@ -149,7 +170,7 @@ export const executor = (port, url, store, keys, jwtKey, copyKey, area, channelN
     ceremony: (op, running) =>
       running.then(
         (credential) => feed(() => port.ceremonyDone(op, credential)),
-        (e) => feed(() => port.ceremonyFailed(op, e)),
+        (e) => feed(() => port.ceremonyFailed(op, e.code, e.message)),
       ),
     /** Takes the Web Lock `name` (waiting at most `ms`): port.locked(op, granted). */
     lock: (op, name, ms) =>
@@ -193,18 +214,4 @@ export const executor = (port, url, store, keys, jwtKey, copyKey, area, channelN
       offs.splice(0).forEach((off) => off());
     },
   };
-};
-
-/** The `token` getter: the current JWT from getSnapshot's cache, after firing an overdue refresh timer. */
-export const tokenOf = (exec, getSnapshot, due) => (exec.overdue(due), getSnapshot().token);
-
-/** signIn as the facade answers it: provider and params checked, then the port's signIn. */
-export const signIn = async (port, provider, p) => {
-  if (provider != null && typeof provider != "string") throw params("`provider` must be a string");
-  try {
-    p = signInParams(p);
-  } catch (m) {
-    throw params(m);
-  }
-  return port.signIn(provider ?? undefined, p);
 };

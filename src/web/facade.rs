@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 use super::client::{ConvexAuthClient, Options, ShouldHandleCode, Version};
 use super::storage::{JsStorage, Storage};
 use crate::core::error::Error;
-use crate::core::machine::Timer;
+use crate::core::machine::Call;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -152,13 +152,6 @@ fn options_from_js(options: &JsValue) -> Result<Options, Error> {
 #[wasm_bindgen(js_name = ConvexAuthClient)]
 pub struct JsConvexAuthClient {
     client: ConvexAuthClient,
-    get_snapshot: JsValue,
-    subscribe: JsValue,
-    on_change: JsValue,
-    fetch_access_token: JsValue,
-    fetch: JsValue,
-    /// The name of the refresh timer, as a JS string made once (the `token` getter is hot).
-    due: JsValue,
 }
 
 #[wasm_bindgen(js_class = ConvexAuthClient)]
@@ -172,30 +165,13 @@ impl JsConvexAuthClient {
         console_error_panic_hook::set_once();
         let client = ConvexAuthClient::new(options_from_js(&options).map_err(|e| e.to_js())?)
             .map_err(|e| e.to_js())?;
-        // The unbound functions are built in executor.js, which also keeps the JS listeners.
-        let unbound = &client.inner.unbound;
-        let (get_snapshot, subscribe, on_change, fetch_access_token) = (
-            unbound.get_snapshot(),
-            unbound.subscribe(),
-            unbound.on_change(),
-            unbound.fetch_access_token(),
-        );
-        let fetch = io::auth_fetch(client.port()).into();
-        Ok(JsConvexAuthClient {
-            client,
-            get_snapshot,
-            subscribe,
-            on_change,
-            fetch_access_token,
-            fetch,
-            due: Timer::Due.as_str().into(),
-        })
+        Ok(JsConvexAuthClient { client })
     }
 
     /// Resolves once the first state is known (stored session loaded, URL code exchanged). Never rejects.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn ready(&self) -> js_sys::Promise {
-        self.client.port().ready()
+        self.client.inner.call_js(Call::Ready)
     }
 
     /// `true` until the first state is known.
@@ -213,15 +189,13 @@ impl JsConvexAuthClient {
     /// The current JWT, or null (`useAuthToken`).
     #[wasm_bindgen(getter, unchecked_return_type = "string | null")]
     pub fn token(&self) -> JsValue {
-        // The snapshot (cached by executor.js) already holds the token as a JS string: no copy
-        // out of wasm memory.
-        io::token_of(&self.client.inner.executor, &self.get_snapshot, &self.due)
+        self.unbound().token()
     }
 
     /// `() => AuthState`: the current state, the same object until it changes. Works unbound.
     #[wasm_bindgen(getter = getSnapshot, unchecked_return_type = "() => AuthState")]
     pub fn get_snapshot(&self) -> JsValue {
-        self.get_snapshot.clone()
+        self.unbound().get_snapshot()
     }
 
     /// `(listener) => unsubscribe`: calls `listener(state)` now and after every change. Works
@@ -231,20 +205,20 @@ impl JsConvexAuthClient {
         unchecked_return_type = "(listener: (state: AuthState) => void) => () => void"
     )]
     pub fn subscribe(&self) -> JsValue {
-        self.subscribe.clone()
+        self.unbound().subscribe()
     }
 
     /// `(listener) => unsubscribe`: auth events. Works unbound.
     #[wasm_bindgen(getter = onChange, unchecked_return_type = "(listener: (event: AuthEvent) => void) => () => void")]
     pub fn on_change(&self) -> JsValue {
-        self.on_change.clone()
+        self.unbound().on_change()
     }
 
     /// The Convex client's token fetcher: `convex.setAuth(auth.fetchAccessToken)`. Never rejects;
     /// resolves null only when signed out. Works unbound.
     #[wasm_bindgen(getter = fetchAccessToken, unchecked_return_type = "AuthTokenFetcher")]
     pub fn fetch_access_token(&self) -> JsValue {
-        self.fetch_access_token.clone()
+        self.unbound().fetch_access_token()
     }
 
     /// Signs in. `provider` is a provider id (omit it to exchange `params.code`); `params` a
@@ -252,7 +226,7 @@ impl JsConvexAuthClient {
     /// (Typed in the `ConvexAuthClient` interface of the custom section: both arguments optional.)
     #[wasm_bindgen(js_name = signIn, skip_typescript)]
     pub fn sign_in(&self, provider: JsValue, params: JsValue) -> js_sys::Promise {
-        io::sign_in_js(self.client.port(), &provider, &params)
+        self.unbound().sign_in(&provider, &params)
     }
 
     /// `(input, init?) => Promise<Response>`: `fetch` with `Authorization: Bearer <jwt>` for the
@@ -262,12 +236,20 @@ impl JsConvexAuthClient {
     /// section.)
     #[wasm_bindgen(getter, skip_typescript)]
     pub fn fetch(&self) -> JsValue {
-        self.fetch.clone()
+        self.unbound().fetch().into()
     }
 
     /// Signs out here and in every tab sharing the storage; deletes the server session. Always resolves.
     #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
     pub fn sign_out(&self) -> js_sys::Promise {
-        self.client.port().sign_out()
+        self.client.inner.call_js(Call::SignOut)
+    }
+}
+
+impl JsConvexAuthClient {
+    /// The functions that work unbound, built in executor.js (which also keeps the JS
+    /// listeners).
+    fn unbound(&self) -> &io::Unbound {
+        &self.client.inner.unbound
     }
 }

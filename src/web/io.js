@@ -32,14 +32,15 @@ export const lock = (name, ms) =>
  * `base`: POSTs `{path, args, format:"json"}` to `<base>/api/<kind>`, with
  * `Authorization: Bearer <bearer>` when given. Resolves with the answer `{status, body}` (`body`:
  * the parsed JSON, undefined when it is not JSON); the request and the read of the answer share
- * `ms`. Rejects with a retryable ConvexAuthError: Network when the server could not be reached or
- * the connection broke while reading, Timeout.
+ * `ms`. Rejects with `{timedOut, message}` when there is no answer: `timedOut` when `ms` ran out,
+ * otherwise the server could not be reached or the connection broke while reading.
  */
 export const post = async (base, kind, path, args, bearer, ms) => {
   const abort = new AbortController();
-  let stage = 0;
+  let timedOut = false;
+  let message = "The server could not be reached";
   const timer = setTimeout(() => {
-    stage = 2;
+    timedOut = true;
     abort.abort();
   }, ms);
   const headers = { "Content-Type": "application/json" };
@@ -47,14 +48,10 @@ export const post = async (base, kind, path, args, bearer, ms) => {
   try {
     const body = JSON.stringify({ path, args, format: "json" });
     const r = await fetch(base + "/api/" + kind, { method: "POST", body, headers, signal: abort.signal });
-    stage = 1;
+    message = "The connection broke while reading the answer";
     return { status: r.status, body: jsonParse(await r.text()) };
   } catch {
-    throw authError(
-      ["The server could not be reached", "The connection broke while reading the answer", "The request timed out"][stage],
-      stage > 1 ? "Timeout" : "Network",
-      true,
-    );
+    throw { timedOut, message: timedOut ? "The request timed out" : message };
   } finally {
     clearTimeout(timer);
   }
@@ -69,10 +66,9 @@ export const deferred = () => {
 
 // ---- storages ----
 
-/** A new memory store (an adapter over a Map), holding `value` under `key` when given. */
-export const memory = (key, value) => {
+/** A new memory store (an adapter over a Map). */
+export const memory = () => {
   const m = new Map();
-  if (value != null) m.set(key, value);
   return { getItem: (k) => m.get(k), setItem: (k, v) => void m.set(k, v), removeItem: (k) => void m.delete(k) };
 };
 

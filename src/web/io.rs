@@ -26,10 +26,10 @@ extern "C" {
     pub(crate) fn deferred() -> Deferred;
     #[wasm_bindgen(method, getter)]
     pub(crate) fn promise(this: &Deferred) -> Promise;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn resolve(this: &Deferred) -> Function;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn reject(this: &Deferred) -> Function;
+    #[wasm_bindgen(method)]
+    pub(crate) fn resolve(this: &Deferred, value: &JsValue);
+    #[wasm_bindgen(method)]
+    pub(crate) fn reject(this: &Deferred, error: &JsValue);
 
     /// The constructor's options as `io.js`'s `options` checked them.
     pub(crate) type CheckedOptions;
@@ -74,14 +74,23 @@ extern "C" {
         data: Option<JsValue>,
     ) -> JsValue;
     #[wasm_bindgen(js_name = signInResult)]
-    pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<String>) -> JsValue;
+    pub(crate) fn sign_in_result(signing_in: bool, redirect: Option<&str>) -> JsValue;
     pub(crate) fn message(thrown: &JsValue) -> String;
     #[wasm_bindgen(catch, js_name = deploymentUrl)]
     pub(crate) fn deployment_url(url: &str) -> Result<String, JsValue>;
     #[wasm_bindgen(js_name = originOf)]
     pub(crate) fn origin_of(url: &str) -> Option<String>;
-    #[wasm_bindgen(js_name = authFetch)]
-    pub(crate) fn auth_fetch(port: SessionPort) -> Function;
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `Reflect.set(object, key, value)`, for a plain object of the client's own (where it
+    /// cannot throw).
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    pub(crate) fn set_string(object: &js_sys::Object, key: &str, value: &str);
+    /// [`set_string`] with any value.
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    pub(crate) fn set_value(object: &js_sys::Object, key: &str, value: &JsValue);
 }
 
 #[wasm_bindgen(module = "/src/web/executor.js")]
@@ -94,10 +103,8 @@ extern "C" {
         url: &str,
         store: &JsValue,
         keys: &JsValue,
-        jwt_key: &str,
-        copy_key: &str,
         area: &JsValue,
-        channel_name: Option<String>,
+        announce: bool,
         should_handle_code: &JsValue,
         replace_url: Option<&Function>,
     ) -> Executor;
@@ -140,16 +147,11 @@ extern "C" {
     pub(crate) fn trace(this: &Executor, line: &str);
     #[wasm_bindgen(method)]
     pub(crate) fn dispose(this: &Executor);
-    /// The facade's `token` getter.
-    #[wasm_bindgen(js_name = tokenOf)]
-    pub(crate) fn token_of(executor: &Executor, get_snapshot: &JsValue, due: &JsValue) -> JsValue;
-    /// The facade's `signIn`: provider and params checked, then the port's `signIn`.
-    #[wasm_bindgen(js_name = signIn)]
-    pub(crate) fn sign_in_js(port: SessionPort, provider: &JsValue, params: &JsValue) -> Promise;
 
-    /// The client's functions that work unbound (`unbound` in executor.js).
+    /// The client's functions that work unbound (`unbound` in executor.js), over its executor;
+    /// `due` names the timer that the `token` getter fires when it is overdue.
     pub(crate) type Unbound;
-    pub(crate) fn unbound(port: SessionPort) -> Unbound;
+    pub(crate) fn unbound(port: SessionPort, executor: &Executor, due: &str) -> Unbound;
     #[wasm_bindgen(method, getter, js_name = getSnapshot)]
     pub(crate) fn get_snapshot(this: &Unbound) -> JsValue;
     #[wasm_bindgen(method, getter)]
@@ -158,8 +160,22 @@ extern "C" {
     pub(crate) fn on_change(this: &Unbound) -> JsValue;
     #[wasm_bindgen(method, getter, js_name = fetchAccessToken)]
     pub(crate) fn fetch_access_token(this: &Unbound) -> JsValue;
+    /// `auth.fetch` (io.js's `authFetch` over the client's port).
     #[wasm_bindgen(method, getter)]
-    pub(crate) fn changed(this: &Unbound) -> Function;
+    pub(crate) fn fetch(this: &Unbound) -> Function;
+    /// The facade's `token` getter: the JWT of getSnapshot's cache (no copy out of wasm memory),
+    /// after firing an overdue refresh timer.
+    #[wasm_bindgen(method)]
+    pub(crate) fn token(this: &Unbound) -> JsValue;
+    /// The facade's `signIn`: provider and params checked, then the port's `signIn`.
+    #[wasm_bindgen(method, js_name = signIn)]
+    pub(crate) fn sign_in(this: &Unbound, provider: &JsValue, params: &JsValue) -> Promise;
+    /// Tells the JS state listeners that the state changed.
+    #[wasm_bindgen(method, js_name = stateChanged)]
+    pub(crate) fn state_changed(this: &Unbound);
+    /// Tells the JS event listeners of the event `kind` (with its `error`, or undefined).
+    #[wasm_bindgen(method)]
+    pub(crate) fn happened(this: &Unbound, kind: &str, error: &JsValue);
 }
 
 #[wasm_bindgen(module = "/src/web/webauthn.js")]
