@@ -1,12 +1,13 @@
 // The browser's APIs as small Promise helpers for the executor (executor.js): Web Locks, fetch
 // with a timeout, the storages as adapter objects with a time limit, the page URL's code; and
 // what the client checks and hands out at the boundary: the constructor's options, signIn's
-// params, the state, events and errors it gives JS callers, auth.fetch. IndexedDB and the
-// encrypted storage are in idb.js, JSON in json.js. What the session does is decided by the
-// session machine in Rust (src/core/machine.rs). wasm-bindgen ships these files with the wasm as
-// snippets (the npm web build bundles them into its glue).
-
-import { jsonParse } from "./json.js";
+// params, the state, events and errors it gives JS callers, auth.fetch; and the browser's JSON
+// for the core (src/core/json/browser.rs: JSON.parse, atob and TextDecoder, so the wasm carries
+// no parser). IndexedDB and the encrypted storage are in idb.js, WebAuthn in webauthn.js. What
+// the session does is decided by the session machine in Rust (src/core/machine.rs).
+// wasm-bindgen ships these files with the wasm as snippets (the npm web build bundles them into
+// its glue). They are few on purpose: wasm-bindgen-test-runner's file server stalls now and then
+// when a page fetches more than five snippets at once.
 
 /**
  * Takes the Web Lock `name`, waiting at most `ms`. Resolves with the function that releases it,
@@ -298,3 +299,26 @@ export const authFetch = (port) => async (input, init) => {
 
 /** The message of a thrown value: an Error's `message`, or the value itself when a string. */
 export const message = (e) => (typeof e == "string" ? e : typeof e?.message == "string" ? e.message : "unknown error");
+
+// ---- JSON for the core's browser backend ----
+
+/** JSON.parse; undefined for malformed text. */
+export const jsonParse = (text) => {
+  try {
+    return JSON.parse(text);
+  } catch {}
+};
+
+/** The JSON (UTF-8) in a base64url segment, as in a JWT; undefined when it is not that. */
+export const jsonOfBase64url = (segment) => {
+  try {
+    const bytes = Uint8Array.from(atob(segment.replace(/-/g, "+").replace(/_/g, "/")), (c) =>
+      c.charCodeAt(0),
+    );
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {}
+};
+
+/** The own field `key` of an object that is not an array; undefined otherwise. */
+export const jsonField = (v, key) =>
+  v && typeof v == "object" && !Array.isArray(v) && Object.hasOwn(v, key) ? v[key] : undefined;

@@ -2,7 +2,7 @@
 
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(module = "/src/web/json.js")]
+#[wasm_bindgen(module = "/src/web/io.js")]
 extern "C" {
     #[wasm_bindgen(js_name = jsonParse)]
     fn json_parse(text: &str) -> JsValue;
