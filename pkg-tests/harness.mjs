@@ -11,15 +11,18 @@ export const RESULTS = `${ROOT}test-results`;
 export const TEST_PAGE = "/test/t.html";
 
 /** Backend + page server + browser. Returns helpers; call close() at the end. `backendEnv`
- *  adds environment variables of the backend (e.g. `JWT_DURATION_MS`). */
-export async function startHarness({ backendEnv = {} } = {}) {
+ *  adds environment variables of the backend (e.g. `JWT_DURATION_MS`). `version: "v2"` starts
+ *  the Convex Auth v2 backend (www/v2) instead, with `SITE_URL` the page server's origin (its
+ *  email links, OAuth `redirectTo` origin and passkey origin; rpId `localhost`). */
+export async function startHarness({ backendEnv = {}, version = "v1" } = {}) {
+  if (version !== "v1" && version !== "v2") throw new Error(`version must be "v1" or "v2", got ${version}`);
   if (!existsSync(`${ROOT}pkg/web/convex_auth_wasm.js`)) throw new Error("pkg/ is not built: run `make pkg`");
   mkdirSync(RESULTS, { recursive: true });
   const pagePort = await freePort();
   const pageUrl = `http://localhost:${pagePort}`;
-  const backend = await startNode("www/backend/main.mjs", {
+  const backend = await startNode(version === "v2" ? "www/v2/backend/main.mjs" : "www/backend/main.mjs", {
     PORT: "0",
-    SITE_URL: `${pageUrl}${TEST_PAGE}`,
+    SITE_URL: version === "v2" ? pageUrl : `${pageUrl}${TEST_PAGE}`,
     ...backendEnv,
   });
   const convexUrl = backend.info.url;

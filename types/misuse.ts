@@ -4,6 +4,10 @@ import { ConvexAuthClient, type ConvexAuthErrorCode } from "convex-auth-wasm";
 
 // @ts-expect-error `url` is required
 new ConvexAuthClient({});
+// @ts-expect-error version is "v1" or "v2"
+new ConvexAuthClient({ url: "https://x.convex.cloud", version: "v3" });
+// @ts-expect-error functions map names to strings
+new ConvexAuthClient({ url: "https://x.convex.cloud", version: "v2", functions: { signOut: 1 } });
 // @ts-expect-error not a storage name
 new ConvexAuthClient({ url: "https://a.convex.cloud", storage: "cookies" });
 // @ts-expect-error an adapter needs removeItem

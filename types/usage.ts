@@ -99,6 +99,10 @@ const asyncAdapter: TokenStorage = {
 };
 new ConvexAuthClient({ url: options.url, storage: sync });
 new ConvexAuthClient({ url: options.url, storage: asyncAdapter });
+// Convex Auth v2, with an app's own name for one of its functions.
+new ConvexAuthClient({ url: options.url, version: "v2", functions: { signInWithEmailPassword: "myAuth:signIn" } });
+const v2Code: ConvexAuthErrorCode = "INVALID_CREDENTIALS";
+void v2Code;
 
 await auth.signOut();
 auth.free();

@@ -658,7 +658,7 @@ impl Backend for ConvexAuthV1 {
     fn refresh(&self, refresh_token: Option<&str>) -> Option<Request> {
         // A v1 refresh token is `<refreshTokenId>|<sessionId>`: another is not this
         // generation's and is never sent.
-        let refresh_token = refresh_token.filter(|t| t.contains('|'))?;
+        let refresh_token = refresh_token.filter(|t| protocol::is_v1_refresh_token(t))?;
         let args = vec![("refreshToken", arg(refresh_token))];
         Some(Self::action(Self::SIGN_IN, args, None))
     }

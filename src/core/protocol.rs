@@ -115,6 +115,12 @@ pub fn interpret_response(status: u16, json: Option<Json>) -> Result<Json, Error
     }
 }
 
+/// Whether `refresh_token` is a Convex Auth v1 one (`<refreshTokenId>|<sessionId>`; v2's are
+/// base64url, PROTOCOL-V2.md §5).
+pub fn is_v1_refresh_token(refresh_token: &str) -> bool {
+    super::split_byte(refresh_token, b'|').is_some()
+}
+
 /// `e`, or for a call of a function the deployment does not have (a 560 "Could not find public
 /// function for 'auth:X'": a client of the other Convex Auth generation, a renamed export) an
 /// `InvalidOptions` error that names the function and the options that choose it.
@@ -124,7 +130,7 @@ pub fn name_missing_function(e: Error) -> Error {
     let rest = error::find(message, missing).and_then(|at| message.get(at + missing.len()..));
     match rest {
         Some(rest) if e.code() == ErrorCode::FunctionError => {
-            let name = rest.split('\'').next().unwrap_or_default();
+            let name = super::split_byte(rest, b'\'').map_or(rest, |(name, _)| name);
             let mut text = String::from("The deployment has no function ");
             text.push_str(name);
             text.push_str(

@@ -28,12 +28,160 @@ pub struct ConvexAuthV2 {
     pub functions: Vec<(String, String)>,
 }
 
-/// The OAuth providers v2 ships, with the suffix of their functions.
-const OAUTH: [(&str, &str); 3] = [
-    ("github", "Github"),
-    ("google", "Google"),
-    ("apple", "Apple"),
+/// Where an argument of a v2 function comes from.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    /// The `signIn` param of that name (required).
+    Param(&'static str),
+    /// The `browserSecret` that the start of the flow kept (`MISSING_SECRET` without one).
+    Secret,
+    /// The `redirectTo` param, else the page's URL.
+    RedirectTo,
+}
+
+use Source::{Param, RedirectTo, Secret};
+
+/// One row of the mapping table (module documentation): `signIn(provider, {flow})` calls
+/// `function` with `args`.
+#[derive(Debug)]
+struct Method {
+    provider: &'static str,
+    /// The `flow` param it answers (`signIn` when absent); `None`: any.
+    flow: Option<&'static str>,
+    function: &'static str,
+    args: &'static [(&'static str, Source)],
+    /// Where the flow's `browserSecret` is kept: written from this call's answer (a start),
+    /// or read for its `Secret` argument (a completion).
+    secret: Option<Slot>,
+    /// OAuth: the function that completes the sign-in when the page comes back.
+    completes: Option<&'static str>,
+}
+
+const EMAIL_PASSWORD: &[(&str, Source)] =
+    &[("email", Param("email")), ("password", Param("password"))];
+const USERNAME_PASSWORD: &[(&str, Source)] = &[
+    ("username", Param("username")),
+    ("password", Param("password")),
 ];
+
+const fn method(
+    provider: &'static str,
+    flow: Option<&'static str>,
+    function: &'static str,
+    args: &'static [(&'static str, Source)],
+) -> Method {
+    Method {
+        provider,
+        flow,
+        function,
+        args,
+        secret: None,
+        completes: None,
+    }
+}
+
+const fn oauth(provider: &'static str, function: &'static str, completes: &'static str) -> Method {
+    Method {
+        completes: Some(completes),
+        ..method(provider, None, function, &[("redirectTo", RedirectTo)])
+    }
+}
+
+const fn with_secret(slot: Slot, method: Method) -> Method {
+    Method {
+        secret: Some(slot),
+        ..method
+    }
+}
+
+/// The mapping table of API.md, "Convex Auth v2".
+const METHODS: [Method; 12] = [
+    method(
+        "password",
+        Some("signIn"),
+        "signInWithEmailPassword",
+        EMAIL_PASSWORD,
+    ),
+    with_secret(
+        Slot::SignUpSecret,
+        method(
+            "password",
+            Some("signUp"),
+            "signUpWithEmailPassword",
+            EMAIL_PASSWORD,
+        ),
+    ),
+    with_secret(
+        Slot::SignUpSecret,
+        method(
+            "password",
+            Some("email-verification"),
+            "completeSignUpWithEmailPassword",
+            &[("emailCode", Param("code")), ("browserSecret", Secret)],
+        ),
+    ),
+    with_secret(
+        Slot::RecoverySecret,
+        method(
+            "password",
+            Some("reset"),
+            "startPasswordRecovery",
+            &[("email", Param("email"))],
+        ),
+    ),
+    with_secret(
+        Slot::RecoverySecret,
+        method(
+            "password",
+            Some("reset-verification"),
+            "completePasswordRecovery",
+            &[
+                ("emailCode", Param("code")),
+                ("browserSecret", Secret),
+                ("newPassword", Param("newPassword")),
+            ],
+        ),
+    ),
+    method(
+        "username-password",
+        Some("signUp"),
+        "signUpWithUsernamePassword",
+        USERNAME_PASSWORD,
+    ),
+    method(
+        "username-password",
+        Some("signIn"),
+        "signInWithUsernamePassword",
+        USERNAME_PASSWORD,
+    ),
+    method(
+        "passkey",
+        None,
+        "startSignInWithUsernamePasskey",
+        &[("username", Param("username"))],
+    ),
+    method("anonymous", None, "signInAnonymously", &[]),
+    oauth(
+        "github",
+        "startSignInWithGithub",
+        "completeSignInWithGithub",
+    ),
+    oauth(
+        "google",
+        "startSignInWithGoogle",
+        "completeSignInWithGoogle",
+    ),
+    oauth("apple", "startSignInWithApple", "completeSignInWithApple"),
+];
+
+/// The row of `signIn(provider, params)`.
+fn method_of(provider: Option<&str>, params: &[(String, String)]) -> Option<&'static Method> {
+    let provider = provider?;
+    let flow = param(params, "flow").unwrap_or("signIn");
+    METHODS
+        .iter()
+        .find(|m| m.provider == provider && m.flow.map_or(true, |f| f == flow))
+}
 
 impl ConvexAuthV2 {
     /// The path of the function the official v2 client calls `name`.
@@ -46,16 +194,6 @@ impl ConvexAuthV2 {
                 path
             }
         }
-    }
-
-    /// The name of the function that starts (`"start"`) or completes (`"complete"`) the OAuth
-    /// sign-in with `provider`, if v2 has it.
-    fn oauth(stage: &str, provider: &str) -> Option<String> {
-        let (_, suffix) = OAUTH.iter().find(|(id, _)| *id == provider)?;
-        let mut name = String::from(stage);
-        name.push_str("SignInWith");
-        name.push_str(suffix);
-        Some(name)
     }
 
     fn mutation(&self, name: &str, args: Vec<(&str, Option<Json>)>) -> Request {
@@ -91,11 +229,6 @@ fn user_error(code: &str) -> Error {
     Error::user_error(Json::object(vec![("error", arg(code))]))
 }
 
-/// The `flow` param of a password sign-in (`signIn` when absent).
-fn flow(params: &[(String, String)]) -> &str {
-    param(params, "flow").unwrap_or("signIn")
-}
-
 impl ConvexAuthV2 {
     /// What the value answered to the sign-in `provider`, `params` means.
     fn interpret(
@@ -112,25 +245,21 @@ impl ConvexAuthV2 {
             Some("error") => return Err(rejected(value)),
             _ => {}
         }
-        let provider = provider.unwrap_or_default();
+        let method = method_of(provider, params).ok_or_else(unexpected)?;
         // The starts: `{success: false, userError}`, or a success with what the next step needs.
         if let Some(success) = value.get("success") {
             if !success.is_true() {
                 return Err(rejected(value));
             }
-            if let Some(secret) = text("browserSecret") {
-                let slot = match flow(params) {
-                    "signUp" => Slot::SignUpSecret,
-                    "reset" => Slot::RecoverySecret,
-                    _ => return Err(unexpected()),
-                };
+            if let (Some(secret), Some(slot)) = (text("browserSecret"), method.secret) {
                 return Ok(SignInResult::Keep {
                     slot,
                     value: secret,
                 });
             }
             let options = value.get("options").filter(|o| !o.is_null());
-            if let (Some(step), Some(options), "passkey") = (text("step"), options, provider) {
+            if let (Some(step), Some(options), "passkey") = (text("step"), options, method.provider)
+            {
                 let register = match step.as_str() {
                     "register" => true,
                     "authenticate" => false,
@@ -141,17 +270,16 @@ impl ConvexAuthV2 {
             return Err(unexpected());
         }
         // The OAuth start: `{redirect, state}`, kept as the official client keeps its flow.
-        let complete = Self::oauth("complete", provider);
         if let (Some(url), Some(state), Some(complete)) =
-            (text("redirect"), text("state"), complete)
+            (text("redirect"), text("state"), method.completes)
         {
             if !protocol::is_http_url(&url) {
                 return Err(unexpected());
             }
             let flow = Json::object(vec![
-                ("providerName", arg(provider)),
+                ("providerName", arg(method.provider)),
                 ("state", arg(&state)),
-                ("completeSignIn", arg(&self.path(&complete))),
+                ("completeSignIn", arg(&self.path(complete))),
             ]);
             return Ok(SignInResult::Redirect {
                 url,
@@ -187,20 +315,20 @@ impl Backend for ConvexAuthV2 {
         ]))
     }
     fn kept(&self, provider: Option<&str>, params: &[(String, String)]) -> Option<Kept> {
-        let slot = match (provider, flow(params)) {
-            // The OAuth return: the pending flow is taken out, as the official client does (its
-            // code is one-time whatever the answer).
-            (None, _) => {
-                return Some(Kept {
-                    slot: Slot::Verifier,
-                    take: true,
-                })
-            }
-            (Some("password"), "email-verification") => Slot::SignUpSecret,
-            (Some("password"), "reset-verification") => Slot::RecoverySecret,
-            _ => return None,
-        };
-        Some(Kept { slot, take: false })
+        // The OAuth return: the pending flow is taken out, as the official client does (its
+        // code is one-time whatever the answer).
+        if provider.is_none() {
+            return Some(Kept {
+                slot: Slot::Verifier,
+                take: true,
+            });
+        }
+        let method = method_of(provider, params)?;
+        let completes = method.args.iter().any(|(_, from)| matches!(from, Secret));
+        Some(Kept {
+            slot: method.secret.filter(|_| completes)?,
+            take: false,
+        })
     }
     fn sign_in(
         &self,
@@ -209,71 +337,36 @@ impl Backend for ConvexAuthV2 {
         kept: Option<&str>,
         page_url: Option<&str>,
     ) -> Result<Request, Error> {
-        let p = |key| required(params, key).map(arg);
-        let Some(provider) = provider else {
-            // The OAuth return: complete the flow kept before the redirect.
-            let code = p("code")?;
-            let flow = kept.and_then(super::json::parse);
-            let field = |key| flow.as_ref()?.get(key)?.string();
-            let (Some(state), Some(path)) = (field("state"), field("completeSignIn")) else {
-                return Err(user_error("INVALID_FLOW"));
-            };
-            return Ok(Request {
-                kind: FunctionKind::Mutation,
-                path,
-                args: Json::object(vec![("code", code), ("state", arg(&state))]),
-                bearer: None,
-            });
-        };
-        let secret = || kept.map(arg).ok_or_else(|| user_error("MISSING_SECRET"));
-        let request = match (provider, flow(params)) {
-            ("password", "signIn") => self.mutation(
-                "signInWithEmailPassword",
-                vec![("email", p("email")?), ("password", p("password")?)],
-            ),
-            ("password", "signUp") => self.mutation(
-                "signUpWithEmailPassword",
-                vec![("email", p("email")?), ("password", p("password")?)],
-            ),
-            ("password", "email-verification") => self.mutation(
-                "completeSignUpWithEmailPassword",
-                vec![("emailCode", p("code")?), ("browserSecret", secret()?)],
-            ),
-            ("password", "reset") => {
-                self.mutation("startPasswordRecovery", vec![("email", p("email")?)])
-            }
-            ("password", "reset-verification") => self.mutation(
-                "completePasswordRecovery",
-                vec![
-                    ("emailCode", p("code")?),
-                    ("browserSecret", secret()?),
-                    ("newPassword", p("newPassword")?),
-                ],
-            ),
-            ("username-password", flow @ ("signIn" | "signUp")) => self.mutation(
-                if flow == "signUp" {
-                    "signUpWithUsernamePassword"
-                } else {
-                    "signInWithUsernamePassword"
-                },
-                vec![("username", p("username")?), ("password", p("password")?)],
-            ),
-            ("passkey", _) => self.mutation(
-                "startSignInWithUsernamePasskey",
-                vec![("username", p("username")?)],
-            ),
-            ("anonymous", _) => self.mutation("signInAnonymously", Vec::new()),
-            (provider, _) => {
-                let Some(name) = Self::oauth("start", provider) else {
-                    return Err(Error::params(unsupported(provider, params)));
+        let Some(method) = method_of(provider, params) else {
+            let Some(provider) = provider else {
+                // The OAuth return: complete the flow kept before the redirect.
+                let code = required(params, "code").map(arg)?;
+                let flow = kept.and_then(super::json::parse);
+                let field = |key| flow.as_ref()?.get(key)?.string();
+                let (Some(state), Some(path)) = (field("state"), field("completeSignIn")) else {
+                    return Err(user_error("INVALID_FLOW"));
                 };
-                let redirect_to = param(params, "redirectTo")
-                    .or(page_url)
-                    .ok_or_else(|| Error::params("This sign-in needs the param redirectTo"))?;
-                self.mutation(&name, vec![("redirectTo", arg(redirect_to))])
-            }
+                return Ok(Request {
+                    kind: FunctionKind::Mutation,
+                    path,
+                    args: Json::object(vec![("code", code), ("state", arg(&state))]),
+                    bearer: None,
+                });
+            };
+            return Err(Error::params(unsupported(provider, params)));
         };
-        Ok(request)
+        let mut args = Vec::with_capacity(method.args.len());
+        for (name, from) in method.args {
+            let value = match from {
+                Param(key) => required(params, key)?,
+                Secret => kept.ok_or_else(|| user_error("MISSING_SECRET"))?,
+                RedirectTo => param(params, "redirectTo")
+                    .or(page_url)
+                    .ok_or_else(|| Error::params("This sign-in needs the param redirectTo"))?,
+            };
+            args.push((*name, arg(value)));
+        }
+        Ok(self.mutation(method.function, args))
     }
     fn sign_in_answer(
         &self,
@@ -304,7 +397,7 @@ impl Backend for ConvexAuthV2 {
     }
     fn refresh(&self, refresh_token: Option<&str>) -> Option<Request> {
         // A v1 refresh token (`<id>|<sessionId>`) is not this generation's and is never sent.
-        let refresh_token = refresh_token.filter(|t| !t.contains('|'))?;
+        let refresh_token = refresh_token.filter(|t| !protocol::is_v1_refresh_token(t))?;
         Some(self.mutation("refreshSession", vec![("refreshToken", arg(refresh_token))]))
     }
     fn refresh_answer(

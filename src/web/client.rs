@@ -764,10 +764,10 @@ impl Inner {
         let exec = &self.executor;
         match command {
             Command::Read { op, slots, copy } => {
-                let names: Array = slots
-                    .iter()
-                    .map(|s| JsValue::from_str(s.as_str()))
-                    .collect();
+                let names = Array::new();
+                for slot in slots {
+                    names.push(&JsValue::from_str(slot.as_str()));
+                }
                 exec.read(op, &names, copy, STORAGE_TIMEOUT_MS);
             }
             Command::Write { op, values, copy } => {
@@ -869,5 +869,5 @@ fn slot_values(values: &[(Slot, Option<String>)]) -> JsValue {
 
 /// The page's URL, where an OAuth sign-in returns unless the app says otherwise.
 fn page_url() -> Option<String> {
-    web_sys::window()?.location().href().ok()
+    io::page_url()
 }

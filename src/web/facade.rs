@@ -62,13 +62,20 @@ export type ConvexAuthErrorCode =
   | ConvexAuthV2ErrorCode;
 
 /**
- * Convex Auth v2's own codes (a method's `userError.error`, which is the error's `data`); a
- * method may add others.
+ * The codes of Convex Auth 2.0.0's own methods (a method's `userError.error`; the `userError`
+ * is the error's `data`, with fields such as `retryAfterMs`).
  */
 export type ConvexAuthV2ErrorCode =
-  | "INVALID_CREDENTIALS" | "USER_NOT_FOUND" | "RATE_LIMITED" | "INCORRECT_CODE"
-  | "INVALID_CHALLENGE" | "INVALID_CODE" | "ALREADY_PENDING" | "MISSING_SECRET" | "INVALID_FLOW"
-  | "ACCESS_DENIED" | "EXPIRED" | "OTHER_ERROR" | (string & {});
+  | "ACCESS_DENIED" | "ALREADY_PENDING" | "CEREMONY_ABORTED" | "CHALLENGE_EXPIRED"
+  | "EMAIL_NOT_FOUND" | "EMAIL_TAKEN" | "EXPIRED" | "INCORRECT_CODE" | "INVALID_CHALLENGE"
+  | "INVALID_CODE" | "INVALID_CREDENTIALS" | "INVALID_EMAIL" | "INVALID_FLOW" | "INVALID_NAME"
+  | "LAST_PASSKEY" | "MISSING_SECRET" | "NOT_LOGGED_IN" | "NO_PENDING_ENROLLMENT" | "OTHER_ERROR"
+  | "PASSKEY_ALREADY_REGISTERED" | "PASSKEY_NOT_FOUND" | "PASSWORD_HAS_SURROUNDING_WHITESPACE"
+  | "PASSWORD_TOO_COMMON" | "PASSWORD_TOO_LONG" | "PASSWORD_TOO_SHORT" | "PROTOCOL_ERROR"
+  | "RATE_LIMITED" | "TOO_MANY_PASSKEYS" | "TOO_MANY_TOTPS" | "UNKNOWN_CREDENTIAL"
+  | "USERNAME_HAS_INVALID_CHARACTERS" | "USERNAME_HAS_SURROUNDING_WHITESPACE" | "USERNAME_TAKEN"
+  | "USERNAME_TOO_LONG" | "USERNAME_TOO_SHORT" | "USER_NOT_FOUND" | "WEBAUTHN_UNSUPPORTED"
+  | "WRONG_USER";
 
 /** Every error the client throws or rejects with. */
 export interface ConvexAuthError extends Error {

@@ -168,6 +168,9 @@ export const deploymentUrl = (url) => {
   return url.replace(/\/+$/, "");
 };
 
+/** The page's URL, where an OAuth sign-in comes back by default (undefined without a window). */
+export const pageUrl = () => globalThis.location?.href;
+
 /**
  * The page URL's query parameters `codeParam` and `errorParam` (none: undefined) as `{code,
  * error}` when `handle` (true, false, or a function of the URL; one that throws means no) says

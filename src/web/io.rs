@@ -78,6 +78,9 @@ extern "C" {
     pub(crate) fn message(thrown: &JsValue) -> String;
     #[wasm_bindgen(catch, js_name = deploymentUrl)]
     pub(crate) fn deployment_url(url: &str) -> Result<String, JsValue>;
+    /// The page's URL (`location.href`; undefined where there is none).
+    #[wasm_bindgen(js_name = pageUrl)]
+    pub(crate) fn page_url() -> Option<String>;
     #[wasm_bindgen(js_name = originOf)]
     pub(crate) fn origin_of(url: &str) -> Option<String>;
 }
