@@ -398,14 +398,12 @@ pub enum Command {
         /// The parameter carrying a provider's error, if the backend has one.
         error: Option<&'static str>,
     },
-    /// Run a WebAuthn ceremony with `options`; answer [`Input::CeremonyDone`].
+    /// Run the WebAuthn ceremony `ceremony`; answer [`Input::CeremonyDone`].
     Ceremony {
         /// The operation.
         op: Op,
-        /// `navigator.credentials.create` rather than `.get`.
-        register: bool,
-        /// The server's options (JSON form, binary fields in base64url).
-        options: Json,
+        /// Which ceremony, with the server's options.
+        ceremony: Ceremony,
     },
     /// Take the refresh lock shared by the tabs; answer [`Input::Locked`].
     Lock {
@@ -1483,13 +1481,8 @@ impl<B: Backend> Machine<B> {
                 self.write(vec![(slot, Some(value))], Then::SignInStarted(flow))
             }
             Ok(SignInResult::Ceremony(ceremony)) => {
-                let (register, options) = (ceremony.register, ceremony.options.clone());
-                let op = self.op(Then::SignInCeremony(flow, ceremony), None);
-                self.commands.push(Command::Ceremony {
-                    op,
-                    register,
-                    options,
-                });
+                let op = self.op(Then::SignInCeremony(flow, ceremony.clone()), None);
+                self.commands.push(Command::Ceremony { op, ceremony });
             }
             Ok(SignInResult::NoTokens | SignInResult::Started) => {
                 self.sign_in_done(flow.origin, Ok(false), None)

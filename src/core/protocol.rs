@@ -63,6 +63,9 @@ pub struct Ceremony {
     /// The server's options (the JSON forms of `PublicKeyCredentialCreationOptions` or
     /// `PublicKeyCredentialRequestOptions`, binary fields in base64url).
     pub options: Json,
+    /// Passkey autofill: `.get` with `mediation: "conditional"` where the browser offers it (it
+    /// stays pending until the user picks a passkey in an `autocomplete="… webauthn"` field).
+    pub conditional: bool,
 }
 
 /// The string field `key` of `value`, if there is one.

@@ -11,6 +11,7 @@
 //! | `password`, `flow: "reset-verification"` | `completePasswordRecovery {emailCode, browserSecret, newPassword}` |
 //! | `username-password`, `flow: "signUp"` / `"signIn"` | `signUpWithUsernamePassword` / `signInWithUsernamePassword` |
 //! | `passkey` | `startSignInWithUsernamePasskey`, the ceremony, `finishSignUp…` / `finishSignIn…` |
+//! | `passkey`, `flow: "autofill"` | `startAutofillSignInWithUsernamePasskey`, a conditional `.get`, `finishSignIn…` |
 //! | `github` / `google` / `apple` | `startSignInWith…`, keeps the pending flow; `completeSignInWith…` on return |
 //! | `anonymous` | `signInAnonymously` |
 
@@ -94,8 +95,11 @@ const fn with_secret(slot: Slot, method: Method) -> Method {
     }
 }
 
-/// The mapping table of API.md, "Convex Auth v2".
-const METHODS: [Method; 12] = [
+/// The start of passkey autofill (`signIn("passkey", {flow: "autofill"})`).
+const AUTOFILL: &str = "startAutofillSignInWithUsernamePasskey";
+
+/// The mapping table of API.md, "Convex Auth v2" (and passkey autofill).
+const METHODS: [Method; 13] = [
     method(
         "password",
         Some("signIn"),
@@ -154,6 +158,7 @@ const METHODS: [Method; 12] = [
         "signInWithUsernamePassword",
         USERNAME_PASSWORD,
     ),
+    method("passkey", Some("autofill"), AUTOFILL, &[]),
     method(
         "passkey",
         None,
@@ -265,9 +270,21 @@ impl ConvexAuthV2 {
                     "authenticate" => false,
                     _ => return Err(unexpected()),
                 };
-                return Ok(SignInResult::Ceremony(Ceremony { register, options }));
+                return Ok(SignInResult::Ceremony(Ceremony {
+                    register,
+                    options,
+                    conditional: false,
+                }));
             }
             return Err(unexpected());
+        }
+        // The autofill start: `{options}` for a conditional `.get`.
+        if let (Some(options), AUTOFILL) = (value.get("options"), method.function) {
+            return Ok(SignInResult::Ceremony(Ceremony {
+                register: false,
+                options,
+                conditional: true,
+            }));
         }
         // The OAuth start: `{redirect, state}`, kept as the official client keeps its flow.
         if let (Some(url), Some(state), Some(complete)) =
@@ -505,6 +522,38 @@ mod tests {
             Err(e) => e.code(),
             Ok(other) => panic!("not an error: {other:?}"),
         }
+    }
+
+    #[test]
+    fn passkey_autofill_is_a_conditional_sign_in_ceremony() {
+        let autofill = params(&[("flow", "autofill")]);
+        let request = v2()
+            .sign_in(Some("passkey"), &autofill, None, None)
+            .expect("a request");
+        assert_eq!(request.path, "auth:startAutofillSignInWithUsernamePasskey");
+        assert_eq!(request.args.to_json_string(), "{}");
+        let options = r#"{"options":{"challenge":"Y2g","timeout":540000,"rpId":"localhost","allowCredentials":[],"userVerification":"required"}}"#;
+        match answer_to("passkey", &[("flow", "autofill")], options) {
+            Ok(SignInResult::Ceremony(c)) => assert!(!c.register && c.conditional),
+            other => panic!("not a ceremony: {other:?}"),
+        }
+        let done = v2()
+            .ceremony_done(
+                &Ceremony {
+                    register: false,
+                    options: Json::default(),
+                    conditional: true,
+                },
+                &autofill,
+                Json::default(),
+            )
+            .expect("the finish request");
+        assert_eq!(done.path, "auth:finishSignInWithUsernamePasskey");
+        // A username sign-in is not autofill.
+        let named = v2()
+            .sign_in(Some("passkey"), &params(&[("username", "ada")]), None, None)
+            .expect("a request");
+        assert_eq!(named.path, "auth:startSignInWithUsernamePasskey");
     }
 
     #[test]

@@ -784,11 +784,14 @@ impl Inner {
                 REQUEST_TIMEOUT_MS,
             ),
             Command::TakeCode { op, code, error } => exec.take_code(op, code, error),
-            Command::Ceremony {
-                op,
-                register,
-                options,
-            } => exec.ceremony(op, &io::ceremony(register, options.as_js())),
+            Command::Ceremony { op, ceremony } => {
+                let running = io::ceremony(
+                    ceremony.register,
+                    ceremony.conditional,
+                    ceremony.options.as_js(),
+                );
+                exec.ceremony(op, &running);
+            }
             Command::Lock { op } => exec.lock(op, &self.keys.refresh_token, LOCK_TIMEOUT_MS),
             Command::Release { op } => exec.release(op),
             Command::SetTimer { timer, ms } => exec.set_timer(timer.as_str(), ms),

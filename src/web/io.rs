@@ -184,7 +184,7 @@ extern "C" {
 #[wasm_bindgen(module = "/src/web/webauthn.js")]
 extern "C" {
     /// Starts the WebAuthn ceremony of a passkey sign-in; the executor waits for it.
-    pub(crate) fn ceremony(register: bool, options: &JsValue) -> Promise;
+    pub(crate) fn ceremony(register: bool, conditional: bool, options: &JsValue) -> Promise;
 }
 
 #[wasm_bindgen(module = "/src/web/idb.js")]

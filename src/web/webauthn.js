@@ -17,11 +17,12 @@ const descriptors = (list) => (list ?? []).map((d) => ({ ...d, id: fromBase64url
 
 /**
  * Runs `navigator.credentials.create` (`register`) or `.get` with the server's `options` and
- * resolves the credential's JSON form. Rejects with a ConvexAuthError: `PasskeyUnsupported`
+ * resolves the credential's JSON form; `conditional` (passkey autofill) asks `.get` for
+ * `mediation: "conditional"` where the browser offers it (a plain `.get` elsewhere). Rejects with a ConvexAuthError: `PasskeyUnsupported`
  * (no WebAuthn here, or the page may not use it), `PasskeyCancelled` (the user cancelled, or
  * the ceremony timed out), `InvalidResponse` (options this browser cannot use).
  */
-export const ceremony = async (register, options) => {
+export const ceremony = async (register, conditional, options) => {
   const credentials = globalThis.navigator?.credentials;
   if (!globalThis.PublicKeyCredential || !credentials) {
     throw authError("This browser does not support passkeys", "PasskeyUnsupported", false);
@@ -35,7 +36,11 @@ export const ceremony = async (register, options) => {
     } else {
       publicKey.allowCredentials = descriptors(options.allowCredentials);
     }
-    credential = await (register ? credentials.create({ publicKey }) : credentials.get({ publicKey }));
+    const request = { publicKey };
+    if (conditional && (await PublicKeyCredential.isConditionalMediationAvailable?.().catch(() => false))) {
+      request.mediation = "conditional";
+    }
+    credential = await (register ? credentials.create(request) : credentials.get(request));
   } catch (e) {
     const name = e?.name;
     if (name == "NotAllowedError" || name == "AbortError") {

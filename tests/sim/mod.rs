@@ -677,13 +677,9 @@ impl<S: SimServer + Default> World<S> {
                     Ev::Input(tab, Input::CodeTaken { op, code, error }),
                 );
             }
-            Command::Ceremony {
-                op,
-                register,
-                options,
-            } => {
+            Command::Ceremony { op, ceremony } => {
                 let t = &mut self.tabs[tab];
-                t.ceremonies.push((register, options));
+                t.ceremonies.push((ceremony.register, ceremony.options));
                 let result = t.ceremony.take().unwrap_or_else(|| {
                     Err(Error::new(ErrorCode::PasskeyCancelled, "NotAllowedError"))
                 });
