@@ -1,16 +1,23 @@
 // The example apps of examples/ (vanilla JS, React, Svelte, Vue), built by examples/build.sh
 // from the packed package, in headless Chromium against the local backend: sign in
 // anonymously, the user id, users:viewer through the official ConvexHttpClient, no flicker
-// on load, sign-in, token refresh and reload, and sign out.
+// on load, sign-in, token refresh and reload, and sign out. The vanilla page runs a second
+// time in its v2 mode (`?version=v2`) against the Convex Auth v2 backend (www/v2), started here.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 import { RESULTS, sleep, startHarness } from "./harness.mjs";
+import { startNode, stop } from "./processes.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIST = `${ROOT}examples/dist`;
 const FRAMEWORKS = ["vanilla", "react", "svelte", "vue"];
+// Each run: the page, the backend generation and the page's storage namespace.
+const RUNS = [
+  ...FRAMEWORKS.map((fw) => ({ fw, version: "v1", ns: fw })),
+  { fw: "vanilla", version: "v2", ns: "vanilla-v2" },
+];
 
 /** Runs examples/build.sh; rejects with its output when it fails. */
 function build() {
@@ -51,25 +58,35 @@ const waitText = (page, id, expected, timeout = 20_000) =>
 
 let h;
 let siteUrl;
+let convexUrlV2;
+const children = [];
 before(
   async () => {
     await build();
     h = await startHarness();
     siteUrl = await h.serve(DIST);
+    // The v2 backend, as `VERSION=v2 make backend` starts it (anonymous sign-in needs no SITE_URL).
+    convexUrlV2 = (await startNode("www/v2/backend/main.mjs", { PORT: "0" }, children)).info.url;
   },
   { timeout: 600_000 },
 );
-after(() => h?.close());
+after(async () => {
+  for (const child of children) await stop(child);
+  await h?.close();
+});
 
-for (const fw of FRAMEWORKS) {
-  test(`examples/${fw}: sign in anonymously, query the viewer, reload, sign out, without flicker`, async (t) => {
+for (const { fw, version, ns } of RUNS) {
+  const v2 = version === "v2";
+  // The namespace in storage keys keeps letters and digits only (as the official clients do).
+  const jwtKey = `__convexAuthJWT_${ns.replace(/[^a-zA-Z0-9]/g, "")}`;
+  test(`examples/${fw}${v2 ? " (Convex Auth v2)" : ""}: sign in anonymously, query the viewer, reload, sign out, without flicker`, async (t) => {
     const context = await h.context();
     await context.addInitScript(recordStatuses);
     const page = await context.newPage();
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
     page.on("console", (m) => m.type() === "error" && errors.push(`${m.text()} (${m.location().url})`));
-    const url = `${siteUrl}/test/${fw}/index.html?convex=${encodeURIComponent(h.convexUrl)}`;
+    const url = `${siteUrl}/test/${fw}/index.html?convex=${encodeURIComponent(v2 ? convexUrlV2 : h.convexUrl)}${v2 ? "&version=v2" : ""}`;
     try {
       // Signed out: the loading state (if any) then signed-out, never signed-in.
       await page.goto(url);
@@ -85,12 +102,14 @@ for (const fw of FRAMEWORKS) {
       const snapshot = await page.evaluate(() => window.auth.getSnapshot());
       assert.equal(snapshot.isAuthenticated, true);
       assert.match(snapshot.userId ?? "", /\S/);
+      // v2: the JWT's subject is the session, the user id comes with the session bundle.
+      if (v2) assert.ok(snapshot.sessionId && snapshot.sessionId !== snapshot.userId, `v2 session ${snapshot.sessionId}`);
       assert.equal(await text(page, "user-id"), snapshot.userId);
       // The official ConvexHttpClient carried the token: users:viewer knows the user.
       await waitText(page, "viewer-id", snapshot.userId);
       assert.deepEqual(await statuses(page), [...beforeSignIn, "signed-in"]);
       // The session is stored under the page's own namespace.
-      assert.equal(await page.evaluate((fw) => localStorage.getItem(`__convexAuthJWT_${fw}`), fw), snapshot.token);
+      assert.equal(await page.evaluate((key) => localStorage.getItem(key), jwtKey), snapshot.token);
 
       // A forced token refresh (a new exp: JWT times are in seconds) changes the state but
       // not what the user sees.
@@ -108,7 +127,7 @@ for (const fw of FRAMEWORKS) {
       }
       assert.equal(await text(page, "user-id"), snapshot.userId);
       assert.deepEqual(await statuses(page), [...beforeSignIn, "signed-in"]);
-      await page.screenshot({ path: `${RESULTS}/example-${fw}.png` });
+      await page.screenshot({ path: `${RESULTS}/example-${fw}${v2 ? "-v2" : ""}.png` });
 
       // Reload: the stored session is back with no signed-out frame in between.
       await page.reload();
@@ -125,7 +144,7 @@ for (const fw of FRAMEWORKS) {
       const state = await page.evaluate(() => window.auth.getSnapshot());
       assert.equal(state.isAuthenticated, false);
       assert.equal(state.userId, null);
-      assert.equal(await page.evaluate((fw) => localStorage.getItem(`__convexAuthJWT_${fw}`), fw), null);
+      assert.equal(await page.evaluate((key) => localStorage.getItem(key), jwtKey), null);
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

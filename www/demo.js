@@ -1,8 +1,12 @@
-// The demo page: every flow of ConvexAuthClient against the configured Convex deployment.
+// The demo page: every flow of ConvexAuthClient against the configured Convex deployments.
+// `?backend=v1` (Convex Auth 0.0.x, CONVEX_URL) or `?backend=v2` (Convex Auth 2.0, CONVEX_URL_V2)
+// picks the one the client talks to; v2's emailed links land on /validate-email and
+// /reset-password, which are v2 pages too.
 import init, { ConvexAuthClient } from "convex-auth-wasm";
-import { CONVEX_URL } from "/config.js";
+import { CONVEX_URL, CONVEX_URL_V2 } from "/config.js";
 
 const $ = (id) => document.getElementById(id);
+const on = (id, type, listener) => $(id)?.addEventListener(type, listener); // absent in the other version
 const STORAGE_KEY = "convex-auth-wasm-demo:storage";
 
 function fatal(message) {
@@ -10,20 +14,61 @@ function fatal(message) {
   $("fatal").textContent = message;
 }
 
+// ---- which backend ----
+const query = new URLSearchParams(location.search);
+const DEPLOYMENTS = { v1: CONVEX_URL ?? null, v2: CONVEX_URL_V2 ?? null };
+// v2's email links: the page reads their plain `?code=` and passes it to signIn (the client
+// leaves it alone in v2).
+const LINK_FLOWS = { "/validate-email": "email-verification", "/reset-password": "reset-verification" };
+const linkFlow = LINK_FLOWS[location.pathname.replace(/\/+$/, "")] ?? null;
+let version = query.get("backend") ?? (linkFlow ? "v2" : DEPLOYMENTS.v1 ? "v1" : "v2");
+if (!Object.hasOwn(DEPLOYMENTS, version)) {
+  fatal(`Unknown backend "${version}" (use ?backend=v1 or ?backend=v2); showing v1.`);
+  version = "v1";
+}
+if (DEPLOYMENTS[version] === null) {
+  const other = version === "v1" ? "v2" : "v1";
+  fatal(`No Convex Auth ${version} deployment is configured (${version === "v1" ? "CONVEX_URL" : "CONVEX_URL_V2"}); showing ${other}.`);
+  version = other;
+}
+const CONVEX = DEPLOYMENTS[version];
+// Only this version's flows stay on the page.
+for (const el of document.querySelectorAll("[data-version]")) if (el.dataset.version !== version) el.remove();
+document.body.dataset.backend = version;
+document.title = `${document.title} · Convex Auth ${version}`;
+const backendSelect = $("backend-select");
+backendSelect.value = version;
+for (const option of backendSelect.options) {
+  if (DEPLOYMENTS[option.value] === null) {
+    option.disabled = true;
+    option.textContent += " (not configured)";
+  }
+}
+backendSelect.addEventListener("change", () => {
+  const next = new URL("/", location.href);
+  next.searchParams.set("backend", backendSelect.value);
+  if (query.has("verbose")) next.searchParams.set("verbose", "");
+  location.assign(next);
+});
+$("backend-pill").textContent = `${version} · ${new URL(CONVEX).host}`;
+// A link's code is used once: keep it here and take it out of the address bar, so that a reload
+// does not send it again.
+const linkCode = version === "v2" && linkFlow ? query.get("code") : null;
+if (linkCode !== null) history.replaceState(null, "", "/?backend=v2");
+
 await init();
 
 // ---- the client ----
 const storage = localStorage.getItem(STORAGE_KEY) ?? "localStorage";
 $("storage-select").value = storage;
-$("backend-pill").textContent = new URL(CONVEX_URL).host;
 let auth;
 try {
-  auth = new ConvexAuthClient({ url: CONVEX_URL, storage, verbose: new URLSearchParams(location.search).has("verbose") });
+  auth = new ConvexAuthClient({ url: CONVEX, version, storage, verbose: query.has("verbose") });
 } catch (error) {
   fatal(`Storage "${storage}" is not available (${error.code}: ${error.message}); using localStorage.`);
   localStorage.removeItem(STORAGE_KEY);
   $("storage-select").value = "localStorage";
-  auth = new ConvexAuthClient({ url: CONVEX_URL });
+  auth = new ConvexAuthClient({ url: CONVEX, version });
 }
 window.auth = auth; // for the console: try `await auth.fetchAccessToken({forceRefreshToken: true})`
 
@@ -90,7 +135,7 @@ auth.subscribe(render);
 
 // ---- Convex functions over the HTTP API, with the JWT attached by auth.fetch ----
 async function call(kind, path, args = {}) {
-  const response = await auth.fetch(`${CONVEX_URL}/api/${kind}`, {
+  const response = await auth.fetch(`${CONVEX}/api/${kind}`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ path, args, format: "json" }),
@@ -104,10 +149,16 @@ async function call(kind, path, args = {}) {
 async function loadUser() {
   try {
     const [user, messages] = await Promise.all([call("query", "users:viewer"), call("query", "messages:list")]);
-    const name = user?.name ?? user?.email ?? (user?.isAnonymous ? "Anonymous user" : "User");
+    const name = user?.name ?? user?.email ?? user?.username ?? (user?.isAnonymous ? "Anonymous user" : "User");
     $("user-name").textContent = name;
     $("avatar").textContent = name.slice(0, 1).toUpperCase();
-    $("user-detail").textContent = [user?.email, user?.isAnonymous ? "anonymous" : null, `id ${short(user?._id)}`]
+    $("user-detail").textContent = [
+      user?.email,
+      user?.username ? `username ${user.username}` : null,
+      user?.isAnonymous ? "anonymous" : null,
+      user?.method ? `via ${user.method}` : null,
+      `id ${short(user?._id)}`,
+    ]
       .filter(Boolean)
       .join(" · ");
     renderMessages(messages);
@@ -125,7 +176,7 @@ function renderMessages(messages) {
     list.append(li);
   }
 }
-$("message-form").addEventListener("submit", async (e) => {
+on("message-form", "submit", async (e) => {
   e.preventDefault();
   const form = e.target;
   try {
@@ -144,10 +195,26 @@ function status(text, kind = "") {
 }
 function describe(error) {
   const hints = {
+    // v1 (the server's ConvexError messages)
     InvalidSecret: "Wrong password.",
     InvalidAccountId: "No account with that email.",
     TooManyFailedAttempts: "Too many failed attempts; try again later.",
     InvalidCode: "That code is wrong or expired.",
+    // v2 (2.0's error codes)
+    INVALID_CREDENTIALS: "Wrong email, username or password.",
+    USER_NOT_FOUND: "No account with that email or username.",
+    EMAIL_NOT_FOUND: "No account with that email.",
+    EMAIL_TAKEN: "That email already has an account: sign in instead.",
+    USERNAME_TAKEN: "That username is taken.",
+    RATE_LIMITED: "Too many attempts; try again later.",
+    INVALID_CODE: "That link is wrong, used or expired.",
+    EXPIRED: "That link has expired; start again.",
+    MISSING_SECRET: "Open the link in the browser (and storage) where you started; memory storage forgets it.",
+    PASSWORD_TOO_SHORT: "That password is too short.",
+    PASSWORD_TOO_COMMON: "That password is too common.",
+    PasskeyCancelled: "The passkey prompt was cancelled.",
+    PasskeyUnsupported: "This browser has no WebAuthn.",
+    // both
     Network: "The server cannot be reached; try again.",
   };
   return hints[error.code] ?? `${error.code ?? "Error"}: ${error.message}`;
@@ -158,7 +225,7 @@ async function run(label, action) {
     const result = await action();
     if (result?.signingIn) status(`${label}: signed in.`, "ok");
     else if (result?.redirect) status(`Redirecting to ${result.redirect.host}…`);
-    else status(`${label}: check the outbox for the code or link.`, "ok");
+    else status(`${label}: check the outbox for the ${version === "v2" ? "link" : "code or link"}.`, "ok");
     refreshOutbox();
   } catch (error) {
     status(describe(error), "error");
@@ -167,46 +234,57 @@ async function run(label, action) {
 }
 const fields = (form) => Object.fromEntries(new FormData(form));
 
-$("password-form").addEventListener("submit", (e) => {
+on("password-form", "submit", (e) => {
   e.preventDefault();
   const flow = e.submitter?.value ?? "signIn";
   const params = new FormData(e.target);
   params.set("flow", flow);
   run(flow === "signUp" ? "Sign up" : "Sign in", () => auth.signIn("password", params));
 });
-$("reset-request-form").addEventListener("submit", (e) => {
+on("reset-request-form", "submit", (e) => {
   e.preventDefault();
   const { email } = fields(e.target);
-  $("reset-verify-form").email.value = email;
+  if ($("reset-verify-form").email) $("reset-verify-form").email.value = email;
   run("Reset code", () => auth.signIn("password", { email, flow: "reset" }));
 });
-$("reset-verify-form").addEventListener("submit", (e) => {
+on("reset-verify-form", "submit", (e) => {
   e.preventDefault();
   run("New password", () => auth.signIn("password", { ...fields(e.target), flow: "reset-verification" }));
 });
-$("verify-signup-form").addEventListener("submit", (e) => {
+on("verify-signup-form", "submit", (e) => {
   e.preventDefault();
   const f = fields(e.target);
   $("verify-code-form").email.value = f.email;
   run("Verified sign-up", () => auth.signIn("password-verify", { ...f, flow: "signUp" }));
 });
-$("verify-code-form").addEventListener("submit", (e) => {
+on("verify-code-form", "submit", (e) => {
   e.preventDefault();
   run("Email verification", () => auth.signIn("password-verify", { ...fields(e.target), flow: "email-verification" }));
 });
-$("otp-form").addEventListener("submit", (e) => {
+on("otp-form", "submit", (e) => {
   e.preventDefault();
   const { email, code } = fields(e.target);
   if (e.submitter?.value === "verify") run("Code sign-in", () => auth.signIn("email-otp", { email, code }));
   else run("Code", () => auth.signIn("email-otp", { email }));
 });
-$("magic-form").addEventListener("submit", (e) => {
+on("magic-form", "submit", (e) => {
   e.preventDefault();
   run("Magic link", () => auth.signIn("magic-link", fields(e.target)));
 });
-$("github-btn").addEventListener("click", () => run("GitHub", () => auth.signIn("github")));
-$("oidc-btn").addEventListener("click", () => run("Mock OIDC", () => auth.signIn("mock-oidc")));
-$("anon-btn").addEventListener("click", () => run("Anonymous", () => auth.signIn("anonymous")));
+on("username-form", "submit", (e) => {
+  e.preventDefault();
+  const flow = e.submitter?.value ?? "signIn";
+  run(flow === "signUp" ? "Username sign-up" : "Username sign-in", () =>
+    auth.signIn("username-password", { ...fields(e.target), flow }),
+  );
+});
+on("passkey-form", "submit", (e) => {
+  e.preventDefault();
+  run("Passkey", () => auth.signIn("passkey", fields(e.target)));
+});
+on("github-btn", "click", () => run("GitHub", () => auth.signIn("github")));
+on("oidc-btn", "click", () => run("Mock OIDC", () => auth.signIn("mock-oidc")));
+on("anon-btn", "click", () => run("Anonymous", () => auth.signIn("anonymous")));
 $("signout-btn").addEventListener("click", async () => {
   await auth.signOut();
   status("Signed out.");
@@ -227,21 +305,24 @@ function showTab(name) {
 let local = false;
 async function refreshOutbox() {
   if (!local) return;
-  const { messages } = await fetch(`${CONVEX_URL}/_test/outbox`).then((r) => r.json());
+  const { messages } = await fetch(`${CONVEX}/_test/outbox`).then((r) => r.json());
   const list = $("outbox");
   list.innerHTML = messages.length ? "" : `<li class="muted">Empty.</li>`;
   for (const m of messages.slice().reverse()) {
     const li = document.createElement("li");
     const what = document.createElement("span");
-    what.textContent = `${m.provider} → ${m.to}`;
+    // v2's messages are links (with a subject); v1's are codes, or a magic link.
+    const isLink = m.provider === "magic-link" || (version === "v2" && m.url);
+    what.textContent = `${version === "v2" ? (m.subject ?? m.provider) : m.provider} → ${m.to}`;
     const code = document.createElement("span");
     code.className = "code";
-    code.textContent = m.provider === "magic-link" ? "" : m.code;
+    code.textContent = isLink ? "" : m.code;
     li.append(what, code);
-    if (m.provider === "magic-link") {
+    if (isLink) {
       const a = document.createElement("a");
       a.href = m.url;
-      a.textContent = "Open magic link";
+      a.dataset.testid = "outbox-link";
+      a.textContent = m.provider === "magic-link" ? "Open magic link" : `Open ${new URL(m.url).pathname}`;
       li.append(a);
     } else {
       const use = document.createElement("button");
@@ -271,18 +352,18 @@ $("idp-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = fields(e.target);
   const body = { sub: f.sub, ...(f.email ? { email: f.email } : {}), ...(f.name ? { name: f.name } : {}) };
-  await fetch(`${CONVEX_URL}/_test/idp/user`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  await fetch(`${CONVEX}/_test/idp/user`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   status(`The OAuth mock now signs in ${f.sub}.`, "ok");
 });
 try {
-  const health = await fetch(`${CONVEX_URL}/_test/health`).then((r) => (r.ok ? r.json() : null));
+  const health = await fetch(`${CONVEX}/_test/health`).then((r) => (r.ok ? r.json() : null));
   local = health?.ok === true;
 } catch {
   local = false;
 }
 if (local) {
   $("dev-panel").hidden = false;
-  const idp = await fetch(`${CONVEX_URL}/_test/idp/user`).then((r) => r.json());
+  const idp = await fetch(`${CONVEX}/_test/idp/user`).then((r) => r.json());
   const form = $("idp-form");
   form.sub.value = idp.sub;
   form.email.value = idp.email ?? "";
@@ -293,3 +374,15 @@ if (local) {
 
 await auth.ready();
 document.body.dataset.ready = "true";
+
+// ---- v2's email links, landed on /validate-email or /reset-password ----
+if (linkCode !== null && linkFlow === "email-verification") {
+  showTab("password");
+  await run("Email verification", () => auth.signIn("password", { code: linkCode, flow: "email-verification" }));
+} else if (linkCode !== null) {
+  showTab("reset");
+  const form = $("reset-verify-form");
+  form.code.value = linkCode;
+  form.newPassword.focus();
+  status("Reset link opened: choose a new password.", "ok");
+}

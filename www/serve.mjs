@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Static server for the demo page: the Vite build (www/dist, scripts/build-demo.sh) at /, the
 // built package (../pkg) at /pkg/ for the test pages, and /config.js telling the page which
-// Convex deployment to use (CONVEX_URL). Prints one JSON
-// line {"ready":true,"url":...} when listening. PORT (default 5173; 0 = any free port).
+// Convex deployments to use: CONVEX_URL (Convex Auth v1) and CONVEX_URL_V2 (Convex Auth v2;
+// none when unset). The page's backend switch picks one of them. With only CONVEX_URL_V2 set,
+// there is no v1 deployment. Prints one JSON line {"ready":true,"url":...} when listening.
+// PORT (default 5173; 0 = any free port).
 import { createReadStream, statSync } from "node:fs";
 import http from "node:http";
 import { extname, join, normalize, sep } from "node:path";
@@ -24,7 +26,8 @@ const TYPES = {
 
 // TEST_PAGES_DIR (tests only): extra pages served at /test/.
 const TEST_DIR = process.env.TEST_PAGES_DIR ? join(process.env.TEST_PAGES_DIR, sep) : null;
-const convexUrl = process.env.CONVEX_URL ?? "http://127.0.0.1:3210";
+const convexUrlV2 = process.env.CONVEX_URL_V2 || null;
+const convexUrl = process.env.CONVEX_URL || (convexUrlV2 ? null : "http://127.0.0.1:3210");
 const port = process.env.PORT === undefined ? 5173 : Number(process.env.PORT);
 
 function resolveFile(pathname) {
@@ -49,7 +52,9 @@ function handler(req, res) {
   const headers = { "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff" };
   if (found?.config) {
     res.writeHead(200, { ...headers, "Content-Type": TYPES[".js"] });
-    return res.end(`export const CONVEX_URL = ${JSON.stringify(convexUrl)};\n`);
+    return res.end(
+      `export const CONVEX_URL = ${JSON.stringify(convexUrl)};\nexport const CONVEX_URL_V2 = ${JSON.stringify(convexUrlV2)};\n`,
+    );
   }
   let size = -1;
   try {
@@ -75,7 +80,7 @@ v4.listen(port, "127.0.0.1", () => {
   const v6 = http.createServer(handler);
   v6.on("error", () => {}); // no IPv6 loopback here: IPv4 alone serves localhost
   v6.listen(actual, "::1");
-  process.stdout.write(`${JSON.stringify({ ready: true, url: `http://localhost:${actual}`, convexUrl })}\n`);
+  process.stdout.write(`${JSON.stringify({ ready: true, url: `http://localhost:${actual}`, convexUrl, convexUrlV2 })}\n`);
   const stop = () => {
     v4.closeAllConnections();
     v6.closeAllConnections?.();

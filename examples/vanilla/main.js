@@ -7,10 +7,19 @@ import { anyApi } from "convex/server";
 // (In a project with `npx convex dev`, import { api } from "../convex/_generated/api" instead.)
 const api = anyApi;
 
-const convexUrl = new URLSearchParams(location.search).get("convex") ?? "http://127.0.0.1:3210";
+const query = new URLSearchParams(location.search);
+const convexUrl = query.get("convex") ?? "http://127.0.0.1:3210";
+// `?version=v2` for a deployment on Convex Auth v2 (@convex-dev/auth 2.0): the same signIn and
+// signOut calls, mapped by the client onto 2.0's functions. Each deployment keeps its session
+// under its own storage namespace.
+const version = query.get("version") === "v2" ? "v2" : "v1";
 
 await init(); // loads the .wasm once
-const auth = new ConvexAuthClient({ url: convexUrl, storageNamespace: "vanilla" });
+const auth = new ConvexAuthClient({
+  url: convexUrl,
+  version,
+  storageNamespace: version === "v2" ? "vanilla-v2" : "vanilla",
+});
 window.auth = auth; // for the tests and the devtools console
 
 const http = new ConvexHttpClient(convexUrl);
