@@ -20,7 +20,8 @@ backend: setup
 	  *) echo "VERSION must be v1 or v2, got '$(VERSION)'" >&2; exit 2 ;; \
 	esac
 
-# Builds the package, starts the backend and serves the demo on http://localhost:5173.
+# Builds the package, starts both backends (Convex Auth v1 and v2) and serves the demo on
+# http://localhost:5173.
 demo: pkg
 	@bash scripts/demo.sh
 
