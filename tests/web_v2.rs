@@ -14,6 +14,9 @@ use convex_auth_wasm::core::keys::Keys;
 use convex_auth_wasm::{
     AuthEventKind, ConvexAuthClient, Error, ErrorCode, Options, ShouldHandleCode, Storage, Version,
 };
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
@@ -331,6 +334,27 @@ async fn a_function_the_deployment_lacks_is_named_in_invalid_options() {
     assert_eq!(e.code(), ErrorCode::InvalidOptions);
 }
 
+/// A client that handles the page URL's OAuth return, ready, with the codes of the error events
+/// it emitted (the subscription lives as long as the client).
+async fn returned_client(ns: &str) -> (ConvexAuthClient, Rc<RefCell<Vec<String>>>) {
+    let c = ConvexAuthClient::new(
+        options()
+            .storage_namespace(ns)
+            .should_handle_code(ShouldHandleCode::Always),
+    )
+    .unwrap();
+    let errors = Rc::new(RefCell::new(Vec::new()));
+    let seen = errors.clone();
+    c.on_change(move |e| {
+        if let Some(err) = &e.error {
+            seen.borrow_mut().push(err.code_name());
+        }
+    })
+    .keep();
+    c.ready().await;
+    (c, errors)
+}
+
 #[wasm_bindgen_test]
 async fn oauth_start_keeps_the_flow_and_the_return_is_completed_or_reported() {
     let ns = namespace("oauth");
@@ -368,20 +392,7 @@ async fn oauth_start_keeps_the_flow_and_the_return_is_completed_or_reported() {
             .unwrap()
     };
     back("?convexAuthCode=not-a-ticket&keep=1");
-    let c = ConvexAuthClient::new(
-        options()
-            .storage_namespace(ns.clone())
-            .should_handle_code(ShouldHandleCode::Always),
-    )
-    .unwrap();
-    let errors = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let seen = errors.clone();
-    let _sub = c.on_change(move |e| {
-        if let Some(err) = &e.error {
-            seen.borrow_mut().push(err.code_name());
-        }
-    });
-    c.ready().await;
+    let (c, errors) = returned_client(&ns).await;
     assert!(!c.state().is_authenticated);
     assert_eq!(errors.borrow().len(), 1, "{:?}", errors.borrow());
     assert_eq!(
@@ -394,32 +405,16 @@ async fn oauth_start_keeps_the_flow_and_the_return_is_completed_or_reported() {
     // Back with the provider's error: ACCESS_DENIED, the flow removed.
     local_storage().set_item(&keys.verifier, "{}").unwrap();
     back("?convexAuthError=access_denied");
-    let c = ConvexAuthClient::new(
-        options()
-            .storage_namespace(ns.clone())
-            .should_handle_code(ShouldHandleCode::Always),
-    )
-    .unwrap();
-    let errors = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let seen = errors.clone();
-    let _sub = c.on_change(move |e| {
-        if let Some(err) = &e.error {
-            seen.borrow_mut().push(err.code_name());
-        }
-    });
-    c.ready().await;
+    let (c, errors) = returned_client(&ns).await;
+    assert!(!c.state().is_authenticated);
     assert_eq!(*errors.borrow(), ["ACCESS_DENIED"]);
     assert_eq!(web_sys::window().unwrap().location().search().unwrap(), "");
     assert_eq!(local_storage().get_item(&keys.verifier).unwrap(), None);
+    drop(c);
     // A plain `code` (an email link's) is the app's: a v2 client neither takes nor strips it.
     back("?code=12345678");
-    let c2 = ConvexAuthClient::new(
-        options()
-            .storage_namespace(ns)
-            .should_handle_code(ShouldHandleCode::Always),
-    )
-    .unwrap();
-    c2.ready().await;
+    let (_c, errors) = returned_client(&ns).await;
+    assert!(errors.borrow().is_empty());
     assert_eq!(
         web_sys::window().unwrap().location().search().unwrap(),
         "?code=12345678"
