@@ -3,28 +3,37 @@
 // and prints one markdown table; writes bench/results.json and bench/results.md.
 //
 //   1. bundle size: ours (wasm + JS glue) against peer auth clients bundled with esbuild as in
-//      shared/PEERS.md §2; gzip = the GNU `gzip -9 -n` CLI, brotli = Node zlib quality 11
+//      shared/PEERS.md §2, the official Convex Auth v2 client (@convex-dev/auth 2.0.0) among
+//      them; gzip = the GNU `gzip -9 -n` CLI, brotli = Node zlib quality 11
 //   2. cold start in headless Chromium: `await init()` and constructor → `ready()`, 30 loads
-//   3. backend requests per page load with a stored, valid session
-//   4. refresh coalescing: 1, 2, 4 tabs × 3 concurrent forced callers, 5 rotations each
+//   3. backend requests per page load with a stored, valid session; and per reload on v2, ours
+//      beside the official v2 browser client driven by `ConvexClient`
+//   4. refresh coalescing: 1, 2, 4 tabs × 3 concurrent forced callers, 5 rotations each, on v1
+//      and on v2
 //   5. hot path: getSnapshot(), .token, fetchAccessToken({forceRefreshToken: false})
 //   6. wasm linear memory before and after subscribe/unsubscribe cycles, reads and refreshes
 //
-// Pages are served from loopback by www/serve.mjs (TEST_PAGES_DIR=bench/pages, at /test/);
-// the backend is the local one (www/backend/main.mjs). Intermediate files go to bench/out/.
+// Pages are served from loopback by www/serve.mjs (TEST_PAGES_DIR=bench/out/pages, at /test/:
+// bench/pages/ plus the official v2 client's page bundle); the backends are the local ones
+// (www/backend/main.mjs for v1, www/v2/backend/main.mjs for v2; the v2 one has no WebSocket sync
+// endpoint, so the official client's page gets bench/sync-standin.mjs's). Intermediate files go
+// to bench/out/.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
 import * as esbuild from "esbuild";
 import { chromium } from "playwright-core";
 import { CHROMIUM_OPTIONS, freePort, startNode as startProcess, stop } from "../pkg-tests/processes.mjs";
+import { startSyncStandIn } from "./sync-standin.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BENCH = `${ROOT}bench/`;
 const OUT = `${BENCH}out/`;
+const PAGES = `${OUT}pages/`;
 const PAGE = "/test/bench.html";
+const OFFICIAL_V2_PAGE = "/test/official-v2.html";
 const started = Date.now();
 const loadAtStart = os.loadavg()[0];
 
@@ -35,6 +44,9 @@ const COALESCE_JWT_MS = 60_000;
 const COALESCE_TABS = [1, 2, 4];
 const COALESCE_CALLERS = 3;
 const COALESCE_ROTATIONS = 5;
+const RELOADS_V2 = 10; // measured reloads on v2, ours and the official client's each
+const V2_JWT_MS = 3_600_000; // v2 backend for the reloads: the longest lifetime 2.0 allows
+const COALESCE_V2_JWT_MS = 60_000; // 2.0's default access-token lifetime
 const HOT_RUNS = 5;
 const HOT_SYNC_N = 100_000;
 const HOT_ASYNC_N = 10_000;
@@ -45,6 +57,9 @@ const PASSWORD = "correct horse battery";
 // The official client refreshes once on every page load (shared/PROTOCOL.md §3.1 (a):
 // AuthenticationManager forces a refresh after the server confirms the cached JWT).
 const OFFICIAL_REQUESTS_PER_LOAD = 1;
+// PROTOCOL-V2.md §4: the official v2 client has no timer; the convex client's
+// AuthenticationManager forces a refresh on every page load (`initialAuthTokenReuse` false).
+const OFFICIAL_V2_DOCUMENTED_PER_LOAD = 1;
 
 // ---- small helpers ----
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
@@ -80,6 +95,11 @@ function sizes(buf) {
 const gzipVersion = () => execFileSync("gzip", ["--version"], { encoding: "utf8" }).split("\n")[0].trim();
 const addSizes = (a, b) => ({ raw: a.raw + b.raw, gzip: a.gzip + b.gzip, brotli: a.brotli + b.brotli });
 const pkgVersion = (name) => JSON.parse(readFileSync(`${BENCH}node_modules/${name}/package.json`, "utf8")).version;
+// @convex-dev/auth 2.0.0 is installed beside 0.0.95 under an npm alias; esbuild's `alias` maps
+// the specifiers an app writes (`@convex-dev/auth/browser`…) onto it.
+const V2_ALIAS = { "@convex-dev/auth": "@convex-dev/auth-v2" };
+const V2_INSTALLED = `${BENCH}node_modules/@convex-dev/auth-v2/`;
+const v2DepVersion = (name) => JSON.parse(readFileSync(`${V2_INSTALLED}node_modules/${name}/package.json`, "utf8")).version;
 
 // ---- 1. bundle size ----
 
@@ -129,6 +149,45 @@ const PEERS = [
     from: "@supabase/auth-js",
     external: [],
   },
+  // Convex Auth v2 (PROTOCOL-V2.md §4): its browser building blocks; the same with the
+  // email + password glue a non-React app writes (bench/entries/, since 2.0 ships method logic
+  // only as React hooks); its React passkey hooks, which bring @simplewebauthn/browser.
+  {
+    id: "convex-auth-v2-browser",
+    label: "@convex-dev/auth/browser",
+    note: "(Convex Auth v2 building blocks: `AuthClient, defaultStorage`)",
+    package: "@convex-dev/auth",
+    installedAs: "@convex-dev/auth-v2",
+    imports: ["AuthClient", "defaultStorage"],
+    from: "@convex-dev/auth/browser",
+    external: ["convex"],
+    alias: V2_ALIAS,
+    documented: "about 2.7 KB",
+  },
+  {
+    id: "convex-auth-v2-email-password",
+    label: "@convex-dev/auth/browser",
+    note: "+ the email-password glue a non-React app writes (`bench/entries/official-v2-email-password.js`)",
+    package: "@convex-dev/auth",
+    installedAs: "@convex-dev/auth-v2",
+    file: "entries/official-v2-email-password.js",
+    entry: "AuthClient, defaultStorage from @convex-dev/auth/browser; ConvexHttpClient, anyApi from convex (external); sign-in, sign-up + completion, password recovery, ConvexClient wiring and session watcher",
+    external: ["convex"],
+    alias: V2_ALIAS,
+    documented: "about 3.1 KB",
+  },
+  {
+    id: "convex-auth-v2-react-passkey",
+    label: "@convex-dev/auth/methods/username-passkey/react",
+    note: "(v2 React passkey hooks with @simplewebauthn/browser, `bench/entries/official-v2-react-passkey.js`)",
+    package: "@convex-dev/auth",
+    installedAs: "@convex-dev/auth-v2",
+    file: "entries/official-v2-react-passkey.js",
+    entry: 'import { useSignInWithUsernamePasskey, useAddPasskey, useRemovePasskey } from "@convex-dev/auth/methods/username-passkey/react"',
+    external: ["react", "react-dom", "convex"],
+    alias: V2_ALIAS,
+    documented: "about 5.7 KB",
+  },
 ];
 
 // The .js files under `dir`, recursively.
@@ -138,14 +197,20 @@ const jsFiles = (dir) =>
     .map((f) => `${dir}/${f}`);
 
 // `imports`: the named exports to import; "default" is imported as `init` (our glue's init()).
-async function bundle(id, imports, from, external) {
+async function bundle(id, imports, from, external, alias) {
   mkdirSync(`${OUT}bundle`, { recursive: true });
   const entry = `${OUT}bundle/${id}.entry.js`;
-  const outfile = `${OUT}bundle/${id}.min.js`;
   const specifiers = imports.map((i) => (i === "default" ? "default as init" : i));
   const locals = imports.map((i) => (i === "default" ? "init" : i));
   writeFileSync(entry, `import { ${specifiers.join(", ")} } from ${JSON.stringify(from)};\nwindow.__x = { ${locals.join(", ")} };\n`);
-  await esbuild.build({ ...ESBUILD_OPTIONS, entryPoints: [entry], outfile, external });
+  return bundleEntry(id, entry, external, alias);
+}
+
+// An entry file (ours or bench/entries/), minified as PEERS.md §2 says.
+async function bundleEntry(id, entry, external, alias) {
+  mkdirSync(`${OUT}bundle`, { recursive: true });
+  const outfile = `${OUT}bundle/${id}.min.js`;
+  await esbuild.build({ ...ESBUILD_OPTIONS, entryPoints: [entry], outfile, external, ...(alias ? { alias } : {}) });
   return sizes(readFileSync(outfile));
 }
 
@@ -166,18 +231,23 @@ async function bundleSizes() {
   const totalRawGlue = addSizes(wasm, glue);
   const peers = [];
   for (const p of PEERS) {
-    const s = await bundle(p.id, p.imports, p.from, p.external);
+    const s = p.file
+      ? await bundleEntry(p.id, `${BENCH}${p.file}`, p.external, p.alias)
+      : await bundle(p.id, p.imports, p.from, p.external, p.alias);
     peers.push({
       id: p.id,
       label: p.label,
+      ...(p.note ? { note: p.note } : {}),
       package: p.package,
-      version: pkgVersion(p.package),
-      entry: `import { ${p.imports.join(", ")} } from "${p.from}"`,
+      version: pkgVersion(p.installedAs ?? p.package),
+      ...(p.installedAs ? { installedAs: p.installedAs } : {}),
+      entry: p.file ? `bench/${p.file}: ${p.entry}` : `import { ${p.imports.join(", ")} } from "${p.from}"`,
       external: p.external,
       minified: s.raw,
       gzip: s.gzip,
       brotli: s.brotli,
       oursOverPeerGzip: round(total.gzip / s.gzip),
+      ...(p.documented ? { documented: `${p.documented} gzip (PROTOCOL-V2.md §4)` } : {}),
     });
   }
   return { wasm, glue, glueMinified, total, totalRawGlue, peers };
@@ -193,6 +263,7 @@ function backendApi(url) {
   return {
     url,
     requests: () => call("GET", "/_test/requests"),
+    outbox: (to) => call("GET", `/_test/outbox?to=${encodeURIComponent(to)}`),
   };
 }
 
@@ -204,15 +275,22 @@ const signUp = (page) =>
     ([email, password]) => window.auth.signIn("password", { email, password, flow: "signUp" }),
     [`bench-${process.pid}-${++emails}@example.com`, PASSWORD],
   );
+// v2: an email sign-up only sends a link (PROTOCOL-V2.md §2); username + password signs in at once.
+const signUpV2 = (page) =>
+  page.evaluate(
+    ([username, password]) => window.auth.signIn("username-password", { username, password, flow: "signUp" }),
+    [`bench${process.pid}x${++emails}`, PASSWORD],
+  );
 
-async function open(context, pageUrl, backendUrl, page) {
+// `query`: more of the page's query string (`&version=v2`).
+async function open(context, pageUrl, backendUrl, page, query = "") {
   page ??= await context.newPage();
   const trouble = [];
   page.on("pageerror", (e) => trouble.push(`pageerror: ${e.message}`));
   page.on("console", (m) => m.type() === "error" && trouble.push(`console: ${m.text()} ${m.location()?.url ?? ""}`));
   page.on("requestfailed", (r) => trouble.push(`requestfailed: ${r.url()} ${r.failure()?.errorText ?? ""}`));
   const started = Date.now();
-  await page.goto(`${pageUrl}${PAGE}?url=${encodeURIComponent(backendUrl)}`);
+  await page.goto(`${pageUrl}${PAGE}?url=${encodeURIComponent(backendUrl)}${query}`);
   try {
     await page.waitForFunction(() => window.readyDone === true, null, { timeout: 30_000 });
   } catch (error) {
@@ -276,23 +354,119 @@ async function coldStart(browser, pageUrl, backend) {
   };
 }
 
+// ---- 3b. requests per reload on Convex Auth v2: ours and the official client ----
+
+// A tab signed in, then RELOADS_V2 reloads of it, each waited for (`done`: the page's flag);
+// counts the backend's request log and the browser's requests to the backend's origin.
+async function countReloads(context, page, backend, done, check) {
+  let browserRequests = 0;
+  const onRequest = (r) => r.url().startsWith(backend.url) && browserRequests++;
+  await sleep(200);
+  const since = (await backend.requests()).length;
+  context.on("request", onRequest);
+  const perLoad = [];
+  for (let i = 0; i < RELOADS_V2; i++) {
+    await page.reload();
+    await page.waitForFunction(done, null, { timeout: 30_000 });
+    const b = await page.evaluate(() => window.bench);
+    check(b, i);
+    perLoad.push(b);
+  }
+  await sleep(300); // anything still on its way
+  context.off("request", onRequest);
+  const backendLog = (await backend.requests()).slice(since);
+  return { backendLog, browserRequests, perLoad };
+}
+
+async function reloadsV2(browser, pageUrl, backend) {
+  log(`requests per reload on v2: ours, ${RELOADS_V2} reloads`);
+  const context = await browser.newContext();
+  const page = await open(context, pageUrl, backend.url, undefined, "&version=v2");
+  const signedIn = await signUpV2(page);
+  if (!signedIn?.signingIn) throw new Error(`v2 sign-up failed: ${JSON.stringify(signedIn)}`);
+  const ours = await countReloads(context, page, backend, () => window.readyDone === true, (b, i) => {
+    if (!b.isAuthenticated) throw new Error(`v2 reload ${i}: the stored session was not adopted`);
+  });
+  await context.close();
+  return {
+    reloads: RELOADS_V2,
+    jwtDurationMs: V2_JWT_MS,
+    backendLoggedRequests: ours.backendLog.length,
+    browserRequestsToBackend: ours.browserRequests,
+    perReload: round(Math.max(ours.backendLog.length, ours.browserRequests) / RELOADS_V2),
+  };
+}
+
+// The official v2 client (bench/entries/official-v2-page.js) with `ConvexClient`: signed up by
+// its own email + password glue (the emailed code read from the backend's outbox), then
+// reloaded. Its refreshes are the backend's `refresh` requests; the sync stand-in's own calls
+// (`/whoami` for each Authenticate, the session watcher's query) are counted apart.
+async function officialReloadsV2(browser, pageUrl, backend, sync) {
+  log(`requests per reload on v2: the official client with ConvexClient, ${RELOADS_V2} reloads`);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const trouble = [];
+  page.on("pageerror", (e) => trouble.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && trouble.push(`console: ${m.text()}`));
+  const settled = () => window.settledDone === true;
+  try {
+    await page.goto(`${pageUrl}${OFFICIAL_V2_PAGE}?url=${encodeURIComponent(backend.url)}&sync=${encodeURIComponent(sync.url)}`);
+    await page.waitForFunction(() => window.readyDone === true, null, { timeout: 30_000 });
+    const email = `bench-official-${process.pid}-${++emails}@example.com`;
+    const started = await page.evaluate(([email, password]) => window.auth.signUp({ email, password }), [email, PASSWORD]);
+    if (!started?.success) throw new Error(`sign-up failed: ${JSON.stringify(started)}`);
+    const emailCode = (await backend.outbox(email)).messages.at(-1)?.code;
+    const completed = await page.evaluate((emailCode) => window.auth.completeSignUp({ emailCode }), emailCode);
+    if (completed?.status !== "complete") throw new Error(`sign-up completion failed: ${JSON.stringify(completed)}`);
+    await page.waitForFunction(settled, null, { timeout: 30_000 });
+    const statsBefore = { ...sync.stats };
+    const official = await countReloads(context, page, backend, settled, (b, i) => {
+      if (!b.isAuthenticated || b.confirmed !== true) throw new Error(`reload ${i}: not signed in or not confirmed: ${JSON.stringify(b)}`);
+    });
+    const refreshes = official.backendLog.filter((e) => e.kind === "refresh");
+    const standIn = official.backendLog.filter((e) => e.path === "/whoami" || e.path === "auth:isAuthenticated");
+    const other = official.backendLog.length - refreshes.length - standIn.length;
+    return {
+      measured: true,
+      client: `@convex-dev/auth/browser ${pkgVersion("@convex-dev/auth-v2")} (bench/entries/official-v2-email-password.js) + ConvexClient (convex ${pkgVersion("convex-1.51")})`,
+      reloads: RELOADS_V2,
+      refreshRequests: refreshes.length,
+      refreshRequestsByStatus: Object.fromEntries([...new Set(refreshes.map((e) => e.status))].map((st) => [st, refreshes.filter((e) => e.status === st).length])),
+      perReload: round(refreshes.length / RELOADS_V2),
+      forcedFetchAccessTokenCalls: official.perLoad.reduce((a, b) => a + b.forcedCalls, 0),
+      otherClientRequests: other,
+      browserRequestsToBackend: official.browserRequests,
+      standInBackendCalls: standIn.length,
+      standIn: Object.fromEntries(Object.entries(sync.stats).map(([k, v]) => [k, v - statsBefore[k]])),
+      pageErrors: official.perLoad.flatMap((b) => b.errors),
+    };
+  } catch (error) {
+    log(`note: the official v2 client could not be measured: ${error.message} ${JSON.stringify(trouble)}`);
+    return { measured: false, error: String(error.message), trouble, perReload: OFFICIAL_V2_DOCUMENTED_PER_LOAD };
+  } finally {
+    await context.close();
+  }
+}
+
 // ---- 4. refresh coalescing ----
 
-async function coalescing(browser, pageUrl, backend) {
+async function coalescing(browser, pageUrl, backend, { version = "v1", rotations = COALESCE_ROTATIONS, jwtDurationMs = COALESCE_JWT_MS } = {}) {
   const configs = [];
   // Rotations that did not go 1 request → 1 token for every caller, with the details.
   const anomalies = [];
+  const query = version === "v2" ? "&version=v2" : "";
   for (const tabs of COALESCE_TABS) {
-    log(`coalescing: ${tabs} tab(s) × ${COALESCE_CALLERS} callers × ${COALESCE_ROTATIONS} rotations`);
+    log(`coalescing (${version}): ${tabs} tab(s) × ${COALESCE_CALLERS} callers × ${rotations} rotations`);
     const context = await browser.newContext();
-    const pages = [await open(context, pageUrl, backend.url)];
-    await signUp(pages[0]);
-    for (let i = 1; i < tabs; i++) pages.push(await open(context, pageUrl, backend.url));
+    const pages = [await open(context, pageUrl, backend.url, undefined, query)];
+    const signedIn = await (version === "v2" ? signUpV2 : signUp)(pages[0]);
+    if (version === "v2" && !signedIn?.signingIn) throw new Error(`v2 sign-up failed: ${JSON.stringify(signedIn)}`);
+    for (let i = 1; i < tabs; i++) pages.push(await open(context, pageUrl, backend.url, undefined, query));
     const perRotation = [];
     const distinctTokens = [];
     // What each tab's callers were last handed: a forced call must answer something else.
     let handed = pages.map(() => new Set());
-    for (let r = 0; r < COALESCE_ROTATIONS; r++) {
+    for (let r = 0; r < rotations; r++) {
       await sleep(200); // let the tabs settle on the last rotation's token
       const since = (await backend.requests()).length;
       // Every tab starts its callers at the same wall-clock instant, 300 ms from now (`held`:
@@ -339,14 +513,14 @@ async function coalescing(browser, pageUrl, backend) {
       tabs,
       callersPerTab: COALESCE_CALLERS,
       forcedCallsPerRotation: tabs * COALESCE_CALLERS,
-      rotations: COALESCE_ROTATIONS,
+      rotations,
       refreshRequests: total,
-      refreshRequestsPerRotation: round(total / COALESCE_ROTATIONS),
+      refreshRequestsPerRotation: round(total / rotations),
       refreshRequestsByRotation: perRotation,
       distinctTokensByRotation: distinctTokens,
     });
   }
-  return { jwtDurationMs: COALESCE_JWT_MS, configs, anomalies };
+  return { ...(version === "v2" ? { version } : {}), jwtDurationMs, configs, anomalies };
 }
 
 // ---- 5. hot path ----
@@ -483,9 +657,9 @@ function table(r) {
   for (const p of b.peers) {
     rows.push([
       "",
-      `peer: ${p.label} ${p.version} (minified / gzip / brotli)`,
+      `peer: ${p.label} ${p.version}${p.note ? ` ${p.note}` : ""} (minified / gzip / brotli)`,
       `${fmt(p.minified)} / **${fmt(p.gzip)}** / ${fmt(p.brotli)}`,
-      `ours/peer gzip = **${p.oursOverPeerGzip}×**`,
+      `ours/peer gzip = **${p.oursOverPeerGzip}×**${p.documented ? `; documented: ${p.documented}` : ""}`,
     ]);
   }
   const c = r.coldStart;
@@ -502,14 +676,29 @@ function table(r) {
     `**${q.perLoad}** per load (${q.backendLoggedRequests} logged by the backend, ${q.browserRequestsToBackend} seen by the browser)`,
     `official @convex-dev/auth/react: ${q.officialPerLoad} per load (a refresh; PROTOCOL.md §3.1)`,
   ]);
-  for (const cfg of r.coalescing.configs) {
-    rows.push([
-      cfg === r.coalescing.configs[0] ? `Refresh coalescing (JWT ${r.coalescing.jwtDurationMs / 1000} s)` : "",
-      `${cfg.tabs} tab(s) × ${cfg.callersPerTab} concurrent forced callers (${cfg.forcedCallsPerRotation} calls), ${cfg.rotations} rotations`,
-      `**${cfg.refreshRequestsPerRotation}** refresh request(s) per rotation (${cfg.refreshRequestsByRotation.join(", ")})`,
-      `${cfg.forcedCallsPerRotation} without coalescing`,
-    ]);
-  }
+  const v = r.requestsPerReloadV2;
+  const o = v.official;
+  rows.push([
+    "Requests per page reload, Convex Auth v2 (valid stored session)",
+    `backend requests in ${v.reloads} reloads (\`version: "v2"\`, signed in through the package, JWT ${v.jwtDurationMs / 60_000} min)`,
+    `**${v.perReload}** per reload (${v.backendLoggedRequests} logged by the backend, ${v.browserRequestsToBackend} seen by the browser)`,
+    o.measured
+      ? `official @convex-dev/auth/browser ${r.versions["@convex-dev/auth-v2"]} + \`ConvexClient\` (convex ${r.versions["convex-1.51"]}), measured: **${o.perReload}** per reload ` +
+        `(${o.refreshRequests} \`refreshSession\` in ${o.reloads} reloads, ${o.browserRequestsToBackend} requests seen by the browser; the sync endpoint is bench/sync-standin.mjs, the v2 backend has none)`
+      : `official @convex-dev/auth/browser 2.0.0: ${o.perReload} per reload, documented (PROTOCOL-V2.md §4: convex's AuthenticationManager forces a refresh once the server confirms the cached token), not measured: ${o.error}`,
+  ]);
+  const coalesceRows = (c, title) => {
+    for (const cfg of c.configs) {
+      rows.push([
+        cfg === c.configs[0] ? `${title} (JWT ${c.jwtDurationMs / 1000} s)` : "",
+        `${cfg.tabs} tab(s) × ${cfg.callersPerTab} concurrent forced callers (${cfg.forcedCallsPerRotation} calls), ${cfg.rotations} rotations`,
+        `**${cfg.refreshRequestsPerRotation}** refresh request(s) per rotation (${cfg.refreshRequestsByRotation.join(", ")})`,
+        `${cfg.forcedCallsPerRotation} without coalescing`,
+      ]);
+    }
+  };
+  coalesceRows(r.coalescing, "Refresh coalescing");
+  coalesceRows(r.coalescingV2, "Refresh coalescing, Convex Auth v2 (`refreshSession`)");
   const h = r.hotPath;
   rows.push(
     [`Hot path (median of ${h.getSnapshot.runs} runs)`, `\`auth.getSnapshot()\` × ${fmt(h.getSnapshot.callsPerRun)}`, `**${h.getSnapshot.nsPerCall} ns**/call`, ""],
@@ -558,21 +747,42 @@ async function main() {
   mkdirSync(OUT, { recursive: true });
   const bundleResult = await bundleSizes();
 
+  // The pages: bench/pages/ and the official v2 client's page bundled with convex 1.51 (the
+  // version the v2 backend runs), not minified.
+  rmSync(PAGES, { recursive: true, force: true });
+  cpSync(`${BENCH}pages`, PAGES, { recursive: true });
+  await esbuild.build({
+    ...ESBUILD_OPTIONS,
+    minify: false,
+    target: "es2022", // the page awaits at top level
+    entryPoints: [`${BENCH}entries/official-v2-page.js`],
+    outfile: `${PAGES}official-v2.js`,
+    alias: { ...V2_ALIAS, convex: "convex-1.51" },
+  });
+
   const pagePort = await freePort();
   const pageUrl = `http://localhost:${pagePort}`;
-  log("starting the local backends, the page server and Chromium");
-  const [main, short] = await Promise.all([
+  log("starting the local backends (v1 and v2), the page server and Chromium");
+  const [main, short, mainV2, shortV2] = await Promise.all([
     startNode("www/backend/main.mjs", { PORT: "0", SITE_URL: `${pageUrl}${PAGE}` }),
     startNode("www/backend/main.mjs", { PORT: "0", SITE_URL: `${pageUrl}${PAGE}`, JWT_DURATION_MS: String(COALESCE_JWT_MS) }),
+    startNode("www/v2/backend/main.mjs", { PORT: "0", SITE_URL: pageUrl, JWT_DURATION_MS: String(V2_JWT_MS) }),
+    startNode("www/v2/backend/main.mjs", { PORT: "0", SITE_URL: pageUrl, JWT_DURATION_MS: String(COALESCE_V2_JWT_MS) }),
   ]);
   const backend = backendApi(main.info.url);
   const shortBackend = backendApi(short.info.url);
-  await startNode("www/serve.mjs", { PORT: String(pagePort), CONVEX_URL: backend.url, TEST_PAGES_DIR: `${BENCH}pages` });
+  const backendV2 = backendApi(mainV2.info.url);
+  const shortBackendV2 = backendApi(shortV2.info.url);
+  const sync = await startSyncStandIn(backendV2.url);
+  await startNode("www/serve.mjs", { PORT: String(pagePort), CONVEX_URL: backend.url, TEST_PAGES_DIR: PAGES });
   const browser = await chromium.launch(CHROMIUM_OPTIONS);
   try {
     const { context, coldStart: cold, requestsPerLoad } = await coldStart(browser, pageUrl, backend);
     const hot = await hotPath(context, pageUrl, backend);
+    const requestsPerReloadV2 = await reloadsV2(browser, pageUrl, backendV2);
+    requestsPerReloadV2.official = await officialReloadsV2(browser, pageUrl, backendV2, sync);
     const coalesce = await coalescing(browser, pageUrl, shortBackend);
+    const coalesceV2 = await coalescing(browser, pageUrl, shortBackendV2, { version: "v2", jwtDurationMs: COALESCE_V2_JWT_MS });
     const mem = await memory(context, pageUrl, backend);
     await context.close();
 
@@ -584,7 +794,9 @@ async function main() {
         "convex-auth-wasm": JSON.parse(readFileSync(`${ROOT}pkg/package.json`, "utf8")).version,
         esbuild: pkgVersion("esbuild"),
         "playwright-core": pkgVersion("playwright-core"),
-        ...Object.fromEntries(PEERS.map((p) => [p.package, pkgVersion(p.package)])),
+        ...Object.fromEntries(PEERS.map((p) => [p.installedAs ?? p.package, pkgVersion(p.installedAs ?? p.package)])),
+        "@simplewebauthn/browser": v2DepVersion("@simplewebauthn/browser"),
+        "convex-1.51": pkgVersion("convex-1.51"),
       },
       method: {
         gzip: `GNU gzip CLI \`gzip -9 -n\` on stdin (${gzipVersion()}); PEERS.md §2's \`gzip -9 -c file\` also stores the file name (+5–30 B)`,
@@ -594,6 +806,12 @@ async function main() {
         coldStart: `${WARMUP_LOADS} unmeasured + ${LOADS} measured loads, each in a fresh tab of one browser context holding a valid session in localStorage (1 h JWT); served with Cache-Control: no-store, so every load fetches and compiles the wasm`,
         requestsPerLoad: "backend request log (/_test/requests) and the browser's requests to the backend origin (incl. CORS preflights) during the measured loads",
         coalescing: `backend with JWT_DURATION_MS=${COALESCE_JWT_MS}; fresh context per row, signed up in tab 1, other tabs opened on the stored session; per rotation every tab runs ${COALESCE_CALLERS} concurrent fetchAccessToken({forceRefreshToken: true}) and the backend's refresh requests are counted`,
+        officialV2Bundles:
+          "@convex-dev/auth 2.0.0 installed in bench/ as the npm alias @convex-dev/auth-v2 (beside 0.0.95), mapped by esbuild's `alias` so that the entries import `@convex-dev/auth/...` as an app does; `convex` (and React for the hooks) external; bench/entries/official-v2-email-password.js re-implements 2.0's email + password React hooks and the provider's wiring for a non-React app",
+        requestsPerReloadV2: `v2 backend (www/v2/backend) with JWT_DURATION_MS=${V2_JWT_MS}; one tab signed in (ours: signIn("username-password", {flow: "signUp"}) with version "v2"; official: its email + password glue, the emailed code read from the outbox), then ${RELOADS_V2} page.reload() each waited for (ours: ready(); official: the backend confirmed the token and no forced fetchAccessToken pending for 300 ms); the backend's request log and the browser's requests to the backend origin during the reloads are counted`,
+        officialV2Sync:
+          "the local v2 backend has no WebSocket sync endpoint, and the official client's per-load refresh follows the sync server's confirmation of the cached token, so the official page's ConvexClient connects to bench/sync-standin.mjs: it confirms an Authenticate only when the backend's GET /whoami accepts the token, and runs subscribed queries on the backend's HTTP API with it; those calls of the stand-in are counted apart (standInBackendCalls)",
+        coalescingV2: `the same as coalescing, on the v2 backend with JWT_DURATION_MS=${COALESCE_V2_JWT_MS}, the page with version "v2", signed up with username + password; refresh requests = refreshSession calls`,
         hotPath: `tight loops inside the page, performance.now() around each run; one warm-up run, then ${HOT_RUNS} runs, median`,
         memory:
           "wasm.memory.buffer.byteLength (the exports object that init() resolves to); grows in 64 KiB pages, never shrinks, so it is the high-water mark. Each stage runs in one go, then GC is forced (CDP HeapProfiler.collectGarbage, 3× with a 20 ms task between, so wasm-bindgen's FinalizationRegistry frees collected closures) before the reading",
@@ -601,7 +819,9 @@ async function main() {
       bundle: bundleResult,
       coldStart: cold,
       requestsPerLoad,
+      requestsPerReloadV2,
       coalescing: coalesce,
+      coalescingV2: coalesceV2,
       hotPath: hot,
       memory: mem,
     };
@@ -613,13 +833,17 @@ async function main() {
       `Produced by \`bash scripts/bench.sh\` (\`make bench\`) on ${m.date.slice(0, 10)}: ${m.cpuModel}, ${m.cpus} cores, ` +
       `Node ${m.node}, headless Chromium ${m.chromium} (playwright-core ${results.versions["playwright-core"]}), ` +
       `esbuild ${results.versions.esbuild}; 1-min load average ${m.loadAverage1m.atStart} at the start, ${m.loadAverage1m.atEnd} at the end. Run time ${results.runtimeSeconds} s. Raw figures and method: \`bench/results.json\`.\n\n` +
-      `Sizes: gzip = GNU \`gzip -9 -n\`, brotli = Node zlib quality 11; bold = gzip. Peers are bundled with esbuild exactly as in PEERS.md §2. ` +
+      `Sizes: gzip = GNU \`gzip -9 -n\`, brotli = Node zlib quality 11; bold = gzip. Peers are bundled with esbuild exactly as in PEERS.md §2 (the Convex Auth v2 rows from the entries in \`bench/entries/\`). ` +
       `Memory: ${mem.note}\n\n`;
     writeFileSync(`${BENCH}results.json`, `${JSON.stringify(results, null, 2)}\n`);
-    const notes = coalesce.anomalies.length
+    const anomalies = [
+      ...coalesce.anomalies.map((a) => ({ ...a, label: "" })),
+      ...coalesceV2.anomalies.map((a) => ({ ...a, label: "v2 " })),
+    ];
+    const notes = anomalies.length
       ? `\n\nCoalescing rotations that did not go "1 request, 1 token for every caller" (details in results.json): ` +
-        coalesce.anomalies
-          .map((a) => `${a.tabs} tab(s) rotation ${a.rotation}: ${a.refreshRequests.length} request(s), ${new Set(a.gotByTab.flat()).size} token(s)${a.oldTokenAnswered ? ", an old token answered" : ""}`)
+        anomalies
+          .map((a) => `${a.label}${a.tabs} tab(s) rotation ${a.rotation}: ${a.refreshRequests.length} request(s), ${new Set(a.gotByTab.flat()).size} token(s)${a.oldTokenAnswered ? ", an old token answered" : ""}`)
           .join("; ") + "."
       : "";
     writeFileSync(`${BENCH}results.md`, `${header}${md}${notes}\n`);
@@ -627,6 +851,7 @@ async function main() {
     process.stdout.write(`wrote bench/results.json and bench/results.md (${results.runtimeSeconds} s)\n`);
   } finally {
     await browser.close().catch(() => {});
+    await sync.close();
     await Promise.all(children.map(stop));
   }
 }

@@ -2,16 +2,19 @@
 # `make bench`: builds the package (scripts/build-pkg.sh), installs bench/'s pinned tools when
 # bench/package-lock.json is newer than the install, then runs bench/run.mjs, which prints one
 # markdown table and writes bench/results.json and bench/results.md. Needs the machine set up
-# (`make setup`: Rust/wasm-pack tools, www/node_modules for the local backend) and Chromium at
-# /usr/bin/chromium (or CHROMIUM=...). About 1–2 minutes on 2 cores.
+# (`make setup`: Rust/wasm-pack tools, www/node_modules and www/v2/node_modules for the local
+# Convex Auth v1 and v2 backends) and Chromium at /usr/bin/chromium (or CHROMIUM=...). About
+# 1.5–2 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
 
-if [ ! -d www/node_modules ]; then
-  echo "bench: www/node_modules is missing (the local backend's packages): run \`make setup\` first" >&2
-  exit 1
-fi
+for modules in www/node_modules www/v2/node_modules; do
+  if [ ! -d "$modules" ]; then
+    echo "bench: $modules is missing (a local backend's packages): run \`make setup\` first" >&2
+    exit 1
+  fi
+done
 
 bash scripts/build-pkg.sh
 
