@@ -785,6 +785,8 @@ enum Then {
     SignInCeremony(SignIn, Ceremony),
     /// Waiting for the lock, with the session signed out and the epoch that followed.
     SignOutLock(CallerId, Leaving, u32),
+    /// The refresh token was read under the lock granted to that operation, if any.
+    SignOutRead(CallerId, Leaving, Option<Op>),
     /// The storage was cleared, under the lock granted to that operation, if any.
     SignOutCleared(CallerId, Leaving, Option<Op>),
     SignOutAnswer(CallerId),
@@ -1009,7 +1011,11 @@ impl<B: Backend> Machine<B> {
                     let lock = granted.then_some(op);
                     // A sign-in since the sign-out was asked for: its session is not cleared.
                     if epoch == self.epoch {
-                        self.clear_for_sign_out(caller, leaving, lock);
+                        // The refresh token is read under the lock: another tab may have
+                        // rotated it (or signed in) since this one last read it, and the
+                        // server session is deleted with the current one (Convex Auth v2).
+                        let then = Then::SignOutRead(caller, leaving, lock);
+                        self.read(&[Slot::RefreshToken], false, then);
                     } else {
                         self.signed_out(caller, leaving, lock);
                     }
@@ -1037,12 +1043,12 @@ impl<B: Backend> Machine<B> {
                     && token.as_deref() != self.token()
                 {
                     self.trace("storage event: following another tab");
-                    self.read(self.jwt_slots(false), false, Then::Announced);
+                    self.read(self.session_slots(), false, Then::Announced);
                 }
             }
             Input::TabAnnounced => {
                 if self.follows_storage() {
-                    self.read(self.jwt_slots(false), false, Then::Announced);
+                    self.read(self.session_slots(), false, Then::Announced);
                 }
             }
             Input::Call { caller, call } => self.call(caller, call),
@@ -1076,14 +1082,13 @@ impl<B: Backend> Machine<B> {
         self.commands.push(Command::Read { op, slots, copy });
     }
 
-    /// The slots that hold a session: the JWT (with the refresh token when `refresh_token`)
-    /// and, for a backend that keeps it, the user id.
-    fn jwt_slots(&self, refresh_token: bool) -> &'static [Slot] {
-        match (refresh_token, self.backend.keeps_user_id()) {
-            (false, false) => &[Slot::Jwt],
-            (false, true) => &[Slot::Jwt, Slot::UserId],
-            (true, false) => &[Slot::Jwt, Slot::RefreshToken],
-            (true, true) => &[Slot::Jwt, Slot::RefreshToken, Slot::UserId],
+    /// The slots that hold a session: the JWT, the refresh token and, for a backend that keeps
+    /// it, the user id, read after the JWT (it is written before it: [`Machine::persist`]).
+    fn session_slots(&self) -> &'static [Slot] {
+        if self.backend.keeps_user_id() {
+            &[Slot::Jwt, Slot::RefreshToken, Slot::UserId]
+        } else {
+            &[Slot::Jwt, Slot::RefreshToken]
         }
     }
 
@@ -1114,8 +1119,10 @@ impl<B: Backend> Machine<B> {
             (Slot::Jwt, session.map(|s| s.token.clone())),
             (Slot::RefreshToken, refresh_token),
         ];
+        // The user id goes first: another tab follows the JWT's write and must find the user
+        // of the new session already there.
         if self.backend.keeps_user_id() {
-            values.push((Slot::UserId, session.and_then(user_value)));
+            values.insert(0, (Slot::UserId, session.and_then(user_value)));
         }
         values.extend(clear.map(|slot| (slot, None)));
         self.write(values, then);
@@ -1257,7 +1264,7 @@ impl<B: Backend> Machine<B> {
         }
         // The refresh token is read too, only to be held: if the storage breaks later, the
         // session goes on in memory with it (else the first refresh there would sign out).
-        self.read(self.jwt_slots(true), false, Then::StartUpJwt);
+        self.read(self.session_slots(), false, Then::StartUpJwt);
     }
 
     fn code_taken(&mut self, code: Option<String>, error: Option<String>) {
@@ -1602,7 +1609,7 @@ impl<B: Backend> Machine<B> {
 
     /// Under the lock (when shared): adopt another tab's token, or rotate.
     fn rotate(&mut self) {
-        self.read(self.jwt_slots(true), true, Then::FlightRead);
+        self.read(self.session_slots(), true, Then::FlightRead);
     }
 
     fn flight_read(&mut self, values: Stored) {
@@ -1831,6 +1838,12 @@ impl<B: Backend> Machine<B> {
                 }
             }
             Then::SignInKept(flow, kept) => self.kept_read(flow, kept, values),
+            Then::SignOutRead(caller, mut leaving, lock) => {
+                if let Some(refresh_token) = values.take(Slot::RefreshToken) {
+                    leaving.refresh_token = Some(refresh_token);
+                }
+                self.clear_for_sign_out(caller, leaving, lock);
+            }
             Then::FlightRead => {
                 values.values.extend(user.map(|u| (Slot::UserId, u)));
                 self.flight_read(values);
@@ -1840,6 +1853,9 @@ impl<B: Backend> Machine<B> {
                     && values.get(Slot::Jwt).map(String::as_str) != self.token() =>
             {
                 self.trace("broadcast: following another tab");
+                // Its refresh token too: a sign-out from this tab deletes the server session
+                // with it (Convex Auth v2 signs out with the refresh token).
+                self.refresh_token = values.take(Slot::RefreshToken);
                 let session = self.parse(values.take(Slot::Jwt), user.as_ref());
                 self.set(session);
             }
@@ -1962,7 +1978,8 @@ impl<B: Backend> Machine<B> {
             self.commands.push(Command::Release { op });
         }
         for p in &self.pending {
-            if let Then::SignOutCleared(_, _, Some(op)) = p.then {
+            if let Then::SignOutRead(_, _, Some(op)) | Then::SignOutCleared(_, _, Some(op)) = p.then
+            {
                 self.commands.push(Command::Release { op });
             }
         }

@@ -214,6 +214,11 @@ pub fn adopt<'a>(
 ) -> Option<&'a Session> {
     let newest = match (stored, copy) {
         (Some(s), Some(c)) if s.claims.iat > c.claims.iat => stored,
+        // Minted in the same second: the copy wins ties (it is ordered with the lock), unless
+        // it is the token held, which a client that keeps no copy (the official one) replaced.
+        (Some(s), Some(c)) if s.claims.iat == c.claims.iat && Some(c.token.as_str()) == held => {
+            stored
+        }
         _ => copy.or(stored),
     };
     newest.filter(|s| Some(s.token.as_str()) != held && s.is_fresh(now_ms))
@@ -234,6 +239,20 @@ mod tests {
 
     fn token(user: &str, iat: i64, exp: i64) -> String {
         jwt(&format!(r#"{{"sub":"{user}|s","iat":{iat},"exp":{exp}}}"#))
+    }
+
+    #[test]
+    fn a_tie_goes_to_the_copy_unless_the_copy_is_the_token_held() {
+        let stored = Session::new(token("u", 100, 4_000_000_000), 0.0, false, 0.0).unwrap();
+        let copy = Session::new(token("v", 100, 4_000_000_000), 0.0, false, 0.0).unwrap();
+        let pick = |held: Option<&str>| {
+            adopt(Some(&stored), Some(&copy), held, 1.0).map(|s| s.token.clone())
+        };
+        assert_eq!(pick(None), Some(copy.token.clone()));
+        // The copy is this tab's own token; a client without copies (the official one) stored
+        // another in the same second.
+        assert_eq!(pick(Some(&copy.token)), Some(stored.token.clone()));
+        assert_eq!(pick(Some(&stored.token)), Some(copy.token.clone()));
     }
 
     #[test]
