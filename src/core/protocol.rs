@@ -118,6 +118,28 @@ pub fn interpret_response(status: u16, json: Option<Json>) -> Result<Json, Error
     }
 }
 
+/// The error of a WebAuthn ceremony whose browser call threw the DOMException `name`:
+/// `NotAllowedError` (the user cancelled, or it timed out) and `AbortError` are
+/// `PasskeyCancelled`; `NotSupportedError` (no WebAuthn) and `SecurityError` (the page may not use
+/// this relying party) are `PasskeyUnsupported`; anything else (options the browser refused) is
+/// `InvalidResponse`.
+pub fn ceremony_error(name: &str, message: &str) -> Error {
+    let (code, what) = match name {
+        "NotAllowedError" | "AbortError" => (
+            ErrorCode::PasskeyCancelled,
+            "The passkey ceremony was cancelled or timed out: ",
+        ),
+        "NotSupportedError" | "SecurityError" => (
+            ErrorCode::PasskeyUnsupported,
+            "Passkeys cannot be used on this page: ",
+        ),
+        _ => (ErrorCode::InvalidResponse, "The passkey ceremony failed: "),
+    };
+    let mut text = String::from(what);
+    text.push_str(message);
+    Error::new(code, text).with_retryable(false)
+}
+
 /// Whether `refresh_token` is a Convex Auth v1 one (`<refreshTokenId>|<sessionId>`; v2's are
 /// base64url, PROTOCOL-V2.md §5).
 pub fn is_v1_refresh_token(refresh_token: &str) -> bool {
@@ -360,6 +382,22 @@ mod tests {
             e.data().and_then(|d| d.get("code")?.string()).as_deref(),
             Some("NOT_AUTHENTICATED")
         );
+    }
+
+    #[test]
+    fn ceremony_errors_by_dom_exception() {
+        for (name, code) in [
+            ("NotAllowedError", ErrorCode::PasskeyCancelled),
+            ("AbortError", ErrorCode::PasskeyCancelled),
+            ("NotSupportedError", ErrorCode::PasskeyUnsupported),
+            ("SecurityError", ErrorCode::PasskeyUnsupported),
+            ("InvalidStateError", ErrorCode::InvalidResponse),
+            ("undefined", ErrorCode::InvalidResponse),
+        ] {
+            let e = ceremony_error(name, "why");
+            assert_eq!((e.code(), e.retryable()), (code, false), "{name}");
+            assert!(e.message().ends_with("why"));
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::core::machine::{
     Backend, Call, CallerId, Command, Config, ConvexAuthV1, Input, Machine, Outcome, Slot, Stored,
     Timer, LOCK_TIMEOUT_MS, REQUEST_TIMEOUT_MS, STORAGE_TIMEOUT_MS,
 };
+use crate::core::protocol;
 use crate::core::session::{AuthEvent, AuthEventKind, AuthState};
 use crate::core::v2::ConvexAuthV2;
 
@@ -529,12 +530,10 @@ impl SessionPort {
         self.feed(Input::CeremonyDone { op, result });
     }
 
-    /// A WebAuthn ceremony failed with the error `code` (`PasskeyCancelled`,
-    /// `PasskeyUnsupported`, `InvalidResponse`) and `message`.
+    /// A WebAuthn ceremony failed: the browser threw the DOMException `name` with `message`.
     #[wasm_bindgen(js_name = ceremonyFailed)]
-    pub fn ceremony_failed(&self, op: u32, code: &str, message: String) {
-        let code = ErrorCode::parse(code).unwrap_or(ErrorCode::InvalidResponse);
-        let result = Err(Error::new(code, message));
+    pub fn ceremony_failed(&self, op: u32, name: &str, message: &str) {
+        let result = Err(protocol::ceremony_error(name, message));
         self.feed(Input::CeremonyDone { op, result });
     }
 

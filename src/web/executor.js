@@ -166,11 +166,11 @@ export const executor = (port, url, store, keys, area, announce, handle, replace
     /** Takes the page URL's parameters `code` and `error`: port.codeTaken(op, code, error). */
     takeCode: (op, code, error) =>
       takeCode(handle, replace, code, error).then((taken) => feed(() => port.codeTaken(op, taken?.code, taken?.error))),
-    /** Waits for the WebAuthn ceremony `running` (webauthn.js): port.ceremonyDone(op, credential) or port.ceremonyFailed(op, error). */
+    /** Waits for the WebAuthn ceremony `running` (webauthn.js): port.ceremonyDone(op, credential) or port.ceremonyFailed(op, name, message). */
     ceremony: (op, running) =>
       running.then(
         (credential) => feed(() => port.ceremonyDone(op, credential)),
-        (e) => feed(() => port.ceremonyFailed(op, e.code, e.message)),
+        (e) => feed(() => port.ceremonyFailed(op, e.name, e.message)),
       ),
     /** Takes the Web Lock `name` (waiting at most `ms`): port.locked(op, granted). */
     lock: (op, name, ms) =>

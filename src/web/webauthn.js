@@ -2,8 +2,6 @@
 // JSON forms, binary fields in base64url) and the credential back as the JSON the server's
 // validators accept (field by field: they refuse the extra fields of `credential.toJSON()`).
 
-import { authError } from "./io.js";
-
 const fromBase64url = (s) =>
   Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
 
@@ -18,14 +16,15 @@ const descriptors = (list) => (list ?? []).map((d) => ({ ...d, id: fromBase64url
 /**
  * Runs `navigator.credentials.create` (`register`) or `.get` with the server's `options` and
  * resolves the credential's JSON form; `conditional` (passkey autofill) asks `.get` for
- * `mediation: "conditional"` where the browser offers it (a plain `.get` elsewhere). Rejects with a ConvexAuthError: `PasskeyUnsupported`
- * (no WebAuthn here, or the page may not use it), `PasskeyCancelled` (the user cancelled, or
- * the ceremony timed out), `InvalidResponse` (options this browser cannot use).
+ * `mediation: "conditional"` where the browser offers it (a plain `.get` elsewhere). Rejects with
+ * `{name, message}`: the name of the DOMException the browser threw (`NotSupportedError` where
+ * there is no WebAuthn, `NotAllowedError` for a ceremony that produced no credential), which the
+ * client turns into an error code (src/core/protocol.rs, `ceremony_error`).
  */
 export const ceremony = async (register, conditional, options) => {
   const credentials = globalThis.navigator?.credentials;
   if (!globalThis.PublicKeyCredential || !credentials) {
-    throw authError("This browser does not support passkeys", "PasskeyUnsupported", false);
+    throw { name: "NotSupportedError", message: "This browser does not support passkeys" };
   }
   let credential;
   try {
@@ -42,16 +41,9 @@ export const ceremony = async (register, conditional, options) => {
     }
     credential = await (register ? credentials.create(request) : credentials.get(request));
   } catch (e) {
-    const name = e?.name;
-    if (name == "NotAllowedError" || name == "AbortError") {
-      throw authError("The passkey ceremony was cancelled or timed out", "PasskeyCancelled", false);
-    }
-    if (name == "SecurityError" || name == "NotSupportedError") {
-      throw authError("Passkeys cannot be used on this page: " + e.message, "PasskeyUnsupported", false);
-    }
-    throw authError("The passkey ceremony failed: " + (e?.message ?? e), "InvalidResponse", false);
+    throw { name: String(e?.name), message: String(e?.message ?? e) };
   }
-  if (!credential) throw authError("The passkey ceremony was cancelled", "PasskeyCancelled", false);
+  if (!credential) throw { name: "NotAllowedError", message: "The ceremony produced no credential" };
   const r = credential.response;
   const response = { clientDataJSON: toBase64url(r.clientDataJSON) };
   if (register) {
