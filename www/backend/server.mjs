@@ -3,13 +3,15 @@
 // auth: sign-in, tokens and sessions are @convex-dev/auth's; it only verifies Bearer JWTs the
 // way the Convex backend does (OIDC discovery of the issuers in auth.config.js), routes HTTP
 // actions, and adds the test-only endpoints of BACKEND.md (outbox, OAuth identity, faults,
-// request log).
+// request log, identity-platform tokens and webhook deliveries).
+import { randomBytes, randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
 import http from "node:http";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as jose from "jose";
 import { OAuth2Server } from "oauth2-mock-server";
+import { Webhook } from "svix";
 import { corsHeaders, parseFault, readBody, resetConnection, sendJson, sleep, takeFault, tokenClientId } from "./http.mjs";
 
 const CONVEX_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "convex");
@@ -21,6 +23,17 @@ const DEFAULT_IDP_USER = Object.freeze({
 });
 const GITHUB_CLIENT = { id: "local-github-client", secret: "local-github-secret" };
 const OIDC_CLIENT = { id: "local-oidc-client", secret: "local-oidc-secret" };
+// The identity platform's OAuth client: the OAuth mock mints its id_tokens with aud "convex",
+// the audience auth.config.js trusts for CLERK_JWT_ISSUER_DOMAIN (a public client, PKCE).
+const PLATFORM_CLIENT_ID = "convex";
+const PLATFORM_AUDIENCE = "convex";
+const MAX_PLATFORM_TTL_MS = 366 * 24 * 3600 * 1000;
+const MAX_DELAY_MS = 2 ** 31 - 1; // setTimeout's bound
+
+/** A platform token lifetime: whole milliseconds from 1 s up (claims count seconds), or null. */
+function platformTtl(value) {
+  return Number.isInteger(value) && value >= 1000 && value <= MAX_PLATFORM_TTL_MS ? value : null;
+}
 
 /** Every `.js` file under convex/, keyed the way convex-test expects ("./convex/auth.js"). */
 function convexModules() {
@@ -41,12 +54,18 @@ function convexModules() {
 
 /**
  * Starts the OAuth mock and the backend. Options: port (0 = any), host, siteUrl,
- * jwtDurationMs, jwtPrivateKey and jwks (PEM and JSON; a fresh RS256 pair otherwise).
+ * jwtDurationMs, jwtPrivateKey and jwks (PEM and JSON; a fresh RS256 pair otherwise);
+ * platformTokenTtlMs (env PLATFORM_TOKEN_TTL_MS, default one hour, whole seconds from 1000 up:
+ * the lifetime of the identity platform's tokens, those the OAuth mock mints for client
+ * "convex" and those of POST /_test/platform/token) and clerkWebhookSecret (env
+ * CLERK_WEBHOOK_SECRET, "whsec_..."; a fresh one otherwise: the signing secret of the
+ * deliveries that POST /_test/webhook makes to /clerk-users-webhook).
  * Resolves to {url, siteUrl, idpUrl, close()}.
  */
 export async function startBackend(options = {}) {
   const host = options.host ?? "127.0.0.1";
   const siteUrl = (options.siteUrl ?? "http://localhost:5173").replace(/\/$/, "");
+  const platform = platformSettings(options);
 
   let idpUser = { ...DEFAULT_IDP_USER };
   const idp = new OAuth2Server(undefined, undefined, {
@@ -76,6 +95,29 @@ export async function startBackend(options = {}) {
       name: idpUser.name,
       email: idpUser.email,
     };
+  });
+  // The identity platform's client "convex": tokens of PLATFORM_TOKEN_TTL_MS, and a refresh
+  // keeps the identity its refresh token was issued for (an OIDC client checks that `sub`
+  // stays the same) instead of taking the identity of the next login.
+  const platformRefreshUsers = new Map();
+  const platformUserFor = (req) =>
+    (req.body?.grant_type === "refresh_token" && platformRefreshUsers.get(req.body.refresh_token)) || idpUser;
+  idp.service.on("beforeTokenSigning", (token, req) => {
+    if (tokenClientId(req) !== PLATFORM_CLIENT_ID) return;
+    const user = platformUserFor(req);
+    Object.assign(token.payload, { sub: user.sub, email: user.email, name: user.name });
+    token.payload.exp = token.payload.iat + ttlSeconds(platform.ttlMs);
+  });
+  idp.service.on("beforeResponse", (response, req) => {
+    if (tokenClientId(req) !== PLATFORM_CLIENT_ID || response.statusCode !== 200 || req.res?.headersSent) return;
+    response.body.expires_in = ttlSeconds(platform.ttlMs);
+    if (response.body.refresh_token) platformRefreshUsers.set(response.body.refresh_token, { ...platformUserFor(req) });
+  });
+  // oauth2-mock-server 8.1.0 answers 400 to a code_verifier that does not match, then goes on
+  // and answers again; that second answer throws and resets the connection, which sometimes
+  // loses the 400. Make the second answer a no-op.
+  idp.service.on("beforeResponse", (_response, req) => {
+    if (req.res?.headersSent) req.res.json = () => req.res;
   });
   await idp.start(0, host);
   const idpUrl = `http://${host}:${idp.address().port}`;
@@ -109,6 +151,10 @@ export async function startBackend(options = {}) {
     AUTH_MOCK_OIDC_ISSUER: idpUrl,
     AUTH_MOCK_OIDC_ID: OIDC_CLIENT.id,
     AUTH_MOCK_OIDC_SECRET: OIDC_CLIENT.secret,
+    // The identity platform: auth.config.js trusts the OAuth mock as its issuer; the Clerk
+    // webhook route verifies deliveries with this secret.
+    CLERK_JWT_ISSUER_DOMAIN: idpUrl,
+    CLERK_WEBHOOK_SECRET: platform.webhookSecret,
   });
   if (options.jwtDurationMs !== undefined) process.env.JWT_DURATION_MS = String(options.jwtDurationMs);
 
@@ -121,6 +167,10 @@ export async function startBackend(options = {}) {
   ]);
   const modules = convexModules();
 
+  // The identity platform's test side: its tokens, and Clerk-shaped webhook deliveries.
+  const platformTokens = platformTokenMinter(idp);
+  const webhooks = webhookDeliverer(`${backendUrl}/clerk-users-webhook`, platform.webhookSecret);
+
   // Everything /_test/reset empties.
   const state = { t: null, outbox: [], faults: [], requests: [] };
   const reset = () => {
@@ -129,6 +179,7 @@ export async function startBackend(options = {}) {
     state.faults = [];
     state.requests = [];
     idpUser = { ...DEFAULT_IDP_USER };
+    webhooks.dropPending();
   };
   reset();
   globalThis.__convexAuthLocalOutbox = (message) => state.outbox.push(message);
@@ -382,6 +433,16 @@ export async function startBackend(options = {}) {
       }
       case "GET /_test/requests":
         return sendJson(res, 200, state.requests);
+      case "POST /_test/platform/token": {
+        const request = parsePlatformTokenRequest(json(), platform.ttlMs);
+        if (request.error) return sendJson(res, 400, { error: request.error });
+        return sendJson(res, 200, await platformTokens.mint(request));
+      }
+      case "POST /_test/webhook": {
+        const request = parseWebhookRequest(json());
+        if (request.error) return sendJson(res, 400, { error: request.error });
+        return sendJson(res, 200, await webhooks.deliver(request));
+      }
       default:
         return sendJson(res, 404, { error: `No test endpoint ${route}` });
     }
@@ -437,9 +498,164 @@ export async function startBackend(options = {}) {
     siteUrl,
     idpUrl,
     async close() {
+      webhooks.dropPending();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await idp.stop();
+    },
+  };
+}
+
+// ---- The identity platform (BACKEND.md, "Identity platform pieces") ----
+// Tokens of the trusted platform issuer are minted by the OAuth mock itself (its key, its
+// discovery document, its JWKS), exactly as for client "convex" in the OAuth flow. None of
+// this decides anything the Convex backend would: the Bearer check and the functions do.
+
+/** {ttlMs, webhookSecret} from the options, else the environment, else the defaults. */
+function platformSettings(options) {
+  const ttlInput = options.platformTokenTtlMs ?? process.env.PLATFORM_TOKEN_TTL_MS;
+  const ttlMs = ttlInput === undefined ? 3600 * 1000 : platformTtl(Number(ttlInput));
+  if (ttlMs === null) {
+    throw new Error(`PLATFORM_TOKEN_TTL_MS must be a whole number of milliseconds from 1000 up, got ${ttlInput}`);
+  }
+  const webhookSecret =
+    options.clerkWebhookSecret ?? process.env.CLERK_WEBHOOK_SECRET ?? `whsec_${randomBytes(24).toString("base64")}`;
+  try {
+    new Webhook(webhookSecret);
+  } catch (error) {
+    throw new Error(`CLERK_WEBHOOK_SECRET is not a Svix signing secret ("whsec_" and base64): ${error.message}`);
+  }
+  return { ttlMs, webhookSecret };
+}
+
+/** The seconds a token of `ttlMs` lives: claims count whole seconds, rounded up. */
+const ttlSeconds = (ttlMs) => Math.ceil(ttlMs / 1000);
+
+/**
+ * The body of POST /_test/platform/token, {sub, name?, email?, ttlMs?, issuer?}, checked:
+ * {sub, name, email, ttlMs, issuer} or {error}.
+ */
+function parsePlatformTokenRequest(body, defaultTtlMs) {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    return { error: "Expected a JSON object {sub, name?, email?, ttlMs?, issuer?}." };
+  }
+  const unknown = Object.keys(body).filter((k) => !["sub", "name", "email", "ttlMs", "issuer"].includes(k));
+  if (unknown.length > 0) return { error: `Unknown field(s) ${unknown.join(", ")}; expected {sub, name?, email?, ttlMs?, issuer?}.` };
+  if (typeof body.sub !== "string" || body.sub === "") return { error: "sub must be a non-empty string." };
+  for (const key of ["name", "email"]) {
+    if (body[key] !== undefined && typeof body[key] !== "string") return { error: `${key} must be a string when given.` };
+  }
+  const ttlMs = body.ttlMs === undefined ? defaultTtlMs : platformTtl(body.ttlMs);
+  if (ttlMs === null) {
+    return { error: `ttlMs must be a whole number of milliseconds from 1000 to ${MAX_PLATFORM_TTL_MS}.` };
+  }
+  const issuer = body.issuer ?? "platform";
+  if (issuer !== "platform" && issuer !== "untrusted") return { error: 'issuer must be "platform" or "untrusted" when given.' };
+  return { sub: body.sub, name: body.name, email: body.email, ttlMs, issuer };
+}
+
+/**
+ * Mints RS256 JWTs of the identity platform, shaped like a Clerk "convex" template token:
+ * {iss, sub, aud: "convex", iat, nbf, exp, name?, email?}. issuer "platform" signs with the
+ * OAuth mock's key (the issuer auth.config.js trusts); "untrusted" with a key of its own, as
+ * `<idp url>/untrusted`, an issuer the backend does not know.
+ */
+function platformTokenMinter(idp) {
+  let untrusted;
+  const makeUntrusted = async () => {
+    const { privateKey } = await jose.generateKeyPair("RS256");
+    return { key: privateKey, kid: `untrusted-${randomUUID()}` };
+  };
+  return {
+    async mint({ sub, name, email, ttlMs, issuer }) {
+      const setClaims = (payload) => {
+        Object.assign(payload, { sub, aud: PLATFORM_AUDIENCE });
+        if (name !== undefined) payload.name = name;
+        if (email !== undefined) payload.email = email;
+        payload.exp = payload.iat + ttlSeconds(ttlMs);
+      };
+      let token;
+      if (issuer === "untrusted") {
+        untrusted ??= makeUntrusted();
+        const { key, kid } = await untrusted;
+        const iat = Math.floor(Date.now() / 1000);
+        const payload = { iss: `${idp.issuer.url}/untrusted`, iat, nbf: iat - 10 };
+        setClaims(payload);
+        token = await new jose.SignJWT(payload).setProtectedHeader({ alg: "RS256", kid, typ: "JWT" }).sign(key);
+      } else {
+        token = await idp.issuer.buildToken({ scopesOrTransform: (_header, payload) => setClaims(payload) });
+      }
+      const { iss, exp, iat } = jose.decodeJwt(token);
+      return { token, issuer: iss, exp, iat };
+    },
+  };
+}
+
+/** The body of POST /_test/webhook, {type, data, delayMs?}, checked: itself or {error}. */
+function parseWebhookRequest(body) {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    return { error: "Expected a JSON object {type, data, delayMs?}." };
+  }
+  const unknown = Object.keys(body).filter((k) => !["type", "data", "delayMs"].includes(k));
+  if (unknown.length > 0) return { error: `Unknown field(s) ${unknown.join(", ")}; expected {type, data, delayMs?}.` };
+  if (typeof body.type !== "string" || body.type === "") return { error: 'type must be a non-empty string such as "user.created".' };
+  if (body.data === null || typeof body.data !== "object" || Array.isArray(body.data)) {
+    return { error: "data must be an object (Clerk's user object for user.* events)." };
+  }
+  const delayMs = body.delayMs ?? 0;
+  if (!(Number.isFinite(delayMs) && delayMs >= 0 && delayMs <= MAX_DELAY_MS)) {
+    return { error: `delayMs must be a number of milliseconds from 0 to ${MAX_DELAY_MS}.` };
+  }
+  return { type: body.type, data: body.data, delayMs };
+}
+
+/**
+ * Delivers Clerk-shaped events ({type, data, object: "event"}) to the backend's own
+ * /clerk-users-webhook as Svix does: signed with the endpoint's secret at the moment of
+ * delivery, over HTTP, so the route verifies them like any external delivery (and the request
+ * log and faults see them). deliver() answers {id, delivered, status} at once, or
+ * {id, delivered: false, status: null, deliverAt} for a delayed delivery; dropPending()
+ * cancels the delayed ones.
+ */
+function webhookDeliverer(url, secret) {
+  const svix = new Webhook(secret);
+  const pending = new Map();
+  async function send(id, payload) {
+    const now = new Date();
+    const response = await fetch(url, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        "svix-id": id,
+        "svix-timestamp": String(Math.floor(now.getTime() / 1000)),
+        "svix-signature": svix.sign(id, now, payload),
+      },
+      body: payload,
+    });
+    await response.arrayBuffer();
+    return response.status;
+  }
+  return {
+    async deliver({ type, data, delayMs }) {
+      const id = `msg_${randomUUID().replaceAll("-", "")}`;
+      const payload = JSON.stringify({ type, data, object: "event" });
+      if (delayMs > 0) {
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          send(id, payload).catch((error) => console.error(`local backend: webhook ${id} not delivered:`, error));
+        }, delayMs);
+        pending.set(id, timer);
+        return { id, delivered: false, status: null, deliverAt: Date.now() + delayMs };
+      }
+      try {
+        return { id, delivered: true, status: await send(id, payload) };
+      } catch (error) {
+        return { id, delivered: false, status: null, error: String(error?.cause?.code ?? error?.message ?? error) };
+      }
+    },
+    dropPending() {
+      for (const timer of pending.values()) clearTimeout(timer);
+      pending.clear();
     },
   };
 }
