@@ -10,7 +10,9 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as jose from "jose";
 import { OAuth2Server } from "oauth2-mock-server";
+import { WebSocketServer } from "ws";
 import { corsHeaders, parseFault, readBody, resetConnection, sendJson, sleep, takeFault, tokenClientId } from "./http.mjs";
+import { createSyncEndpoint } from "./sync.mjs";
 
 const CONVEX_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "convex");
 const INTERNAL_HEADER = "x-local-backend-internal";
@@ -123,8 +125,10 @@ export async function startBackend(options = {}) {
 
   // Everything /_test/reset empties.
   const state = { t: null, outbox: [], faults: [], requests: [] };
+  let sync = null; // the WebSocket sync endpoint, created below
   const reset = () => {
     state.t = convexTest(schema.default, modules);
+    sync?.reset();
     state.outbox = [];
     state.faults = [];
     state.requests = [];
@@ -246,6 +250,32 @@ export async function startBackend(options = {}) {
     }
   }
 
+  // ---- The WebSocket sync protocol (sync.mjs) on the same port ----
+  sync = createSyncEndpoint({
+    WebSocketServer,
+    authenticate,
+    callFunction,
+    jsonToConvex: values.jsonToConvex,
+    // Mutations and actions over sync are logged like the HTTP API's calls, marked `transport`.
+    onCall: ({ path, args, hasAuth }) => {
+      const entry = {
+        path,
+        kind: authCallKind(path, args),
+        provider: typeof args?.provider === "string" ? args.provider : null,
+        hasAuth,
+        at: Date.now(),
+        status: null,
+        fault: null,
+        transport: "sync",
+      };
+      state.requests.push(entry);
+      return (success) => {
+        entry.status = success ? 200 : 560;
+      };
+    },
+  });
+  server.on("upgrade", (req, socket, head) => sync.handleUpgrade(req, socket, head));
+
   function authCallKind(path, args) {
     if (path === "auth:signOut") return "signOut";
     if (path !== "auth:signIn") return null;
@@ -291,6 +321,7 @@ export async function startBackend(options = {}) {
     const auth = await authenticate(req.headers.authorization);
     if (auth && !auth.identity) return sendJson(res, auth.status, { code: auth.code, message: auth.message });
     const result = await callFunction(routeKind.startsWith("run:") ? "any" : routeKind, path, args, auth?.identity);
+    if (routeKind !== "query" && (routeKind !== "mutation" || result.status === "success")) sync.committed();
     if (fault?.kind === "lost-response") return resetConnection(res);
     return sendJson(res, result.status === "success" ? 200 : 560, result);
   }
@@ -315,6 +346,7 @@ export async function startBackend(options = {}) {
       headers,
       body: hasBody ? body : undefined,
     });
+    sync.committed();
     if (fault?.kind === "lost-response") return resetConnection(res);
     const out = {};
     response.headers.forEach((value, name) => {
@@ -437,6 +469,7 @@ export async function startBackend(options = {}) {
     siteUrl,
     idpUrl,
     async close() {
+      sync.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await idp.stop();
