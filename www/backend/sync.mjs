@@ -60,6 +60,12 @@ function expiryOf(jwt) {
 
 class ProtocolError extends Error {}
 
+function checkPath(udfPath) {
+  if (typeof udfPath !== "string" || udfPath === "") {
+    throw new ProtocolError("WSMessageInvalidJson: udfPath is a non-empty string");
+  }
+}
+
 /**
  * The sync endpoint. Options:
  * - WebSocketServer: the `ws` package's class.
@@ -273,6 +279,12 @@ export function createSyncEndpoint({ WebSocketServer, authenticate, callFunction
           if (!Number.isInteger(newVersion) || newVersion <= baseVersion || !Array.isArray(modifications)) {
             throw new ProtocolError("WSMessageInvalidJson: a ModifyQuerySet moves to a later version");
           }
+          for (const m of modifications) {
+            if (m?.type === "Add") checkPath(m.udfPath);
+            else if (m?.type !== "Remove") {
+              throw new ProtocolError(`WSMessageInvalidJson: unknown query set modification ${JSON.stringify(m?.type)}`);
+            }
+          }
           this.pendingModifications.push(...modifications);
           this.received.querySet = newVersion;
           return this.scheduleUpdate(true);
@@ -280,12 +292,14 @@ export function createSyncEndpoint({ WebSocketServer, authenticate, callFunction
         case "Authenticate":
           return await this.authenticate(message);
         case "Mutation": {
+          checkPath(message.udfPath);
           const identity = this.callIdentity();
           if (identity === undefined) return;
           this.mutations = this.mutations.then(() => this.mutation(message, identity)).catch((error) => this.failed(error));
           return;
         }
         case "Action": {
+          checkPath(message.udfPath);
           const identity = this.callIdentity();
           if (identity === undefined) return;
           this.action(message, identity).catch((error) => this.failed(error));
@@ -440,13 +454,11 @@ export function createSyncEndpoint({ WebSocketServer, authenticate, callFunction
       }
       const modifications = new Map();
       for (const m of this.pendingModifications.splice(0)) {
-        if (m?.type === "Add") {
+        if (m.type === "Add") {
           this.queries.set(m.queryId, { udfPath: m.udfPath, args: m.args, componentPath: m.componentPath, hash: null });
-        } else if (m?.type === "Remove") {
+        } else {
           this.queries.delete(m.queryId);
           modifications.set(m.queryId, { type: "QueryRemoved", queryId: m.queryId });
-        } else {
-          throw new ProtocolError(`WSMessageInvalidJson: unknown query set modification ${JSON.stringify(m?.type)}`);
         }
       }
       const { identity, exp } = this.auth;
