@@ -126,6 +126,14 @@ test("setAuth with a signed-in user's JWT: users:viewer is the user; clearAuth s
   assert.equal(user.value._id, userId);
   assert.equal(user.value.isAnonymous, true);
   assert.equal(await c.query("users:viewer", {}).then((u) => u?._id), userId);
+  // An action over sync: a sign-in, in the request log as one, marked `transport: "sync"`.
+  const other = await c.action("auth:signIn", { provider: "anonymous" });
+  assert.ok(other.tokens.token && other.tokens.token !== tokens.token);
+  const log = (await testApi(backend, "GET", "/_test/requests")).body.filter((r) => r.transport === "sync");
+  assert.deepEqual(
+    log.map((r) => [r.path, r.kind, r.provider, r.hasAuth, r.status]),
+    [["auth:signIn", "signIn", "anonymous", true, 200]],
+  );
 
   c.client.clearAuth();
   await viewer.wait("value", (v) => v === null, { since: user.index + 1 });
