@@ -2,8 +2,8 @@
 // real @convex-dev/auth, behind Convex's public HTTP API. This module decides nothing about
 // auth: sign-in, tokens and sessions are @convex-dev/auth's; it only verifies Bearer JWTs the
 // way the Convex backend does (OIDC discovery of the issuers in auth.config.js), routes HTTP
-// actions, and adds the test-only endpoints of BACKEND.md (outbox, OAuth identity, faults,
-// request log).
+// actions, serves the WebSocket sync protocol on the same port (sync.mjs), and adds the
+// test-only endpoints of BACKEND.md (outbox, OAuth identity, faults, request log).
 import { readdirSync } from "node:fs";
 import http from "node:http";
 import { dirname, join, relative } from "node:path";

@@ -2,8 +2,9 @@
 // real @convex-dev/auth 2.0.0 components, behind Convex's public HTTP API. This module decides
 // nothing about auth: sign-in, tokens and sessions are @convex-dev/auth's. It verifies Bearer
 // JWTs the way the Convex backend does (against auth.config.js and the deployment's JWKS),
-// routes HTTP actions (the app's and the components' under their prefixes), and adds the
-// test-only endpoints of BACKEND.md (outbox, OAuth identity, faults, request log).
+// routes HTTP actions (the app's and the components' under their prefixes), serves the WebSocket
+// sync protocol on the same port (../../backend/sync.mjs), and adds the test-only endpoints of
+// BACKEND.md (outbox, OAuth identity, faults, request log).
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { dirname, join } from "node:path";
