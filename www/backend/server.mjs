@@ -2,8 +2,9 @@
 // real @convex-dev/auth, behind Convex's public HTTP API. This module decides nothing about
 // auth: sign-in, tokens and sessions are @convex-dev/auth's; it only verifies Bearer JWTs the
 // way the Convex backend does (OIDC discovery of the issuers in auth.config.js), routes HTTP
-// actions, and adds the test-only endpoints of BACKEND.md (outbox, OAuth identity, faults,
-// request log, identity-platform tokens and webhook deliveries).
+// actions, serves the WebSocket sync protocol on the same port (sync.mjs), and adds the
+// test-only endpoints of BACKEND.md (outbox, OAuth identity, faults, request log,
+// identity-platform tokens and webhook deliveries).
 import { randomBytes, randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
 import http from "node:http";
@@ -12,7 +13,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import * as jose from "jose";
 import { OAuth2Server } from "oauth2-mock-server";
 import { Webhook } from "svix";
+import { WebSocketServer } from "ws";
 import { corsHeaders, parseFault, readBody, resetConnection, sendJson, sleep, takeFault, tokenClientId } from "./http.mjs";
+import { createSyncEndpoint } from "./sync.mjs";
 
 const CONVEX_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "convex");
 const INTERNAL_HEADER = "x-local-backend-internal";
@@ -173,8 +176,10 @@ export async function startBackend(options = {}) {
 
   // Everything /_test/reset empties.
   const state = { t: null, outbox: [], faults: [], requests: [] };
+  let sync = null; // the WebSocket sync endpoint, created below
   const reset = () => {
     state.t = convexTest(schema.default, modules);
+    sync?.reset();
     state.outbox = [];
     state.faults = [];
     state.requests = [];
@@ -297,6 +302,32 @@ export async function startBackend(options = {}) {
     }
   }
 
+  // ---- The WebSocket sync protocol (sync.mjs) on the same port ----
+  sync = createSyncEndpoint({
+    WebSocketServer,
+    authenticate,
+    callFunction,
+    jsonToConvex: values.jsonToConvex,
+    // Mutations and actions over sync are logged like the HTTP API's calls, marked `transport`.
+    onCall: ({ path, args, hasAuth }) => {
+      const entry = {
+        path,
+        kind: authCallKind(path, args),
+        provider: typeof args?.provider === "string" ? args.provider : null,
+        hasAuth,
+        at: Date.now(),
+        status: null,
+        fault: null,
+        transport: "sync",
+      };
+      state.requests.push(entry);
+      return (success) => {
+        entry.status = success ? 200 : 560;
+      };
+    },
+  });
+  server.on("upgrade", (req, socket, head) => sync.handleUpgrade(req, socket, head));
+
   function authCallKind(path, args) {
     if (path === "auth:signOut") return "signOut";
     if (path !== "auth:signIn") return null;
@@ -342,6 +373,7 @@ export async function startBackend(options = {}) {
     const auth = await authenticate(req.headers.authorization);
     if (auth && !auth.identity) return sendJson(res, auth.status, { code: auth.code, message: auth.message });
     const result = await callFunction(routeKind.startsWith("run:") ? "any" : routeKind, path, args, auth?.identity);
+    if (routeKind !== "query" && (routeKind !== "mutation" || result.status === "success")) sync.committed();
     if (fault?.kind === "lost-response") return resetConnection(res);
     return sendJson(res, result.status === "success" ? 200 : 560, result);
   }
@@ -366,6 +398,7 @@ export async function startBackend(options = {}) {
       headers,
       body: hasBody ? body : undefined,
     });
+    sync.committed();
     if (fault?.kind === "lost-response") return resetConnection(res);
     const out = {};
     response.headers.forEach((value, name) => {
@@ -499,6 +532,7 @@ export async function startBackend(options = {}) {
     idpUrl,
     async close() {
       webhooks.dropPending();
+      sync.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await idp.stop();

@@ -2,16 +2,19 @@
 // real @convex-dev/auth 2.0.0 components, behind Convex's public HTTP API. This module decides
 // nothing about auth: sign-in, tokens and sessions are @convex-dev/auth's. It verifies Bearer
 // JWTs the way the Convex backend does (against auth.config.js and the deployment's JWKS),
-// routes HTTP actions (the app's and the components' under their prefixes), and adds the
-// test-only endpoints of BACKEND.md (outbox, OAuth identity, faults, request log).
+// routes HTTP actions (the app's and the components' under their prefixes), serves the WebSocket
+// sync protocol on the same port (../../backend/sync.mjs), and adds the test-only endpoints of
+// BACKEND.md (outbox, OAuth identity, faults, request log).
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as jose from "jose";
+import { WebSocketServer } from "ws";
 import { BRIDGE_MODULE_NAME, installComponentEnv, loadApp } from "./app.mjs";
 import { startIdp } from "./idp.mjs";
 import { corsHeaders, parseFault, readBody, resetConnection, sendJson, sleep, takeFault } from "../../backend/http.mjs";
+import { createSyncEndpoint } from "../../backend/sync.mjs";
 
 const CONVEX_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "convex");
 const INTERNAL_HEADER = "x-local-backend-internal";
@@ -92,10 +95,12 @@ export async function startBackend(options = {}) {
 
   // Everything /_test/reset empties (a fresh convex-test instance also has a fresh signing key).
   const state = { t: null, keySet: null, faults: [], requests: [] };
+  let sync = null; // the WebSocket sync endpoint, created below
   const reset = () => {
     const t = convexTest(app.schema, app.modules);
     for (const c of app.components) t.registerComponent(c.path, c.schema, c.modules);
     state.t = t;
+    sync?.reset();
     state.keySet = null;
     state.faults = [];
     state.requests = [];
@@ -248,6 +253,32 @@ export async function startBackend(options = {}) {
     }
   }
 
+  // ---- The WebSocket sync protocol (../../backend/sync.mjs) on the same port ----
+  sync = createSyncEndpoint({
+    WebSocketServer,
+    authenticate,
+    // The upgrade request gives the calls their client's IP and user agent, as for HTTP.
+    callFunction: (kind, path, args, identity, req) => callFunction(kind, path, args, accessorFor(req, identity)),
+    jsonToConvex: values.jsonToConvex,
+    // Mutations and actions over sync are logged like the HTTP API's calls, marked `transport`.
+    onCall: ({ path, hasAuth }) => {
+      const entry = {
+        path,
+        ...classifyCall(path.replace(/\.js(?=:)/, "")),
+        hasAuth,
+        at: Date.now(),
+        status: null,
+        fault: null,
+        transport: "sync",
+      };
+      state.requests.push(entry);
+      return (success) => {
+        entry.status = success ? 200 : 560;
+      };
+    },
+  });
+  server.on("upgrade", (req, socket, head) => sync.handleUpgrade(req, socket, head));
+
   async function handleApi(req, res, routeKind, body, entry) {
     let request;
     try {
@@ -282,6 +313,7 @@ export async function startBackend(options = {}) {
     if (auth && !auth.identity) return sendJson(res, auth.status, { code: auth.code, message: auth.message });
     const kind = routeKind.startsWith("run:") ? "any" : routeKind;
     const result = await callFunction(kind, path, args, accessorFor(req, auth?.identity));
+    if (routeKind !== "query" && (routeKind !== "mutation" || result.status === "success")) sync.committed();
     if (fault?.kind === "lost-response") return resetConnection(res);
     return sendJson(res, result.status === "success" ? 200 : 560, result);
   }
@@ -322,6 +354,7 @@ export async function startBackend(options = {}) {
       headers,
       body: hasBody ? body : undefined,
     });
+    sync.committed();
     if (fault?.kind === "lost-response") return resetConnection(res);
     const out = {};
     response.headers.forEach((value, name) => {
@@ -469,6 +502,7 @@ export async function startBackend(options = {}) {
     siteUrl,
     idpUrl: idp.url,
     async close() {
+      sync.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await idp.stop();
