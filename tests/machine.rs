@@ -1155,7 +1155,7 @@ fn signing_in_again_during_a_refresh_keeps_the_new_session() {
         let exp = claims(&w.token(0).unwrap()).exp as f64 * 1000.0;
         // Only tab `refreshing` is due (its timer), the other is told later by storage.
         let other = 1 - refreshing;
-        w.tabs[other].timers = [None; 3];
+        w.tabs[other].timers = [None; 4];
         w.run_until(exp - 60_000.0 + 500.0);
         assert_eq!(w.tabs[refreshing].refreshes_sent().len(), 1);
         w.sign_in(0);
@@ -1228,7 +1228,7 @@ fn sign_out_racing_a_refresh_answer_in_another_tab() {
     w.net_ms = (200.0, 200.0);
     let exp = claims(&w.token(0).unwrap()).exp as f64 * 1000.0;
     // Only tab 1 refreshes.
-    w.tabs[0].timers = [None; 3];
+    w.tabs[0].timers = [None; 4];
     w.run_until(exp - 60_000.0);
     let answered = |w: &World| w.queue.iter().any(|q| matches!(q.ev, Ev::Minted(1, _)));
     assert!(w.run_until_cond(1_000.0, answered));

@@ -19,6 +19,7 @@ use convex_auth_wasm::core::machine::{
 };
 use convex_auth_wasm::core::protocol::{self, SignInResult};
 use convex_auth_wasm::core::session::{self, AuthState, Session};
+use convex_auth_wasm::core::source::TokenSource;
 use convex_auth_wasm::core::v2::ConvexAuthV2;
 use convex_auth_wasm::core::{error, jwt, keys};
 use libfuzzer_sys::fuzz_target;
@@ -113,6 +114,8 @@ fuzz_target!(|data: &[u8]| {
         functions: vec![("refreshSession".to_owned(), text.to_owned())],
     };
     exercise_machine(v2, data, text, &wrapped);
+    // An identity platform's token source, with the user's functions and an attached client.
+    exercise_machine(TokenSource { signs_out: true }, data, text, &wrapped);
 });
 
 /// The providers and `flow`s of the sign-ins v2 maps (and one it does not).
@@ -181,6 +184,8 @@ fn exercise_machine<B: Backend>(backend: B, data: &[u8], text: &str, token: &str
     let config = Config {
         seed: u64::from(data.first().copied().unwrap_or(0)),
         verbose: true,
+        store_user: Some("users:store".to_owned()),
+        current_user: Some(text.to_owned()),
         ..Config::local_storage()
     };
     let mut m = Machine::with_backend(backend, config);
@@ -204,6 +209,7 @@ fn exercise_machine<B: Backend>(backend: B, data: &[u8], text: &str, token: &str
                 | Command::Request { op, .. }
                 | Command::TakeCode { op, .. }
                 | Command::Ceremony { op, .. }
+                | Command::Source { op, .. }
                 | Command::Lock { op } => ops.push(op),
                 _ => {}
             }
@@ -213,7 +219,7 @@ fn exercise_machine<B: Backend>(backend: B, data: &[u8], text: &str, token: &str
         } else {
             ops.swap_remove(usize::from(b) % ops.len())
         };
-        let input = match a % 18 {
+        let input = match a % 22 {
             0 => Input::Stored {
                 op,
                 values: Stored {
@@ -256,10 +262,11 @@ fn exercise_machine<B: Backend>(backend: B, data: &[u8], text: &str, token: &str
             12 => Input::TokenRead,
             13 => Input::Call {
                 caller: i as u32,
-                call: match b % 4 {
+                call: match b % 5 {
                     0 => Call::Ready,
                     1 => Call::SignOut,
                     2 => Call::Token { force: b % 8 > 3 },
+                    3 => Call::Changed,
                     _ => Call::SignIn {
                         provider: value(b >> 2),
                         params: vec![("code".to_owned(), text.to_owned())],
@@ -282,6 +289,23 @@ fn exercise_machine<B: Backend>(backend: B, data: &[u8], text: &str, token: &str
                     provider: Some(PROVIDERS[usize::from(b) % PROVIDERS.len()].to_owned()),
                     params: v2_params(text, FLOWS[usize::from(b >> 3) % FLOWS.len()]),
                     page_url: value(b >> 6),
+                },
+            },
+            18 => Input::SourceAnswered {
+                op,
+                result: match b % 3 {
+                    0 => Ok(value(b >> 2)),
+                    1 => Err(Error::new(ErrorCode::Network, text)),
+                    _ => Err(Error::new(ErrorCode::Timeout, text)),
+                },
+            },
+            19 => Input::SourceChanged,
+            20 => Input::Attached(u32::from(b % 3)),
+            21 => match b % 4 {
+                0 => Input::Detached(u32::from(b >> 2) % 3),
+                _ => Input::Verdict {
+                    attachment: u32::from(b >> 2) % 3,
+                    accepted: b % 2 == 0,
                 },
             },
             14 => {

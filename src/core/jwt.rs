@@ -13,8 +13,13 @@ pub struct Claims {
     /// The user document id: the first half of a v1 `sub`; `None` for v2, whose `sub` holds
     /// none.
     pub user_id: Option<String>,
-    /// The session document id: the second half of a v1 `sub`, a v2 `sub` whole.
+    /// The session document id: the second half of a v1 `sub`, a v2 `sub` whole. For an
+    /// identity platform's token (`sessionless`), the `sub` whole: it tells users apart.
     pub session_id: String,
+    /// The token names a user but no session (an identity platform's, [`decode_platform`]).
+    pub sessionless: bool,
+    /// `iss`, when it is a string.
+    pub issuer: Option<String>,
     /// `exp`, seconds since the epoch (server clock).
     pub exp: i64,
     /// `iat`, seconds since the epoch (server clock), when present.
@@ -39,6 +44,16 @@ impl Claims {
 /// payload is base64url JSON with a `userId|sessionId` (v1) or `sessionId` (v2) subject and an
 /// integer `exp`.
 pub fn decode(token: &str) -> Option<Claims> {
+    decode_with(token, false)
+}
+
+/// Decodes an identity platform's JWT (Clerk, Auth0, any OIDC issuer): its `sub` names the user
+/// whole (Auth0's `auth0|123` included), and there is no session id.
+pub fn decode_platform(token: &str) -> Option<Claims> {
+    decode_with(token, true)
+}
+
+fn decode_with(token: &str, platform: bool) -> Option<Claims> {
     let (_header, rest) = split_byte(token, b'.')?;
     let (payload, sig) = split_byte(rest, b'.')?;
     if split_byte(sig, b'.').is_some() {
@@ -47,6 +62,7 @@ pub fn decode(token: &str) -> Option<Claims> {
     let claims = json::parse_base64url(payload)?;
     let sub = claims.get("sub")?.string()?;
     let (user_id, session_id) = match split_byte(&sub, b'|') {
+        _ if platform => (Some(sub.as_str()), sub.as_str()),
         Some((user_id, session_id)) => (Some(user_id), session_id),
         None => (None, sub.as_str()),
     };
@@ -56,6 +72,8 @@ pub fn decode(token: &str) -> Option<Claims> {
     Some(Claims {
         user_id: user_id.map(str::to_owned),
         session_id: session_id.to_owned(),
+        sessionless: platform,
+        issuer: claims.get("iss").and_then(|v| v.string()),
         exp: claims.get("exp")?.as_i64()?,
         iat: claims.get("iat").and_then(|v| v.as_i64()),
     })
@@ -153,6 +171,16 @@ pub(crate) mod tests {
         let c =
             decode(&jwt(r#"{"sub":"s2","iat":1,"exp":61,"aud":"convex-auth"}"#)).expect("claims");
         assert_eq!((c.user_id, c.session_id.as_str()), (None, "s2"));
+    }
+
+    #[test]
+    fn decodes_platform_claims() {
+        let t = jwt(r#"{"sub":"auth0|123","iat":1,"exp":61,"iss":"https://x","aud":"convex"}"#);
+        let c = decode_platform(&t).expect("claims");
+        assert_eq!(c.user_id.as_deref(), Some("auth0|123"));
+        assert_eq!((c.session_id.as_str(), c.sessionless), ("auth0|123", true));
+        assert!(!decode(&t).expect("claims").sessionless);
+        assert_eq!(decode_platform(&jwt(r#"{"sub":"","exp":1}"#)), None);
     }
 
     #[test]

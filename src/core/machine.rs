@@ -104,11 +104,13 @@ pub enum Timer {
     Backoff,
     /// A forced refresh waits until the server can mint a JWT different from the current one.
     Distinct,
+    /// The functions run for a new identity (`storeUser`, `currentUser`) wait to try again.
+    Users,
 }
 
 impl Timer {
     /// Every timer.
-    pub const ALL: [Timer; 3] = [Timer::Due, Timer::Backoff, Timer::Distinct];
+    pub const ALL: [Timer; 4] = [Timer::Due, Timer::Backoff, Timer::Distinct, Timer::Users];
 
     /// Its name for the executor (which keeps one browser timer per name).
     pub fn as_str(self) -> &'static str {
@@ -116,6 +118,7 @@ impl Timer {
             Timer::Due => "due",
             Timer::Backoff => "backoff",
             Timer::Distinct => "distinct",
+            Timer::Users => "users",
         }
     }
 
@@ -170,6 +173,28 @@ impl core::fmt::Debug for Request {
     }
 }
 
+/// A call of the app's token source (the `tokenSource` option: an identity platform such as
+/// Clerk or Auth0 holds the session, and the client asks it for tokens).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceCall {
+    /// `fetchToken({forceRefreshToken: force})`: a JWT, or none when signed out there.
+    Token {
+        /// Whether the source must mint a new token rather than hand back one it caches.
+        force: bool,
+    },
+    /// `signOut()`.
+    SignOut,
+}
+
+/// What a backend asks of the outside to refresh or end a session.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Exchange {
+    /// A request to the deployment.
+    Request(Request),
+    /// A call of the token source.
+    Source(SourceCall),
+}
+
 /// What `signIn` achieved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignInOutcome {
@@ -213,6 +238,9 @@ pub enum Call {
         /// Whether the caller needs a token other than the one it holds.
         force: bool,
     },
+    /// The token source's sign-in state changed (after its `signIn`): ask it again, unforced;
+    /// settled with the token it gives.
+    Changed,
 }
 
 impl Call {
@@ -222,7 +250,7 @@ impl Call {
         match self {
             Call::Ready => Outcome::Ready,
             Call::SignOut => Outcome::SignedOut,
-            Call::Token { .. } => Outcome::Token(None),
+            Call::Token { .. } | Call::Changed => Outcome::Token(None),
             Call::SignIn { .. } => Outcome::SignIn(Ok(SignInOutcome {
                 signing_in: false,
                 redirect: None,
@@ -314,6 +342,29 @@ pub enum Input {
         /// The body as JSON (`None`: not JSON).
         body: Option<Json>,
     },
+    /// A [`Command::Source`] call resolved (`Ok`: the token, or none) or failed (threw,
+    /// rejected, timed out, or gave something that is not a string).
+    SourceAnswered {
+        /// The operation.
+        op: Op,
+        /// What it gave.
+        result: Result<Option<String>, Error>,
+    },
+    /// The token source reported that its sign-in state changed (its `subscribe` callback).
+    SourceChanged,
+    /// A reactive Convex client was attached (`attach`) as `attachment`, and given the token
+    /// fetcher: the state waits for the backend's verdict on the session's token.
+    Attached(u32),
+    /// The reactive client `attachment` reported the backend's verdict on the token it was given
+    /// (its `setAuth` callback): accepted, or not (rejected, or no token to give).
+    Verdict {
+        /// The attachment.
+        attachment: u32,
+        /// Whether the backend accepted the token.
+        accepted: bool,
+    },
+    /// The reactive client `attachment` was detached.
+    Detached(u32),
     /// A [`Command::Request`] got no answer (a `Network` or `Timeout` error).
     Unreachable {
         /// The operation.
@@ -387,6 +438,16 @@ pub enum Command {
         op: Op,
         /// What to send.
         request: Request,
+    },
+    /// Give the reactive client `attachment` the token fetcher again (`setAuth`): the session
+    /// started or ended, which it does not ask about by itself.
+    Reauthenticate(u32),
+    /// Call the token source; answer [`Input::SourceAnswered`].
+    Source {
+        /// The operation.
+        op: Op,
+        /// What to call.
+        call: SourceCall,
     },
     /// Take the page URL's query parameters `code` and `error` (when `shouldHandleCode`
     /// allows), removing them from the URL; answer [`Input::CodeTaken`].
@@ -465,14 +526,19 @@ pub trait Backend {
     /// Whether a token read from storage or another tab is of this backend's generation (one of
     /// another generation is discarded, never sent).
     fn accepts(&self, claims: &Claims) -> bool;
+    /// The claims of `token` (`None`: not a token of this backend's kind).
+    fn decode(&self, token: &str) -> Option<Claims> {
+        super::jwt::decode(token)
+    }
     /// Whether the user id is kept in storage beside the session ([`Slot::UserId`]), because
     /// the token does not carry it.
     fn keeps_user_id(&self) -> bool {
         false
     }
     /// The page URL's query parameters that bring a sign-in back: the code to exchange at
-    /// start-up and, if the backend has one, the provider's error.
-    fn url_params(&self) -> (&'static str, Option<&'static str>);
+    /// start-up and, if the backend has one, the provider's error (`None`: the client takes
+    /// nothing from the URL).
+    fn url_params(&self) -> Option<(&'static str, Option<&'static str>)>;
     /// What the error parameter's `value` stands for.
     fn url_error(&self, value: &str) -> Error;
     /// What a sign-in reads before its request, if anything.
@@ -502,9 +568,11 @@ pub trait Backend {
         params: &[(String, String)],
         credential: Json,
     ) -> Result<Request, Error>;
-    /// The request of a refresh with `refresh_token`; `None` when there is nothing to send (no
-    /// refresh token, or one of another generation): then the session ends.
-    fn refresh(&self, refresh_token: Option<&str>) -> Option<Request>;
+    /// The exchange of a refresh with `refresh_token`; `None` when there is nothing to send (no
+    /// refresh token, or one of another generation): then the session ends. `renew` is false
+    /// when the session is only looked up again (at start-up, or after a token source changed),
+    /// not replaced.
+    fn refresh(&self, refresh_token: Option<&str>, renew: bool) -> Option<Exchange>;
     /// What the answer to a refresh made with `refresh_token` means (`Err`: transient).
     fn refresh_answer(
         &self,
@@ -515,17 +583,20 @@ pub trait Backend {
     /// The request that deletes the server session of the JWT `token`, whose refresh token is
     /// `refresh_token` when known (v1 authenticates the call with the JWT, v2 with the refresh
     /// token); `None` when there is nothing to send.
-    fn sign_out(&self, token: &str, refresh_token: Option<&str>) -> Option<Request>;
+    fn sign_out(&self, token: &str, refresh_token: Option<&str>) -> Option<Exchange>;
 }
 
 impl<B: Backend + ?Sized> Backend for Box<B> {
     fn accepts(&self, claims: &Claims) -> bool {
         (**self).accepts(claims)
     }
+    fn decode(&self, token: &str) -> Option<Claims> {
+        (**self).decode(token)
+    }
     fn keeps_user_id(&self) -> bool {
         (**self).keeps_user_id()
     }
-    fn url_params(&self) -> (&'static str, Option<&'static str>) {
+    fn url_params(&self) -> Option<(&'static str, Option<&'static str>)> {
         (**self).url_params()
     }
     fn url_error(&self, value: &str) -> Error {
@@ -560,8 +631,8 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     ) -> Result<Request, Error> {
         (**self).ceremony_done(ceremony, params, credential)
     }
-    fn refresh(&self, refresh_token: Option<&str>) -> Option<Request> {
-        (**self).refresh(refresh_token)
+    fn refresh(&self, refresh_token: Option<&str>, renew: bool) -> Option<Exchange> {
+        (**self).refresh(refresh_token, renew)
     }
     fn refresh_answer(
         &self,
@@ -571,7 +642,7 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     ) -> Result<Refresh, Error> {
         (**self).refresh_answer(status, body, refresh_token)
     }
-    fn sign_out(&self, token: &str, refresh_token: Option<&str>) -> Option<Request> {
+    fn sign_out(&self, token: &str, refresh_token: Option<&str>) -> Option<Exchange> {
         (**self).sign_out(token, refresh_token)
     }
 }
@@ -604,8 +675,8 @@ impl Backend for ConvexAuthV1 {
     fn accepts(&self, claims: &Claims) -> bool {
         claims.user_id.is_some()
     }
-    fn url_params(&self) -> (&'static str, Option<&'static str>) {
-        ("code", None)
+    fn url_params(&self) -> Option<(&'static str, Option<&'static str>)> {
+        Some(("code", None))
     }
     fn url_error(&self, value: &str) -> Error {
         Error::new(ErrorCode::InvalidCode, value)
@@ -653,12 +724,12 @@ impl Backend for ConvexAuthV1 {
             "Convex Auth v1 has no passkey ceremony",
         ))
     }
-    fn refresh(&self, refresh_token: Option<&str>) -> Option<Request> {
+    fn refresh(&self, refresh_token: Option<&str>, _renew: bool) -> Option<Exchange> {
         // A v1 refresh token is `<refreshTokenId>|<sessionId>`: another is not this
         // generation's and is never sent.
         let refresh_token = refresh_token.filter(|t| protocol::is_v1_refresh_token(t))?;
         let args = vec![("refreshToken", arg(refresh_token))];
-        Some(Self::action(Self::SIGN_IN, args, None))
+        Some(Exchange::Request(Self::action(Self::SIGN_IN, args, None)))
     }
     fn refresh_answer(
         &self,
@@ -668,8 +739,12 @@ impl Backend for ConvexAuthV1 {
     ) -> Result<Refresh, Error> {
         protocol::refresh_answer(protocol::sign_in_answer(status, body), refresh_token)
     }
-    fn sign_out(&self, token: &str, _refresh_token: Option<&str>) -> Option<Request> {
-        Some(Self::action(Self::SIGN_OUT, Vec::new(), Some(token)))
+    fn sign_out(&self, token: &str, _refresh_token: Option<&str>) -> Option<Exchange> {
+        Some(Exchange::Request(Self::action(
+            Self::SIGN_OUT,
+            Vec::new(),
+            Some(token),
+        )))
     }
 }
 
@@ -693,6 +768,12 @@ pub struct Config {
     pub verbose: bool,
     /// Seed of the backoff jitter.
     pub seed: u64,
+    /// The mutation run once per identity before the client counts as signed in (`storeUser`,
+    /// e.g. `users:store`): its result is the state's `stored_user_id`.
+    pub store_user: Option<String>,
+    /// The query whose non-null value the client waits for before it counts as signed in
+    /// (`currentUser`, e.g. `users:current`): the state's `user`.
+    pub current_user: Option<String>,
 }
 
 impl Config {
@@ -706,6 +787,8 @@ impl Config {
             navigate: true,
             verbose: false,
             seed: 1,
+            store_user: None,
+            current_user: None,
         }
     }
 }
@@ -797,6 +880,8 @@ enum Then {
     FlightPersisted(Session),
     FlightCleared,
     Announced,
+    /// The function run for each identity `users[i]`, for the session of an epoch.
+    User(usize, u32),
 }
 
 #[derive(Clone, Debug)]
@@ -818,6 +903,34 @@ enum Attempt {
     Token(Session),
     /// A transient failure: the session is kept, the refresh retried.
     Transient(Error),
+}
+
+/// Why a flight starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// At start-up, before the first state: the session is looked up (or renewed when due).
+    Load,
+    /// The token is due, or a caller needs another.
+    Renew,
+    /// The token source changed: it is asked again.
+    Reread,
+}
+
+/// A function the client runs for each signed-in identity before it counts as signed in:
+/// `storeUser`'s mutation, `currentUser`'s query.
+#[derive(Debug)]
+struct UserCall {
+    path: String,
+    /// A mutation, run once (`storeUser`); else a query, asked until it is not null
+    /// (`currentUser`).
+    mutation: bool,
+    /// The epoch of the session it was run for (started at the first state).
+    epoch: u32,
+    /// What it gave (`Err`: a definitive failure); `None` while it runs or waits to try again.
+    result: Option<Result<Json, ()>>,
+    attempt: u32,
+    /// Waiting for [`Timer::Users`].
+    waiting: bool,
 }
 
 /// A caller waiting for a flight, with the token it must not be given (a forced caller's).
@@ -842,6 +955,8 @@ struct Flight {
     backing_off: bool,
     /// Waiting for the distinct-rotation timer.
     distinct: bool,
+    /// The session is only looked up again, not replaced ([`Backend::refresh`]'s `renew`).
+    reread: bool,
 }
 
 /// The session machine of one client. See the module documentation.
@@ -878,6 +993,13 @@ pub struct Machine<B: Backend = ConvexAuthV1> {
     open: Vec<(CallerId, Outcome)>,
     /// Calls made before the first state was known, with the token handed out at that time.
     queued: Vec<(CallerId, Call, Option<String>)>,
+    /// The token source changed during a flight: once it ends, the source is asked again for
+    /// these callers.
+    reread: Option<Vec<Waiter>>,
+    /// The reactive clients attached, with the backend's verdict on the session of an epoch.
+    attachments: Vec<(u32, Option<(u32, bool)>)>,
+    /// `storeUser`, then `currentUser`, when set.
+    users: Vec<UserCall>,
     started: bool,
     freed: bool,
 }
@@ -903,7 +1025,22 @@ impl Machine<ConvexAuthV1> {
 impl<B: Backend> Machine<B> {
     /// A machine over `backend`.
     pub fn with_backend(backend: B, config: Config) -> Self {
+        let user_call = |path: &Option<String>, mutation| {
+            path.clone().map(|path| UserCall {
+                path,
+                mutation,
+                epoch: u32::MAX,
+                result: None,
+                attempt: 0,
+                waiting: false,
+            })
+        };
+        let users = [(&config.store_user, true), (&config.current_user, false)]
+            .into_iter()
+            .filter_map(|(path, mutation)| user_call(path, mutation))
+            .collect();
         Machine {
+            users,
             backend,
             failed: config.storage_error.is_some(),
             rng: config.seed | 1,
@@ -924,6 +1061,8 @@ impl<B: Backend> Machine<B> {
             held_errors: Vec::new(),
             by_code: false,
             queued: Vec::new(),
+            reread: None,
+            attachments: Vec::new(),
             open: Vec::new(),
             started: false,
             freed: false,
@@ -932,12 +1071,61 @@ impl<B: Backend> Machine<B> {
 
     /// The public state.
     pub fn state(&self) -> AuthState {
-        AuthState::of(self.loading, self.session.as_ref())
+        AuthState {
+            is_authenticated: self.is_authenticated(),
+            stored_user_id: self.user_value(true).cloned(),
+            user: self.user_value(false).cloned(),
+            ..AuthState::of(self.is_loading(), self.session.as_ref())
+        }
     }
 
-    /// Whether the first state is not known yet.
+    /// Whether the state is not known yet: the first one, or whether the backend accepts the
+    /// session's token (reactive clients attached) and the user is stored and found
+    /// (`storeUser`, `currentUser`).
     pub fn is_loading(&self) -> bool {
         self.loading
+            || (self.session.is_some()
+                && (self.verdicts().any(|v| v.is_none())
+                    || self.user_results().any(|r| r.is_none())))
+    }
+
+    /// Whether a session is held, every attached reactive client's backend accepted it, and
+    /// the user is stored and found.
+    pub fn is_authenticated(&self) -> bool {
+        self.session.is_some()
+            && self.verdicts().all(|v| v == Some(true))
+            && self.user_results().all(|r| matches!(r, Some(Ok(_))))
+    }
+
+    /// Whether the client runs `storeUser`'s mutation (`mutation`) or `currentUser`'s query.
+    pub fn runs_user(&self, mutation: bool) -> bool {
+        self.users.iter().any(|u| u.mutation == mutation)
+    }
+
+    /// The value `storeUser`'s mutation (`mutation`) or `currentUser`'s query gave for the
+    /// current session.
+    pub fn user_value(&self, mutation: bool) -> Option<&Json> {
+        let u = self.users.iter().find(|u| u.mutation == mutation)?;
+        match &u.result {
+            Some(Ok(value)) if u.epoch == self.epoch && self.session.is_some() => Some(value),
+            _ => None,
+        }
+    }
+
+    /// What each function run for the identity gave for the current session (`None`: not
+    /// yet).
+    fn user_results(&self) -> impl Iterator<Item = Option<Result<&Json, ()>>> + '_ {
+        self.users.iter().map(|u| {
+            let result = u.result.as_ref().filter(|_| u.epoch == self.epoch)?;
+            Some(result.as_ref().map_err(|_| ()))
+        })
+    }
+
+    /// The verdict of each attached client on the current session (`None`: none yet).
+    fn verdicts(&self) -> impl Iterator<Item = Option<bool>> + '_ {
+        self.attachments.iter().map(|(_, verdict)| {
+            verdict.and_then(|(epoch, accepted)| (epoch == self.epoch).then_some(accepted))
+        })
     }
 
     /// The session held, if any.
@@ -997,6 +1185,45 @@ impl<B: Backend> Machine<B> {
                     self.answered(p.then, Ok((status, body)));
                 }
             }
+            Input::SourceAnswered { op, result } => {
+                if let Some(p) = self.take(op) {
+                    self.source_answered(p.then, result);
+                }
+            }
+            Input::SourceChanged => self.source_changed(None),
+            Input::Attached(id) => self.attachment(|a| a.push((id, None))),
+            Input::Detached(id) => self.attachment(|a| a.retain(|(i, _)| *i != id)),
+            Input::Verdict {
+                attachment,
+                accepted,
+            } => {
+                let epoch = self.epoch;
+                let rejected = !accepted
+                    && self.session.is_some()
+                    && self.verdicts().all(|v| v != Some(false));
+                self.attachment(|a| {
+                    for (id, verdict) in a.iter_mut() {
+                        if *id == attachment {
+                            *verdict = Some((epoch, accepted));
+                        }
+                    }
+                });
+                if rejected {
+                    // The issuer names the likely cause (no format machinery in the wasm).
+                    let mut message =
+                        String::from("The deployment did not accept the token of issuer ");
+                    let issuer = self
+                        .session
+                        .as_ref()
+                        .and_then(|s| s.claims.issuer.as_deref());
+                    message.push_str(issuer.unwrap_or("(none)"));
+                    message.push_str(
+                        ": add the issuer and audience to the providers of its auth.config, or \
+                         check that the token is valid",
+                    );
+                    self.emit(Error::new(ErrorCode::Unauthenticated, message));
+                }
+            }
             Input::Unreachable { op, error } => {
                 if let Some(p) = self.take(op) {
                     self.answered(p.then, Err(error));
@@ -1024,6 +1251,7 @@ impl<B: Backend> Machine<B> {
             },
             Input::TimerFired(timer) => self.timer_fired(timer),
             Input::Online => {
+                self.wake_users();
                 self.wake_backoff();
                 self.check_due();
             }
@@ -1053,6 +1281,19 @@ impl<B: Backend> Machine<B> {
             }
             Input::Call { caller, call } => self.call(caller, call),
             Input::Free => self.free(),
+        }
+    }
+
+    /// Changes the attachments with `f`; the listeners are told when the state changed.
+    fn attachment(&mut self, f: impl FnOnce(&mut Vec<(u32, Option<(u32, bool)>)>)) {
+        let before = (self.is_loading(), self.is_authenticated());
+        f(&mut self.attachments);
+        if before != (self.is_loading(), self.is_authenticated()) {
+            self.commands.push(Command::Notify {
+                state: true,
+                event: None,
+                error: None,
+            });
         }
     }
 
@@ -1133,6 +1374,16 @@ impl<B: Backend> Machine<B> {
         self.commands.push(Command::Request { op, request });
     }
 
+    fn exchange(&mut self, exchange: Exchange, then: Then) {
+        match exchange {
+            Exchange::Request(request) => self.request(request, then),
+            Exchange::Source(call) => {
+                let op = self.op(then, None);
+                self.commands.push(Command::Source { op, call });
+            }
+        }
+    }
+
     fn trace(&mut self, line: &'static str) {
         if self.config.verbose {
             self.commands.push(Command::Trace(line));
@@ -1164,19 +1415,24 @@ impl<B: Backend> Machine<B> {
     /// user id kept beside it (`user`, [`Slot::UserId`]) when the token carries none. A token
     /// of another generation is no session.
     fn parse(&self, token: Option<String>, user: Option<&String>) -> Option<Session> {
-        let mut session = Session::new(token?, self.now, false, self.skew_ms)?;
-        if !self.backend.accepts(&session.claims) {
-            return None;
-        }
+        let token = token?;
+        let claims = self
+            .backend
+            .decode(&token)
+            .filter(|c| self.backend.accepts(c))?;
+        let mut session = Session::with_claims(token, claims, self.now, false, self.skew_ms);
         if session.user_id.is_none() {
             session.user_id = user.and_then(|u| bound_user(u, &session.claims.session_id));
         }
         Some(session)
     }
 
-    /// A session for a token just minted for this tab, with the user id that came with it.
-    fn minted(&self, token: String, user_id: Option<String>) -> Option<Session> {
-        let mut session = Session::new(token, self.now, true, self.skew_ms)?;
+    /// A session for a token just minted for this tab, with the user id that came with it; the
+    /// device clock's offset is measured from it unless it may have been cached (`!measure`: a
+    /// token source asked unforced).
+    fn minted(&self, token: String, user_id: Option<String>, measure: bool) -> Option<Session> {
+        let claims = self.backend.decode(&token)?;
+        let mut session = Session::with_claims(token, claims, self.now, measure, self.skew_ms);
         if session.user_id.is_none() {
             session.user_id = user_id;
         }
@@ -1200,6 +1456,10 @@ impl<B: Backend> Machine<B> {
         let session_id = |s: Option<&Session>| s.map(|s| s.claims.session_id.clone());
         if session_id(self.session.as_ref()) != session_id(session.as_ref()) {
             self.epoch = self.epoch.wrapping_add(1);
+            // The reactive clients learn of it by being given the token fetcher again.
+            for (id, _) in &self.attachments {
+                self.commands.push(Command::Reauthenticate(*id));
+            }
         }
         self.session = session;
         if let Some(kind) = kind.filter(|_| !self.loading) {
@@ -1210,6 +1470,7 @@ impl<B: Backend> Machine<B> {
             });
         }
         self.schedule();
+        self.run_users();
         // Signed out (here or by another tab): a refresh waiting to try again has nothing left
         // to refresh, and its callers are answered now rather than after the wait.
         let waiting = self.flight.as_ref().map(|f| (f.backing_off, f.distinct));
@@ -1250,6 +1511,108 @@ impl<B: Backend> Machine<B> {
         x ^= x >> 27;
         self.rng = x;
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    // ---- the user's functions (storeUser, currentUser) ----
+
+    /// Runs each function for the current session, unless it ran for it already.
+    fn run_users(&mut self) {
+        if self.loading {
+            return;
+        }
+        let epoch = self.epoch;
+        let signed_in = self.session.is_some();
+        for i in 0..self.users.len() {
+            let Some(u) = self.users.get_mut(i).filter(|u| u.epoch != epoch) else {
+                continue;
+            };
+            u.epoch = epoch;
+            u.result = None;
+            u.attempt = 0;
+            u.waiting = false;
+            if signed_in {
+                self.send_user(i);
+            }
+        }
+    }
+
+    fn send_user(&mut self, i: usize) {
+        let (Some(token), Some(u)) = (self.token(), self.users.get(i)) else {
+            return;
+        };
+        let request = Request {
+            kind: if u.mutation {
+                FunctionKind::Mutation
+            } else {
+                FunctionKind::Query
+            },
+            path: u.path.clone(),
+            args: Json::object(Vec::new()),
+            bearer: Some(token.to_owned()),
+        };
+        let then = Then::User(i, u.epoch);
+        self.request(request, then);
+    }
+
+    fn user_answered(&mut self, i: usize, epoch: u32, answer: Result<(u16, Option<Json>), Error>) {
+        if epoch != self.epoch {
+            return;
+        }
+        let before = (self.is_loading(), self.is_authenticated());
+        let result = answer.and_then(|(status, body)| protocol::interpret_response(status, body));
+        let Some(u) = self.users.get_mut(i) else {
+            return;
+        };
+        let retry = match result {
+            // The user is not there yet (a webhook will create it): asked again, no error.
+            Ok(value) if value.is_null() && !u.mutation => true,
+            Ok(value) => {
+                u.result = Some(Ok(value));
+                false
+            }
+            Err(e) => {
+                let transient = e.retryable();
+                if !transient {
+                    u.result = Some(Err(()));
+                }
+                self.emit(e);
+                transient
+            }
+        };
+        if retry {
+            let attempt = match self.users.get_mut(i) {
+                Some(u) => {
+                    u.waiting = true;
+                    u.attempt += 1;
+                    u.attempt - 1
+                }
+                None => return,
+            };
+            let ms = backoff_ms(attempt, self.random());
+            self.commands.push(Command::SetTimer {
+                timer: Timer::Users,
+                ms,
+            });
+        }
+        if before != (self.is_loading(), self.is_authenticated()) {
+            self.commands.push(Command::Notify {
+                state: true,
+                event: None,
+                error: None,
+            });
+        }
+    }
+
+    /// The functions waiting to try again are run now.
+    fn wake_users(&mut self) {
+        for i in 0..self.users.len() {
+            if let Some(u) = self.users.get_mut(i).filter(|u| u.waiting) {
+                u.waiting = false;
+                if u.epoch == self.epoch {
+                    self.send_user(i);
+                }
+            }
+        }
     }
 
     // ---- start-up ----
@@ -1296,7 +1659,7 @@ impl<B: Backend> Machine<B> {
     fn start_up_check(&mut self) {
         match &self.session {
             Some(_) if self.fresh() => self.loaded(),
-            Some(_) => self.start_flight(false, None, true),
+            Some(_) => self.start_flight(false, None, Start::Load),
             None => self.read(&[Slot::RefreshToken], false, Then::StartUpRefreshToken),
         }
     }
@@ -1307,6 +1670,7 @@ impl<B: Backend> Machine<B> {
         }
         self.loading = false;
         self.schedule();
+        self.run_users();
         self.commands.push(Command::Notify {
             state: true,
             event: Some(AuthEventKind::Initialized),
@@ -1384,9 +1748,21 @@ impl<B: Backend> Machine<B> {
                     // A forced caller may join a flight that is not forced, or that began before
                     // it got its token: what the flight ends with is checked against its token.
                     let avoid = held.filter(|_| force);
-                    self.start_flight(force, Some((caller, avoid)), false);
+                    self.start_flight(force, Some((caller, avoid)), Start::Renew);
                 }
             }
+            Call::Changed => self.source_changed(Some(caller)),
+        }
+    }
+
+    /// The token source's state changed: it is asked again (unforced), after the flight in
+    /// progress, whose answer may be from before the change.
+    fn source_changed(&mut self, caller: Option<CallerId>) {
+        let caller = caller.map(|c| (c, None));
+        if self.flight.is_some() {
+            self.reread.get_or_insert_with(Vec::new).extend(caller);
+        } else {
+            self.start_flight(false, caller, Start::Reread);
         }
     }
 
@@ -1397,13 +1773,13 @@ impl<B: Backend> Machine<B> {
             self.commands.push(Command::Release { op });
         }
         self.signing_out = self.signing_out.saturating_sub(1);
-        let request = leaving
+        let exchange = leaving
             .token
             .and_then(|t| self.backend.sign_out(&t, leaving.refresh_token.as_deref()));
-        match request {
-            Some(request) => {
+        match exchange {
+            Some(exchange) => {
                 self.trace("signOut: deleting the server session");
-                self.request(request, Then::SignOutAnswer(caller));
+                self.exchange(exchange, Then::SignOutAnswer(caller));
             }
             None => self.settle(caller, Outcome::SignedOut),
         }
@@ -1469,7 +1845,7 @@ impl<B: Backend> Machine<B> {
             })) => {
                 // The device clock's offset is measured when the answer arrived, not once the
                 // tokens are stored (a slow storage would push every refresh later).
-                let Some(session) = self.minted(token, user_id) else {
+                let Some(session) = self.minted(token, user_id, true) else {
                     return self.sign_in_failed(flow.origin, not_a_session());
                 };
                 let clear = flow.clear;
@@ -1544,7 +1920,7 @@ impl<B: Backend> Machine<B> {
     // ---- the refresh ----
 
     /// Joins the refresh in flight, or starts one.
-    fn start_flight(&mut self, force: bool, caller: Option<Waiter>, start_up: bool) {
+    fn start_flight(&mut self, force: bool, caller: Option<Waiter>, start: Start) {
         if let Some(f) = &mut self.flight {
             f.waiters.extend(caller);
             return;
@@ -1556,9 +1932,10 @@ impl<B: Backend> Machine<B> {
             start: self.token().map(str::to_owned),
             held: None,
             epoch: self.epoch,
-            start_up,
+            start_up: start == Start::Load,
             backing_off: false,
             distinct: false,
+            reread: start != Start::Renew,
         });
         self.attempt();
     }
@@ -1632,7 +2009,8 @@ impl<B: Backend> Machine<B> {
             let session = s.clone();
             return self.attempt_done(Attempt::Token(session));
         }
-        let Some(request) = self.backend.refresh(refresh_token.as_deref()) else {
+        let renew = !self.flight.as_ref().is_some_and(|f| f.reread);
+        let Some(exchange) = self.backend.refresh(refresh_token.as_deref(), renew) else {
             self.trace("refresh: no refresh token of this generation, signing out");
             return self.persist(None, None, None, Then::FlightCleared);
         };
@@ -1646,7 +2024,7 @@ impl<B: Backend> Machine<B> {
             f.epoch = epoch;
         }
         let refresh_token = refresh_token.unwrap_or_default();
-        self.request(request, Then::FlightAnswer(refresh_token));
+        self.exchange(exchange, Then::FlightAnswer(refresh_token));
     }
 
     fn flight_answered(
@@ -1665,18 +2043,7 @@ impl<B: Backend> Machine<B> {
                 token,
                 refresh_token,
                 user_id,
-            })) => {
-                let user_id = user_id.or_else(|| self.session.as_ref()?.user_id.clone());
-                match self.minted(token, user_id) {
-                    Some(session) => self.persist(
-                        Some(&session),
-                        Some(refresh_token),
-                        None,
-                        Then::FlightPersisted(session.clone()),
-                    ),
-                    None => self.attempt_done(Attempt::Transient(not_a_session())),
-                }
-            }
+            })) => self.rotated(token, Some(refresh_token), user_id, true),
             Ok(Refresh::Ended) => {
                 self.trace("refresh: session ended by the server");
                 self.persist(None, None, None, Then::FlightCleared)
@@ -1686,6 +2053,66 @@ impl<B: Backend> Machine<B> {
                 self.persist(None, None, None, Then::FlightCleared)
             }
             Err(e) => self.attempt_done(Attempt::Transient(e)),
+        }
+    }
+
+    /// A refresh brought `token` (minted for it: `measure` the clock's offset from it): it
+    /// becomes the session once stored.
+    fn rotated(
+        &mut self,
+        token: String,
+        refresh_token: Option<String>,
+        user_id: Option<String>,
+        measure: bool,
+    ) {
+        let user_id = user_id.or_else(|| self.session.as_ref()?.user_id.clone());
+        let f = self.flight.as_ref();
+        let Some(session) = self.minted(token, user_id, measure) else {
+            return self.attempt_done(Attempt::Transient(not_a_session()));
+        };
+        // A token source that gives back the token it was to replace, while due or to a forced
+        // flight (it caches): taken, it would be asked again at once, forever. (A rotation with
+        // a refresh token is taken even then: its new refresh token is the session's now.)
+        let replaced = f.is_some_and(|f| f.held.as_deref() == Some(session.token.as_str()));
+        let forced = f.is_some_and(|f| f.force);
+        if refresh_token.is_none() && replaced && (forced || !self.fresh()) {
+            return self.attempt_done(Attempt::Transient(Error::new(
+                ErrorCode::InvalidResponse,
+                "The refresh gave back the token it was to replace",
+            )));
+        }
+        self.persist(
+            Some(&session),
+            refresh_token,
+            None,
+            Then::FlightPersisted(session.clone()),
+        );
+    }
+
+    /// The token source answered the call that `then` continues.
+    fn source_answered(&mut self, then: Then, result: Result<Option<String>, Error>) {
+        match then {
+            Then::FlightAnswer(_)
+                if self.flight.as_ref().is_some_and(|f| f.epoch != self.epoch) =>
+            {
+                self.attempt_done(Attempt::Stale)
+            }
+            Then::FlightAnswer(_) => match result {
+                Ok(Some(token)) => {
+                    // Asked unforced, the source may hand over a token it cached: the clock's
+                    // offset is not measured from it.
+                    let minted = self.flight.as_ref().is_some_and(|f| !f.reread);
+                    self.rotated(token, None, None, minted)
+                }
+                Ok(None) => {
+                    self.trace("refresh: the token source has no session");
+                    self.persist(None, None, None, Then::FlightCleared)
+                }
+                Err(e) => self.attempt_done(Attempt::Transient(e)),
+            },
+            // The local sign-out is done, whatever the source's own did.
+            Then::SignOutAnswer(caller) => self.settle(caller, Outcome::SignedOut),
+            _ => {}
         }
     }
 
@@ -1759,9 +2186,20 @@ impl<B: Backend> Machine<B> {
         }
         let mut again = again.into_iter();
         if let Some(first) = again.next() {
-            self.start_flight(true, Some(first), false);
+            self.start_flight(true, Some(first), Start::Renew);
             if let Some(f) = &mut self.flight {
                 f.waiters.extend(again);
+            }
+        }
+        // The token source changed while this flight was out: ask it again now (after the
+        // forced flight just started, if any).
+        if self.flight.is_none() {
+            if let Some(waiters) = self.reread.take() {
+                let mut waiters = waiters.into_iter();
+                self.start_flight(false, waiters.next(), Start::Reread);
+                if let Some(f) = &mut self.flight {
+                    f.waiters.extend(waiters);
+                }
             }
         }
     }
@@ -1784,12 +2222,13 @@ impl<B: Backend> Machine<B> {
         if self.fresh() {
             self.schedule();
         } else {
-            self.start_flight(false, None, false);
+            self.start_flight(false, None, Start::Renew);
         }
     }
 
     fn timer_fired(&mut self, timer: Timer) {
         match timer {
+            Timer::Users => self.wake_users(),
             Timer::Due => self.check_due(),
             Timer::Backoff => {
                 if let Some(f) = &mut self.flight {
@@ -1825,14 +2264,21 @@ impl<B: Backend> Machine<B> {
                 self.refresh_token = values.take(Slot::RefreshToken);
                 let session = self.parse(jwt, user.as_ref());
                 self.set(session);
-                let (code, error) = self.backend.url_params();
-                let op = self.op(Then::StartUpCode, None);
-                self.commands.push(Command::TakeCode { op, code, error });
+                match self.backend.url_params() {
+                    Some((code, error)) => {
+                        let op = self.op(Then::StartUpCode, None);
+                        self.commands.push(Command::TakeCode { op, code, error });
+                    }
+                    None => self.start_up_check(),
+                }
             }
             Then::StartUpRefreshToken => {
-                if values.get(Slot::RefreshToken).is_some() {
+                // A stored refresh token is refreshed (or, of another generation, cleared); a
+                // backend that refreshes without one (a token source) is asked at once.
+                let needs_none = self.backend.refresh(None, false).is_some();
+                if values.get(Slot::RefreshToken).is_some() || needs_none {
                     self.trace("init: refreshing");
-                    self.start_flight(false, None, true);
+                    self.start_flight(false, None, Start::Load);
                 } else {
                     self.loaded();
                 }
@@ -1916,6 +2362,7 @@ impl<B: Backend> Machine<B> {
                 self.sign_in_answered(flow, meaning);
             }
             Then::FlightAnswer(refresh_token) => self.flight_answered(refresh_token, answer),
+            Then::User(i, epoch) => self.user_answered(i, epoch, answer),
             // The local sign-out is done; the server may be unreachable or the token expired.
             Then::SignOutAnswer(caller) => self.settle(caller, Outcome::SignedOut),
             _ => {}
@@ -1973,6 +2420,7 @@ impl<B: Backend> Machine<B> {
         self.commands.push(Command::ClearTimer(Timer::Due));
         self.commands.push(Command::ClearTimer(Timer::Backoff));
         self.commands.push(Command::ClearTimer(Timer::Distinct));
+        self.commands.push(Command::ClearTimer(Timer::Users));
         // The locks this tab holds: the refresh's, a sign-out's.
         if let Some(op) = self.holding.take() {
             self.commands.push(Command::Release { op });
@@ -1985,6 +2433,7 @@ impl<B: Backend> Machine<B> {
         }
         // Every caller still waiting is settled: nothing will answer them any more.
         self.flight = None;
+        self.reread = None;
         self.queued.clear();
         self.pending.clear();
         for (caller, outcome) in core::mem::take(&mut self.open) {

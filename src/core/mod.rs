@@ -9,6 +9,7 @@ pub mod machine;
 pub mod origin;
 pub mod protocol;
 pub mod session;
+pub mod source;
 pub mod v2;
 
 /// `s` split around the first `sep` (an ASCII byte), without the separator. A byte scan: the

@@ -3,6 +3,7 @@
 //! the token's claims.
 
 use super::error::Error;
+use super::json::Json;
 use super::jwt::{self, Claims};
 
 /// The session the client holds.
@@ -41,17 +42,39 @@ impl Session {
     /// a Convex Auth JWT.
     pub fn new(token: String, now_ms: f64, fresh: bool, fallback_skew_ms: f64) -> Option<Session> {
         let claims = jwt::decode(&token)?;
+        Some(Session::with_claims(
+            token,
+            claims,
+            now_ms,
+            fresh,
+            fallback_skew_ms,
+        ))
+    }
+
+    /// [`Session::new`] with the claims already decoded.
+    pub fn with_claims(
+        token: String,
+        claims: Claims,
+        now_ms: f64,
+        fresh: bool,
+        fallback_skew_ms: f64,
+    ) -> Session {
         let skew_ms = match (fresh, claims.iat) {
             (true, Some(iat)) => now_ms - (iat as f64) * 1000.0,
             _ => fallback_skew_ms,
         };
-        Some(Session {
+        Session {
             user_id: claims.user_id.clone(),
             token,
             claims,
             skew_ms,
             received_ms: now_ms,
-        })
+        }
+    }
+
+    /// The session id the state shows: none for an identity platform's token.
+    pub fn session_id(&self) -> Option<&str> {
+        (!self.claims.sessionless).then_some(self.claims.session_id.as_str())
     }
 
     /// How long before `exp` the client refreshes: a quarter of the token's lifetime, at most
@@ -98,6 +121,10 @@ pub struct AuthState {
     pub session_id: Option<String>,
     /// `exp` in epoch milliseconds (server clock).
     pub expires_at: Option<f64>,
+    /// What `storeUser`'s mutation returned for the session's identity (the user's id).
+    pub stored_user_id: Option<Json>,
+    /// `currentUser`'s query for the session's identity (the user document).
+    pub user: Option<Json>,
 }
 
 impl core::fmt::Debug for AuthState {
@@ -109,6 +136,8 @@ impl core::fmt::Debug for AuthState {
             .field("user_id", &self.user_id)
             .field("session_id", &self.session_id)
             .field("expires_at", &self.expires_at)
+            .field("stored_user_id", &self.stored_user_id)
+            .field("user", &self.user)
             .finish()
     }
 }
@@ -122,8 +151,9 @@ impl AuthState {
                 is_authenticated: true,
                 token: Some(s.token.clone()),
                 user_id: s.user_id.clone(),
-                session_id: Some(s.claims.session_id.clone()),
+                session_id: s.session_id().map(str::to_owned),
                 expires_at: Some(s.claims.expires_at_ms() as f64),
+                ..AuthState::default()
             },
             None => AuthState {
                 is_loading,

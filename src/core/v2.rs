@@ -18,7 +18,7 @@
 use super::error::{Error, ErrorCode};
 use super::json::Json;
 use super::jwt::Claims;
-use super::machine::{arg, Backend, FunctionKind, Kept, Request, Slot};
+use super::machine::{arg, Backend, Exchange, FunctionKind, Kept, Request, Slot};
 use super::protocol::{self, Ceremony, Refresh, SignInResult, Tokens};
 
 /// Convex Auth v2, with the app's names for its functions.
@@ -315,8 +315,8 @@ impl Backend for ConvexAuthV2 {
     fn keeps_user_id(&self) -> bool {
         true
     }
-    fn url_params(&self) -> (&'static str, Option<&'static str>) {
-        ("convexAuthCode", Some("convexAuthError"))
+    fn url_params(&self) -> Option<(&'static str, Option<&'static str>)> {
+        Some(("convexAuthCode", Some("convexAuthError")))
     }
     fn url_error(&self, value: &str) -> Error {
         // The codes of the official client (`ACCESS_DENIED`, `EXPIRED`, `OTHER_ERROR` with the
@@ -412,10 +412,11 @@ impl Backend for ConvexAuthV2 {
             self.mutation("finishSignInWithUsernamePasskey", vec![response])
         })
     }
-    fn refresh(&self, refresh_token: Option<&str>) -> Option<Request> {
+    fn refresh(&self, refresh_token: Option<&str>, _renew: bool) -> Option<Exchange> {
         // A v1 refresh token (`<id>|<sessionId>`) is not this generation's and is never sent.
         let refresh_token = refresh_token.filter(|t| !protocol::is_v1_refresh_token(t))?;
-        Some(self.mutation("refreshSession", vec![("refreshToken", arg(refresh_token))]))
+        let args = vec![("refreshToken", arg(refresh_token))];
+        Some(Exchange::Request(self.mutation("refreshSession", args)))
     }
     fn refresh_answer(
         &self,
@@ -430,9 +431,10 @@ impl Backend for ConvexAuthV2 {
             _ => Err(unexpected()),
         }
     }
-    fn sign_out(&self, _token: &str, refresh_token: Option<&str>) -> Option<Request> {
+    fn sign_out(&self, _token: &str, refresh_token: Option<&str>) -> Option<Exchange> {
         let refresh_token = refresh_token?;
-        Some(self.mutation("signOut", vec![("refreshToken", arg(refresh_token))]))
+        let args = vec![("refreshToken", arg(refresh_token))];
+        Some(Exchange::Request(self.mutation("signOut", args)))
     }
 }
 
@@ -684,16 +686,20 @@ mod tests {
 
     #[test]
     fn refresh_and_sign_out_send_only_a_v2_refresh_token() {
-        assert!(v2().refresh(None).is_none());
-        assert!(v2().refresh(Some("rt1|s1")).is_none());
-        let r = v2().refresh(Some("abc")).unwrap();
+        let request = |e: Option<Exchange>| match e {
+            Some(Exchange::Request(r)) => r,
+            other => panic!("not a request: {other:?}"),
+        };
+        assert!(v2().refresh(None, true).is_none());
+        assert!(v2().refresh(Some("rt1|s1"), true).is_none());
+        let r = request(v2().refresh(Some("abc"), true));
         assert_eq!(
             (r.kind, r.path.as_str()),
             (FunctionKind::Mutation, "auth:refreshSession")
         );
         assert_eq!(r.args.to_json_string(), r#"{"refreshToken":"abc"}"#);
         assert!(v2().sign_out("jwt", None).is_none());
-        let r = v2().sign_out("jwt", Some("abc")).unwrap();
+        let r = request(v2().sign_out("jwt", Some("abc")));
         assert_eq!((r.path.as_str(), r.bearer), ("auth:signOut", None));
     }
 

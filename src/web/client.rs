@@ -21,15 +21,20 @@ use crate::core::json::Json;
 use crate::core::keys::Keys;
 pub use crate::core::machine::SignInOutcome;
 use crate::core::machine::{
-    Backend, Call, CallerId, Command, Config, ConvexAuthV1, Input, Machine, Outcome, Slot, Stored,
-    Timer, LOCK_TIMEOUT_MS, REQUEST_TIMEOUT_MS, STORAGE_TIMEOUT_MS,
+    Backend, Call, CallerId, Command, Config, ConvexAuthV1, Input, Machine, Outcome, Slot,
+    SourceCall, Stored, Timer, LOCK_TIMEOUT_MS, REQUEST_TIMEOUT_MS, STORAGE_TIMEOUT_MS,
 };
 use crate::core::protocol;
 use crate::core::session::{AuthEvent, AuthEventKind, AuthState};
+use crate::core::source::TokenSource;
 use crate::core::v2::ConvexAuthV2;
 
 /// A future returned by a user callback.
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// A token source's `fetchToken` in Rust ([`Options::token_source_fn`]): the platform's JWT
+/// (`None`: signed out there), or why it could not be had (transient).
+pub type FetchToken = Rc<dyn Fn(bool) -> LocalFuture<Result<Option<String>, String>>>;
 
 /// Whether to exchange a `?code=` found in the page URL.
 #[derive(Clone, Debug, Default)]
@@ -87,6 +92,19 @@ pub struct Options {
     pub navigate: bool,
     /// Trace to `console.debug` (tokens are never printed). Default: false.
     pub verbose: bool,
+    /// An identity platform's token source (API.md, `tokenSource`): a JS object
+    /// `{fetchToken({forceRefreshToken}), subscribe?(changed), signIn?(...), signOut?()}` (a Rust
+    /// one through [`Options::token_source_fn`]). The platform then holds the session: `version`,
+    /// `functions` and `storage` are not used.
+    pub token_source: Option<Object>,
+    /// `"module:function"` of a mutation run once per signed-in identity before the client
+    /// counts as signed in (the Convex guide's `users:store`); its result is the state's
+    /// `stored_user_id`.
+    pub store_user: Option<String>,
+    /// `"module:function"` of a query whose value the client waits for (asked again with
+    /// backoff while it is null) before it counts as signed in (the guide's `users:current`);
+    /// the state's `user`.
+    pub current_user: Option<String>,
 }
 
 impl Options {
@@ -102,7 +120,41 @@ impl Options {
             replace_url: None,
             navigate: true,
             verbose: false,
+            token_source: None,
+            store_user: None,
+            current_user: None,
         }
+    }
+    /// Runs the mutation `path` once per signed-in identity before counting as signed in.
+    pub fn store_user(mut self, path: impl Into<String>) -> Self {
+        self.store_user = Some(path.into());
+        self
+    }
+    /// Waits for the query `path` to give a user (not null) before counting as signed in.
+    pub fn current_user(mut self, path: impl Into<String>) -> Self {
+        self.current_user = Some(path.into());
+        self
+    }
+    /// Takes tokens from an identity platform: `fetch_token(force_refresh)` resolves the
+    /// platform's JWT for Convex (`None`: signed out there; `Err`: a transient failure, with its
+    /// message). Tell the client when the platform's sign-in state changes with
+    /// [`ConvexAuthClient::token_source_changed`].
+    pub fn token_source_fn(mut self, fetch_token: FetchToken) -> Self {
+        let f = Closure::<dyn Fn(JsValue) -> Promise>::new(move |args: JsValue| {
+            let force = Reflect::get(&args, &JsValue::from_str("forceRefreshToken"))
+                .is_ok_and(|f| f.is_truthy());
+            let token = fetch_token(force);
+            promise(Box::pin(async move {
+                match token.await {
+                    Ok(token) => Ok(token.map_or(JsValue::NULL, JsValue::from)),
+                    Err(message) => Err(JsValue::from(js_sys::Error::new(&message))),
+                }
+            }))
+        });
+        let source = Object::new();
+        io::set_value(&source, "fetchToken", &f.into_js_value());
+        self.token_source = Some(source);
+        self
     }
     /// Sets the generation of Convex Auth.
     pub fn version(mut self, version: Version) -> Self {
@@ -216,6 +268,8 @@ pub(crate) struct Inner {
     next_id: Cell<u32>,
     waiters: RefCell<Vec<(CallerId, Waiter)>>,
     next_caller: Cell<CallerId>,
+    /// The token source, for a client of an identity platform.
+    source: Option<Object>,
 }
 
 /// The Convex Auth client. Dropping it stops its timers and listeners, and settles every call
@@ -277,7 +331,22 @@ impl ConvexAuthClient {
     pub fn new(options: Options) -> Result<ConvexAuthClient, Error> {
         let url = normalize_url(&options.url)?;
         let namespace = options.storage_namespace.as_deref().unwrap_or(&options.url);
+        let source = options.token_source.clone();
         let (keys, backend): (Keys, Box<dyn Backend>) = match options.version {
+            _ if source.is_some()
+                && (options.version == Version::V2 || !options.functions.is_empty()) =>
+            {
+                return Err(Error::options(
+                    "`version` and `functions` are not used with a token source",
+                ))
+            }
+            // The platform holds the session: nothing is stored (the keys are unused).
+            _ if source.is_some() => {
+                let signs_out = source
+                    .as_ref()
+                    .is_some_and(|s| io::has_function(s, "signOut"));
+                (Keys::new(namespace), Box::new(TokenSource { signs_out }))
+            }
             Version::V1 if !options.functions.is_empty() => {
                 return Err(Error::options(
                     "`functions` names Convex Auth v2 functions: it needs `version: \"v2\"`",
@@ -291,11 +360,15 @@ impl ConvexAuthClient {
                 }),
             ),
         };
+        let storage = match source {
+            Some(_) => Storage::Memory,
+            None => options.storage,
+        };
         // Whether other tabs use the same storage (localStorage, encrypted, adapters): refreshes
         // then take the Web Lock.
-        let shared = !matches!(options.storage, Storage::SessionStorage | Storage::Memory);
+        let shared = !matches!(storage, Storage::SessionStorage | Storage::Memory);
         // A storage that does not open is replaced by memory; the machine reports it.
-        let (store, storage_error) = match options.storage.open() {
+        let (store, storage_error) = match storage.open() {
             Ok(store) => (store, None),
             Err(thrown) => (
                 io::builtin("memory").unwrap_or(JsValue::UNDEFINED),
@@ -303,7 +376,7 @@ impl ConvexAuthClient {
             ),
         };
         // Other tabs' localStorage writes arrive as `storage` events for this object.
-        let local = matches!(options.storage, Storage::LocalStorage) && storage_error.is_none();
+        let local = matches!(storage, Storage::LocalStorage) && storage_error.is_none();
         let area = if local {
             store.clone()
         } else {
@@ -317,6 +390,8 @@ impl ConvexAuthClient {
             navigate: options.navigate,
             verbose: options.verbose,
             seed: (random() * 9_007_199_254_740_992.0) as u64,
+            store_user: options.store_user,
+            current_user: options.current_user,
         };
         let should_handle_code = match options.should_handle_code {
             ShouldHandleCode::Always => JsValue::TRUE,
@@ -341,6 +416,7 @@ impl ConvexAuthClient {
                 config.announce,
                 &should_handle_code,
                 options.replace_url.as_ref(),
+                source.as_ref(),
             );
             let unbound = io::unbound(
                 SessionPort {
@@ -348,6 +424,7 @@ impl ConvexAuthClient {
                 },
                 &executor,
                 Timer::Due.as_str(),
+                source.as_ref(),
             );
             Inner {
                 origin: io::origin_of(&url),
@@ -360,6 +437,7 @@ impl ConvexAuthClient {
                 next_id: Cell::new(0),
                 waiters: RefCell::new(Vec::new()),
                 next_caller: Cell::new(0),
+                source,
             }
         });
         Ok(ConvexAuthClient { inner })
@@ -401,6 +479,14 @@ impl ConvexAuthClient {
         provider: Option<&str>,
         params: Vec<(String, String)>,
     ) -> Result<SignInOutcome, Error> {
+        if self.inner.source.is_some() {
+            let object = Object::new();
+            for (key, value) in &params {
+                io::set_string(&object, key, value);
+            }
+            let provider = provider.map_or(JsValue::UNDEFINED, JsValue::from);
+            return self.inner.source_sign_in(&provider, &object).await;
+        }
         let call = Call::SignIn {
             provider: provider.map(str::to_owned),
             params,
@@ -447,6 +533,12 @@ impl ConvexAuthClient {
         }
         .map(JsCast::unchecked_into)
         .map_err(|e| io::error_from_js(&e))
+    }
+
+    /// Tells a client with a token source that the platform's sign-in state changed (what the
+    /// JS `tokenSource.subscribe` callback does): the source is asked again.
+    pub fn token_source_changed(&self) {
+        self.inner.feed(Input::SourceChanged);
     }
 
     /// Whether `url` belongs to the deployment (so a token may be sent there).
@@ -555,6 +647,58 @@ impl SessionPort {
         self.feed(Input::Unreachable { op, error });
     }
 
+    /// The token source's call resolved with `value`: a token (a string), or none (null or
+    /// undefined); anything else is an `InvalidResponse`.
+    #[wasm_bindgen(js_name = sourceAnswered)]
+    pub fn source_answered(&self, op: u32, value: JsValue) {
+        let result = match value.as_string() {
+            Some(token) => Ok(Some(token)),
+            None if value.is_null() || value.is_undefined() => Ok(None),
+            None => Err(Error::new(
+                ErrorCode::InvalidResponse,
+                "tokenSource.fetchToken must resolve to a JWT string or null",
+            )),
+        };
+        self.feed(Input::SourceAnswered { op, result });
+    }
+
+    /// The token source's call threw or rejected with `message`, or did not settle in time
+    /// (`timed_out`).
+    #[wasm_bindgen(js_name = sourceFailed)]
+    pub fn source_failed(&self, op: u32, timed_out: bool, message: String) {
+        let code = if timed_out {
+            ErrorCode::Timeout
+        } else {
+            ErrorCode::Network
+        };
+        let result = Err(Error::new(code, message));
+        self.feed(Input::SourceAnswered { op, result });
+    }
+
+    /// The reactive client `attachment` was given the token fetcher (`attach`).
+    pub fn attached(&self, attachment: u32) {
+        self.feed(Input::Attached(attachment));
+    }
+
+    /// The reactive client `attachment` reported whether the backend accepted its token.
+    pub fn verdict(&self, attachment: u32, accepted: bool) {
+        self.feed(Input::Verdict {
+            attachment,
+            accepted,
+        });
+    }
+
+    /// The reactive client `attachment` was detached.
+    pub fn detached(&self, attachment: u32) {
+        self.feed(Input::Detached(attachment));
+    }
+
+    /// The token source reported a change of its sign-in state.
+    #[wasm_bindgen(js_name = sourceChanged)]
+    pub fn source_changed(&self) {
+        self.feed(Input::SourceChanged);
+    }
+
     /// The lock was granted, or not (no Web Locks, or the wait timed out).
     pub fn locked(&self, op: u32, granted: bool) {
         self.feed(Input::Locked { op, granted });
@@ -594,9 +738,9 @@ impl SessionPort {
         match self.inner.upgrade() {
             Some(inner) => {
                 let machine = inner.machine.borrow();
-                io::state_object(machine.is_loading(), machine.session())
+                io::state_object(Some(&*machine))
             }
-            None => io::state_object(false, None),
+            None => io::state_object::<Box<dyn Backend>>(None),
         }
     }
 
@@ -610,6 +754,11 @@ impl SessionPort {
     /// `fetchAccessToken`.
     pub fn token(&self, force: bool) -> Promise {
         self.call(Call::Token { force })
+    }
+
+    /// The token source's state changed (after its `signIn`): the token it gives now.
+    pub fn changed(&self) -> Promise {
+        self.call(Call::Changed)
     }
 
     /// `signIn`, with params already checked as a plain object of strings.
@@ -715,6 +864,36 @@ impl Inner {
         }
     }
 
+    /// `signIn` of a client with a token source: the source's own `signIn(provider, params)`
+    /// (the platform's sign-in), then the source is asked again; `signingIn` tells whether it
+    /// now gives a token.
+    pub(crate) async fn source_sign_in(
+        &self,
+        provider: &JsValue,
+        params: &JsValue,
+    ) -> Result<SignInOutcome, Error> {
+        let Some(source) = &self.source else {
+            return Err(Error::options("This client has no token source"));
+        };
+        let sign_in = Reflect::get(source, &JsValue::from_str("signIn"))
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+            .ok_or_else(|| Error::options("The tokenSource has no `signIn`"))?;
+        let started = sign_in
+            .call2(source, provider, params)
+            .map(|value| Promise::resolve(&value));
+        match started {
+            Ok(p) => JsFuture::from(p).await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| Error::new(ErrorCode::Network, io::message(&e)))?;
+        let signing_in = matches!(self.call(Call::Changed).await, Outcome::Token(Some(_)));
+        Ok(SignInOutcome {
+            signing_in,
+            redirect: None,
+        })
+    }
+
     fn next_caller(&self) -> CallerId {
         let id = self.next_caller.get().wrapping_add(1);
         self.next_caller.set(id);
@@ -782,6 +961,14 @@ impl Inner {
                 request.bearer.as_deref(),
                 REQUEST_TIMEOUT_MS,
             ),
+            Command::Source { op, call } => {
+                let (sign_out, force) = match call {
+                    SourceCall::Token { force } => (false, force),
+                    SourceCall::SignOut => (true, false),
+                };
+                exec.source(op, sign_out, force, REQUEST_TIMEOUT_MS)
+            }
+            Command::Reauthenticate(attachment) => exec.reauthenticate(attachment),
             Command::TakeCode { op, code, error } => exec.take_code(op, code, error),
             Command::Ceremony { op, ceremony } => {
                 let running = io::ceremony(

@@ -4,21 +4,23 @@
 // unbound (getSnapshot, subscribe, onChange, fetchAccessToken, fetch). No decision is made here.
 
 import { idbGet, idbSet } from "./idb.js";
-import { authError, authFetch, lock, memory, message, params, post, signInParams, storeOp, takeCode, event } from "./io.js";
+import { authError, authFetch, lock, memory, message, params, post, signInParams, storeOp, takeCode, event, within } from "./io.js";
 
 /**
  * The client's functions that work unbound, over its `port` (src/web/client.rs) and `exec`
  * (its executor, below): `{getSnapshot, subscribe, onChange, fetchAccessToken, fetch}`, with
  * what the facade and the client call on them: `token()` (the `token` getter, which first fires
  * the timer named `due` when it is overdue), `signIn(provider, params)` (the facade's signIn:
- * provider and params checked, then the port's signIn), `stateChanged()` after every new state and
+ * provider and params checked, then the port's signIn; with a token `source`, the source's own
+ * signIn with the arguments as given, then the port's `changed()`, which asks the source again
+ * and resolves with its token), `stateChanged()` after every new state and
  * `happened(type, error)` for an event. getSnapshot answers from a cache (no call into wasm)
  * until the state changes. The JS listeners are kept here; each is called with no other
  * listener running, in the order they were added (state listeners before event listeners), and
  * one that throws is reported without disturbing the others. An unsubscribe function may be
  * called any number of times.
  */
-export const unbound = (port, exec, due) => {
+export const unbound = (port, exec, due, source) => {
   let snapshot;
   const getSnapshot = () => (snapshot ??= port.snapshot());
   const states = new Set();
@@ -46,14 +48,36 @@ export const unbound = (port, exec, due) => {
     } catch {}
     return port.token(force);
   };
+  let attachments = 0;
   return {
     getSnapshot,
     subscribe: listen(states, 1),
+    attach: (client) => {
+      if (typeof client?.setAuth != "function" || typeof client.clearAuth != "function")
+        throw params("attach needs a reactive Convex client (ConvexClient or ConvexReactClient)");
+      const id = ++attachments;
+      port.attached(id);
+      exec.attach(id, client, fetchAccessToken);
+      let attached = 1;
+      return () => {
+        if (attached) exec.detach(id), port.detached(id);
+        attached = 0;
+      };
+    },
     onChange: listen(events),
     fetchAccessToken,
     fetch: authFetch(port),
     token: () => (exec.overdue(due), getSnapshot().token),
     signIn: async (provider, p) => {
+      if (source) {
+        if (!source.signIn) throw authError("The tokenSource has no `signIn`", "InvalidOptions", false);
+        try {
+          await source.signIn(provider, p);
+        } catch (e) {
+          throw authError(message(e), "Network", true);
+        }
+        return { signingIn: (await port.changed()) != null };
+      }
       if (provider != null && typeof provider != "string") throw params("`provider` must be a string");
       try {
         p = signInParams(p);
@@ -82,13 +106,15 @@ export const unbound = (port, exec, due) => {
  * `storage` events report other tabs' writes of the JWT (undefined for other storages);
  * `announce` whether the tabs sharing the storage announce their writes on a BroadcastChannel
  * (named after the JWT's key); `handle` and `replace` are the shouldHandleCode and replaceURL
- * options. The hand-over copy of the JWT is the IndexedDB record `handover:<the JWT's key>`.
+ * options; `source` the tokenSource option (undefined without one), whose `subscribe` reports
+ * its changes. The hand-over copy of the JWT is the IndexedDB record `handover:<the JWT's key>`.
  */
-export const executor = (port, url, store, keys, area, announce, handle, replace) => {
+export const executor = (port, url, store, keys, area, announce, handle, replace, source) => {
   const jwtKey = keys.jwt;
   const copyKey = "handover:" + jwtKey;
   let disposed, channel;
   const timers = {};
+  const clients = {}; // the attached reactive clients, by attachment
   const releases = {}; // by the op that took the lock
   const deadlines = {};
   const offs = [];
@@ -115,7 +141,15 @@ export const executor = (port, url, store, keys, area, announce, handle, replace
   on(globalThis.window, "focus", () => feed(() => port.focused()));
   on(globalThis.document, "visibilitychange", () => feed(() => port.focused()));
   // After the constructor has returned, so that listeners added then hear everything.
-  queueMicrotask(() => feed(() => port.start()));
+  queueMicrotask(() => {
+    feed(() => port.start());
+    try {
+      const off = source?.subscribe?.(() => feed(() => port.sourceChanged()));
+      if (typeof off == "function") offs.push(off);
+    } catch (e) {
+      console.error("[convex-auth-wasm] tokenSource.subscribe threw:", e);
+    }
+  });
 
   const set = (key, value, ms) => storeOp(store, value == null ? "removeItem" : "setItem", key, value ?? undefined, ms);
   // Runs the storage steps `f`; a failure of any is the operation's failure.
@@ -163,6 +197,15 @@ export const executor = (port, url, store, keys, area, announce, handle, replace
         (r) => feed(() => port.answered(op, r.status, r.body)),
         (e) => feed(() => port.unreachable(op, e.timedOut, e.message)),
       ),
+    /**
+     * Calls the token source, `signOut()` or else `fetchToken({forceRefreshToken: force})`:
+     * port.sourceAnswered(op, what it gave), or port.sourceFailed(op, timedOut, message).
+     */
+    source: (op, signOut, force, ms) =>
+      within(() => (signOut ? source.signOut() : source.fetchToken({ forceRefreshToken: force })), ms, "The tokenSource").then(
+        (value) => feed(() => port.sourceAnswered(op, value)),
+        (e) => feed(() => port.sourceFailed(op, !!e?.timedOut, message(e))),
+      ),
     /** Takes the page URL's parameters `code` and `error`: port.codeTaken(op, code, error). */
     takeCode: (op, code, error) =>
       takeCode(handle, replace, code, error).then((taken) => feed(() => port.codeTaken(op, taken?.code, taken?.error))),
@@ -172,6 +215,21 @@ export const executor = (port, url, store, keys, area, announce, handle, replace
         (credential) => feed(() => port.ceremonyDone(op, credential)),
         (e) => feed(() => port.ceremonyFailed(op, e.name, e.message)),
       ),
+    /** Gives the reactive client `client` the token fetcher: port.verdict(id, accepted) on each of its verdicts. */
+    attach: (id, client, fetcher) => {
+      clients[id] = () => client.setAuth(fetcher, (accepted) => feed(() => port.verdict(id, !!accepted)));
+      clients[id].client = client;
+      clients[id]();
+    },
+    /** Gives the attached client `id` the token fetcher again (the session started or ended). */
+    reauthenticate: (id) => clients[id]?.(),
+    /** Takes the token fetcher back from the attached client `id`. */
+    detach: (id) => {
+      try {
+        clients[id]?.client.clearAuth();
+      } catch {}
+      delete clients[id];
+    },
     /** Takes the Web Lock `name` (waiting at most `ms`): port.locked(op, granted). */
     lock: (op, name, ms) =>
       lock(name, ms).then((release) => {

@@ -40,6 +40,40 @@ export interface ConvexAuthClientOptions {
   navigate?: boolean;
   /** Trace to `console.debug`; tokens are never printed (default: false). */
   verbose?: boolean;
+  /**
+   * An identity platform (Clerk, Auth0, WorkOS, Better Auth, any OIDC issuer in the deployment's
+   * `auth.config`) holds the session: the client asks this source for its JWT. Not used with
+   * `version`, `functions`, `storage` or `storageNamespace`.
+   */
+  tokenSource?: TokenSource;
+  /**
+   * `"module:function"` of a mutation run once per signed-in identity (the Convex guide's
+   * `users:store`): until it succeeds `isLoading` stays true and `isAuthenticated` false; its
+   * result is `state.storedUserId`.
+   */
+  storeUser?: string;
+  /**
+   * `"module:function"` of a query for the signed-in user (the guide's `users:current`): until
+   * it gives a user (asked again with backoff while null, e.g. until a webhook stored it)
+   * `isLoading` stays true and `isAuthenticated` false; its value is `state.user`.
+   */
+  currentUser?: string;
+}
+
+/** The token source of an identity platform (`tokenSource`). */
+export interface TokenSource {
+  /**
+   * The platform's JWT for Convex (e.g. Clerk's `getToken({template: "convex"})`), or null when
+   * signed out there. A rejection or a timeout is transient: the session is kept and the call
+   * retried. `forceRefreshToken` asks for a newly minted token rather than a cached one.
+   */
+  fetchToken(args: { forceRefreshToken: boolean }): string | null | undefined | Promise<string | null | undefined>;
+  /** Calls `changed` whenever the platform's sign-in state changes; may return an unsubscribe function. */
+  subscribe?(changed: () => void): unknown;
+  /** What `auth.signIn(provider, params)` calls (its arguments as given). */
+  signIn?(...args: unknown[]): unknown;
+  /** What `auth.signOut()` calls, after the client signed out locally. */
+  signOut?(): unknown;
 }
 
 /** The auth state. The same object is returned until the state changes. */
@@ -52,6 +86,10 @@ export interface AuthState {
   readonly sessionId: string | null;
   /** The JWT's `exp`, epoch milliseconds. */
   readonly expiresAt: number | null;
+  /** With `storeUser`: what its mutation returned for this identity (the user's id). */
+  readonly storedUserId?: unknown;
+  /** With `currentUser`: its query's value for this identity (the user document). */
+  readonly user?: unknown;
 }
 
 /** Stable error codes. */
@@ -115,6 +153,12 @@ export interface ConvexAuthClient {
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
 }
 
+/** What `attach` needs of a reactive Convex client (`ConvexClient`, `ConvexReactClient`). */
+export interface ReactiveConvexClient {
+  setAuth(fetchToken: AuthTokenFetcher, onChange?: (isAuthenticated: boolean) => void): void;
+  clearAuth(): void;
+}
+
 /** The Convex client's `AuthTokenFetcher`. */
 export type AuthTokenFetcher = (args: { forceRefreshToken: boolean }) => Promise<string | null>;
 "#;
@@ -152,6 +196,9 @@ fn options_from_js(options: &JsValue) -> Result<Options, Error> {
     options.replace_url = o.replace_url();
     options.navigate = o.navigate();
     options.verbose = o.verbose();
+    options.token_source = o.token_source();
+    options.store_user = o.store_user();
+    options.current_user = o.current_user();
     Ok(options)
 }
 
@@ -187,10 +234,11 @@ impl JsConvexAuthClient {
         self.client.inner.machine().is_loading()
     }
 
-    /// Whether a session is held. Never flips to false during a refresh.
+    /// Whether a session is held (and, with reactive clients attached, the backend accepted its
+    /// token). Never flips to false during a refresh.
     #[wasm_bindgen(getter = isAuthenticated)]
     pub fn is_authenticated(&self) -> bool {
-        self.client.inner.machine().session().is_some()
+        self.client.inner.machine().is_authenticated()
     }
 
     /// The current JWT, or null (`useAuthToken`).
@@ -226,6 +274,18 @@ impl JsConvexAuthClient {
     #[wasm_bindgen(getter = fetchAccessToken, unchecked_return_type = "AuthTokenFetcher")]
     pub fn fetch_access_token(&self) -> JsValue {
         self.unbound().fetch_access_token()
+    }
+
+    /// `(convexClient) => detach`: gives a reactive Convex client (`ConvexClient`,
+    /// `ConvexReactClient`) this client's token fetcher, and makes `isAuthenticated` wait for
+    /// the backend to accept the token. The returned function detaches (`clearAuth`). Works
+    /// unbound.
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "(convexClient: ReactiveConvexClient) => () => void"
+    )]
+    pub fn attach(&self) -> JsValue {
+        self.unbound().attach()
     }
 
     /// Signs in. `provider` is a provider id (omit it to exchange `params.code`); `params` a

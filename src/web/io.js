@@ -100,18 +100,23 @@ export const isAdapter = (o) => {
  * the writes); rejects when the method throws or rejects, takes longer, or reads something that
  * is not a string.
  */
-export const storeOp = (o, op, key, value, ms) => {
+export const storeOp = (o, op, key, value, ms) =>
+  within(() => (op == "setItem" ? o[op](key, value) : o[op](key)), ms, "The storage adapter").then((v) => {
+    if (op != "getItem" || v == null) return;
+    if (typeof v != "string") throw Error("The storage adapter returned a non-string value");
+    return v;
+  });
+
+/**
+ * What `f()` returns or resolves to, waiting at most `ms`; rejects with what it throws or
+ * rejects with, or with `{timedOut: true, message}` (naming `who`) when `ms` runs out.
+ */
+export const within = (f, ms, who) => {
   let timer;
   return Promise.race([
-    new Promise((ok) => ok(op == "setItem" ? o[op](key, value) : o[op](key))),
-    new Promise((_, no) => (timer = setTimeout(() => no(Error("The storage adapter did not settle in time")), ms))),
-  ])
-    .finally(() => clearTimeout(timer))
-    .then((v) => {
-      if (op != "getItem" || v == null) return;
-      if (typeof v != "string") throw Error("The storage adapter returned a non-string value");
-      return v;
-    });
+    new Promise((ok) => ok(f())),
+    new Promise((_, no) => (timer = setTimeout(() => no({ timedOut: true, message: who + " did not settle in time" }), ms))),
+  ]).finally(() => clearTimeout(timer));
 };
 
 /** An adapter of three functions (a Rust `TokenStorage` wrapped). */
@@ -119,7 +124,7 @@ export const adapter = (getItem, setItem, removeItem) => ({ getItem, setItem, re
 
 // ---- the constructor's options ----
 
-const OPTIONS = ["url", "version", "functions", "storage", "storageNamespace", "shouldHandleCode", "replaceURL", "navigate", "verbose"];
+const OPTIONS = ["url", "version", "functions", "storage", "storageNamespace", "shouldHandleCode", "replaceURL", "navigate", "verbose", "tokenSource", "storeUser", "currentUser"];
 const STORAGES = ["localStorage", "sessionStorage", "memory", "encrypted"];
 
 /**
@@ -134,7 +139,7 @@ export const options = (o) => {
   };
   if (!o || typeof o != "object") fail("Options must be an object with a `url`");
   if (Object.keys(o).some((k) => !OPTIONS.includes(k))) fail("Unknown option (allowed: " + OPTIONS.join(", ") + ")");
-  const { url, version = "v1", functions = {}, storage = STORAGES[0], storageNamespace, shouldHandleCode = true, replaceURL, navigate = true, verbose = false } = o;
+  const { url, version = "v1", functions = {}, storage = STORAGES[0], storageNamespace, shouldHandleCode = true, replaceURL, navigate = true, verbose = false, tokenSource, storeUser, currentUser } = o;
   if (typeof url != "string") fail("`url` is required and must be a string");
   if (version != "v1" && version != "v2") fail('`version` must be "v1" or "v2"');
   if (!functions || typeof functions != "object" || Array.isArray(functions)) fail("`functions` must be an object");
@@ -149,7 +154,17 @@ export const options = (o) => {
   if (replaceURL !== undefined && typeof replaceURL != "function") fail("`replaceURL` must be a function");
   if (typeof navigate != "boolean") fail("`navigate` must be a boolean");
   if (typeof verbose != "boolean") fail("`verbose` must be a boolean");
-  return { url, version, functions: named, storage, storageNamespace, shouldHandleCode, replaceURL, navigate, verbose };
+  if (tokenSource !== undefined) {
+    if (!tokenSource || typeof tokenSource != "object" || typeof tokenSource.fetchToken != "function")
+      fail("`tokenSource` must be an object with a `fetchToken` function");
+    for (const f of ["subscribe", "signIn", "signOut"])
+      if (tokenSource[f] !== undefined && typeof tokenSource[f] != "function") fail("`tokenSource." + f + "` must be a function");
+    for (const k of ["version", "functions", "storage", "storageNamespace"])
+      if (o[k] !== undefined) fail("`" + k + "` is not used with `tokenSource` (the platform holds the session)");
+  }
+  for (const [k, path] of [["storeUser", storeUser], ["currentUser", currentUser]])
+    if (path !== undefined && (typeof path != "string" || !/^[^:]+:[^:]+$/.test(path))) fail("`" + k + '` must name a function as "module:function"');
+  return { url, version, functions: named, storage, storageNamespace, shouldHandleCode, replaceURL, navigate, verbose, tokenSource, storeUser, currentUser };
 };
 
 /**
@@ -200,8 +215,8 @@ export const takeCode = async (handle, replace, codeParam, errorParam) => {
 
 // ---- values handed to JS callers (the facade's shapes; see the TypeScript section) ----
 
-/** A frozen AuthState. */
-export const state = (isLoading, isAuthenticated, token, userId, sessionId, expiresAt) =>
+/** A frozen AuthState; `storedUserId` and `user` only when set (the storeUser and currentUser options). */
+export const state = (isLoading, isAuthenticated, token, userId, sessionId, expiresAt, storedUserId, user) =>
   Object.freeze({
     isLoading,
     isAuthenticated,
@@ -209,6 +224,8 @@ export const state = (isLoading, isAuthenticated, token, userId, sessionId, expi
     userId: userId ?? null,
     sessionId: sessionId ?? null,
     expiresAt: expiresAt ?? null,
+    ...(storedUserId === undefined ? {} : { storedUserId }),
+    ...(user === undefined ? {} : { user }),
   });
 
 /** An AuthEvent. */

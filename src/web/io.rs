@@ -54,6 +54,13 @@ extern "C" {
     pub(crate) fn navigate(this: &CheckedOptions) -> bool;
     #[wasm_bindgen(method, getter)]
     pub(crate) fn verbose(this: &CheckedOptions) -> bool;
+    #[wasm_bindgen(method, getter, js_name = storeUser)]
+    pub(crate) fn store_user(this: &CheckedOptions) -> Option<String>;
+    #[wasm_bindgen(method, getter, js_name = currentUser)]
+    pub(crate) fn current_user(this: &CheckedOptions) -> Option<String>;
+    /// The token source object (its functions checked), if given.
+    #[wasm_bindgen(method, getter, js_name = tokenSource)]
+    pub(crate) fn token_source(this: &CheckedOptions) -> Option<js_sys::Object>;
 
     // Values handed to JS callers (built in JS: one call instead of a property write each). None
     // of these throws, except where the binding catches: a JS exception must not unwind through
@@ -65,6 +72,8 @@ extern "C" {
         user_id: Option<&str>,
         session_id: Option<&str>,
         expires_at: Option<f64>,
+        stored_user_id: &JsValue,
+        user: &JsValue,
     ) -> JsValue;
     #[wasm_bindgen(js_name = authError)]
     pub(crate) fn auth_error(
@@ -110,6 +119,7 @@ extern "C" {
         announce: bool,
         should_handle_code: &JsValue,
         replace_url: Option<&Function>,
+        source: Option<&js_sys::Object>,
     ) -> Executor;
     /// Reads the slots named in `slots` (and the hand-over copy when `copy`).
     #[wasm_bindgen(method)]
@@ -131,6 +141,12 @@ extern "C" {
         bearer: Option<&str>,
         ms: f64,
     );
+    /// Calls the token source: its `signOut()`, or `fetchToken({forceRefreshToken: force})`.
+    #[wasm_bindgen(method)]
+    pub(crate) fn source(this: &Executor, op: u32, sign_out: bool, force: bool, ms: f64);
+    /// Gives the attached reactive client `attachment` the token fetcher again.
+    #[wasm_bindgen(method)]
+    pub(crate) fn reauthenticate(this: &Executor, attachment: u32);
     #[wasm_bindgen(method, js_name = takeCode)]
     pub(crate) fn take_code(this: &Executor, op: u32, code: &str, error: Option<&str>);
     /// Waits for the ceremony `running` ([`ceremony`]).
@@ -154,7 +170,12 @@ extern "C" {
     /// The client's functions that work unbound (`unbound` in executor.js), over its executor;
     /// `due` names the timer that the `token` getter fires when it is overdue.
     pub(crate) type Unbound;
-    pub(crate) fn unbound(port: SessionPort, executor: &Executor, due: &str) -> Unbound;
+    pub(crate) fn unbound(
+        port: SessionPort,
+        executor: &Executor,
+        due: &str,
+        source: Option<&js_sys::Object>,
+    ) -> Unbound;
     #[wasm_bindgen(method, getter, js_name = getSnapshot)]
     pub(crate) fn get_snapshot(this: &Unbound) -> JsValue;
     #[wasm_bindgen(method, getter)]
@@ -163,6 +184,10 @@ extern "C" {
     pub(crate) fn on_change(this: &Unbound) -> JsValue;
     #[wasm_bindgen(method, getter, js_name = fetchAccessToken)]
     pub(crate) fn fetch_access_token(this: &Unbound) -> JsValue;
+    /// `attach(convexClient)`: gives a reactive Convex client the token fetcher; returns the
+    /// function that detaches it.
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn attach(this: &Unbound) -> JsValue;
     /// `auth.fetch` (io.js's `authFetch` over the client's port).
     #[wasm_bindgen(method, getter)]
     pub(crate) fn fetch(this: &Unbound) -> Function;
@@ -170,7 +195,8 @@ extern "C" {
     /// after firing an overdue refresh timer.
     #[wasm_bindgen(method)]
     pub(crate) fn token(this: &Unbound) -> JsValue;
-    /// The facade's `signIn`: provider and params checked, then the port's `signIn`.
+    /// The facade's `signIn`: provider and params checked, then the port's `signIn` (with a token
+    /// source: the source's `signIn`, then the port's `changed`).
     #[wasm_bindgen(method, js_name = signIn)]
     pub(crate) fn sign_in(this: &Unbound, provider: &JsValue, params: &JsValue) -> Promise;
     /// Tells the JS state listeners that the state changed.
@@ -193,16 +219,33 @@ extern "C" {
     pub(crate) fn encrypted() -> JsValue;
 }
 
+/// Whether `object.<name>` is a function (a getter that throws: no).
+pub(crate) fn has_function(object: &js_sys::Object, name: &str) -> bool {
+    js_sys::Reflect::get(object, &JsValue::from_str(name)).is_ok_and(|f| f.is_function())
+}
+
 /// The state object that `getSnapshot()` returns (cached by `executor.js` until the state changes),
 /// read from the session without copying it.
-pub(crate) fn state_object(is_loading: bool, session: Option<&Session>) -> JsValue {
+pub(crate) fn state_object<B: crate::core::machine::Backend>(
+    machine: Option<&crate::core::machine::Machine<B>>,
+) -> JsValue {
+    let session = machine.and_then(|m| m.session());
+    // Undefined when the option is not set, null while there is no value.
+    let user_value = |mutation: bool| match machine {
+        Some(m) if m.runs_user(mutation) => m
+            .user_value(mutation)
+            .map_or(JsValue::NULL, |v| v.as_js().clone()),
+        _ => JsValue::UNDEFINED,
+    };
     state(
-        is_loading,
-        session.is_some(),
+        machine.is_some_and(|m| m.is_loading()),
+        machine.is_some_and(|m| m.is_authenticated()),
         session.map(|s| s.token.as_str()),
         session.and_then(|s| s.user_id.as_deref()),
-        session.map(|s| s.claims.session_id.as_str()),
+        session.and_then(Session::session_id),
         session.map(|s| s.claims.expires_at_ms() as f64),
+        &user_value(true),
+        &user_value(false),
     )
 }
 

@@ -221,6 +221,7 @@ pub fn timer_index(t: Timer) -> usize {
         Timer::Due => 0,
         Timer::Backoff => 1,
         Timer::Distinct => 2,
+        Timer::Users => 3,
     }
 }
 
@@ -230,7 +231,7 @@ pub struct Tab {
     /// Device clock minus server clock.
     pub skew: f64,
     /// Armed timers: deadline (world time) and arming sequence.
-    pub timers: [Option<(f64, u64)>; 3],
+    pub timers: [Option<(f64, u64)>; 4],
     /// A `Private` tab's own storage.
     pub own: Option<Map>,
     /// The private map after `UseMemory`.
@@ -439,7 +440,7 @@ impl<S: SimServer + Default> World<S> {
             m: Machine::with_backend(self.server.backend(), config),
             kind,
             skew,
-            timers: [None; 3],
+            timers: [None; 4],
             own: (kind == Kind::Private).then(Map::new),
             memory: None,
             failing: false,
@@ -667,6 +668,10 @@ impl<S: SimServer + Default> World<S> {
                 }
             }
             Command::Request { op, request } => self.send(tab, op, request),
+            Command::Reauthenticate(_) => {}
+            Command::Source { .. } => self.fail(format!(
+                "tab {tab}: a token source call from a Convex Auth client"
+            )),
             Command::TakeCode { op, code, error } => {
                 let t = &mut self.tabs[tab];
                 t.url_params.push((code, error));
