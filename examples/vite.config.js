@@ -33,6 +33,7 @@ export default defineConfig({
         react: page("react/"),
         svelte: page("svelte/"),
         vue: page("vue/"),
+        platform: page("platform/"),
       },
     },
   },

@@ -63,7 +63,9 @@ const children = [];
 before(
   async () => {
     await build();
-    h = await startHarness();
+    // Platform tokens of 12 s: the platform example sees them rotate within a test (the
+    // reactive client asks 10 s before each expiry).
+    h = await startHarness({ backendEnv: { PLATFORM_TOKEN_TTL_MS: "12000" } });
     siteUrl = await h.serve(DIST);
     // The v2 backend, as `VERSION=v2 make backend` starts it (anonymous sign-in needs no SITE_URL).
     convexUrlV2 = (await startNode("www/v2/backend/main.mjs", { PORT: "0" }, children)).info.url;
@@ -151,3 +153,65 @@ for (const { fw, version, ns } of RUNS) {
     }
   });
 }
+
+test("examples/platform: sign in at the OIDC provider, store the user, live messages through the reactive client across 5 token rotations, sign out", async (t) => {
+  const context = await h.context();
+  t.after(() => context.close());
+  await context.addInitScript(recordStatuses);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => m.type() === "error" && errors.push(`${m.text()} (${m.location().url})`));
+  const url = `${siteUrl}/test/platform/index.html?convex=${encodeURIComponent(h.convexUrl)}&idp=${encodeURIComponent(h.idpUrl)}`;
+  await page.goto(url);
+  await waitText(page, "status", "signed-out");
+  // The provider's login (the mock answers at once) and back: signed in once the user is
+  // stored and the backend accepted the token over the reactive client's WebSocket.
+  await page.getByTestId("sign-in").click();
+  await waitText(page, "status", "signed-in");
+  const snapshot = await page.evaluate(() => window.auth.getSnapshot());
+  assert.equal(snapshot.userId, "mock-user-1");
+  assert.match(String(snapshot.storedUserId), /\S/);
+  assert.equal(await text(page, "stored-user-id"), snapshot.storedUserId);
+  // Back from the provider (a new page load): loading until then, never signed-out.
+  assert.deepEqual((await statuses(page)).filter((s) => s !== "loading"), ["signed-in"]);
+  assert.ok(!(await page.evaluate(() => location.search)).includes("code="), "the provider's code left the URL");
+
+  // A message sent here, and one sent by another client over HTTP with its own platform token,
+  // both arrive through the subscription.
+  await page.getByTestId("message").fill("hello from the page");
+  await page.getByTestId("send").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="messages"]')?.textContent.includes("hello from the page"));
+  const { token } = await h.api("POST", "/_test/platform/token", { sub: "mock-user-1" });
+  const sent = await fetch(`${h.convexUrl}/api/mutation`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ path: "messages:send", args: { body: "hello from elsewhere" }, format: "json" }),
+  });
+  assert.equal(sent.status, 200);
+  await page.waitForFunction(() => document.querySelector('[data-testid="messages"]')?.textContent.includes("hello from elsewhere"));
+
+  // 5 rotations of 12 s tokens (oidc-client-ts's refresh grant, asked by convex-auth-wasm
+  // before each expiry), the reactive client authenticated all along on one connection.
+  await page.evaluate(() => {
+    window.refreshes = 0;
+    window.auth.onChange((e) => e.type === "tokenRefreshed" && window.refreshes++);
+  });
+  await page.waitForFunction(() => window.refreshes >= 5, null, { timeout: 60_000 });
+  const connection = await page.evaluate(() => window.convex.connectionState());
+  assert.equal(connection.isWebSocketConnected, true);
+  assert.equal(connection.connectionCount, 1, "the subscription's socket never dropped");
+  assert.deepEqual((await statuses(page)).filter((s) => s !== "loading"), ["signed-in"], "no flicker across refreshes");
+  const late = await h.api("POST", "/_test/platform/token", { sub: "mock-user-1" });
+  await fetch(`${h.convexUrl}/api/mutation`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${late.token}` },
+    body: JSON.stringify({ path: "messages:send", args: { body: "still live" }, format: "json" }),
+  });
+  await page.waitForFunction(() => document.querySelector('[data-testid="messages"]')?.textContent.includes("still live"));
+
+  await page.getByTestId("sign-out").click();
+  await waitText(page, "status", "signed-out");
+  assert.equal(await page.evaluate(() => window.auth.getSnapshot().token), null);
+  assert.deepEqual(errors, []);
+});

@@ -43,6 +43,8 @@ export async function startHarness({ backendEnv = {}, version = "v1" } = {}) {
   return {
     pageUrl,
     convexUrl,
+    /** The local OAuth/OIDC mock: GitHub, `mock-oidc`, and the identity platform's issuer. */
+    idpUrl: backend.info.idpUrl,
     api,
     reset: () => api("POST", "/_test/reset"),
     /** Injects a fault (`{path, kind, count, status?, delayMs?}`, BACKEND.md). */

@@ -53,7 +53,7 @@ export const unbound = (port, exec, due, source) => {
     getSnapshot,
     subscribe: listen(states, 1),
     attach: (client) => {
-      if (typeof client?.setAuth != "function" || typeof client.clearAuth != "function")
+      if (typeof client?.setAuth != "function")
         throw params("attach needs a reactive Convex client (ConvexClient or ConvexReactClient)");
       const id = ++attachments;
       port.attached(id);
@@ -223,10 +223,11 @@ export const executor = (port, url, store, keys, area, announce, handle, replace
     },
     /** Gives the attached client `id` the token fetcher again (the session started or ended). */
     reauthenticate: (id) => clients[id]?.(),
-    /** Takes the token fetcher back from the attached client `id`. */
+    /** Takes the token fetcher back from the attached client `id` (ConvexClient has no clearAuth: it is given a fetcher of no token). */
     detach: (id) => {
+      const client = clients[id]?.client;
       try {
-        clients[id]?.client.clearAuth();
+        client?.clearAuth ? client.clearAuth() : client?.setAuth(async () => null);
       } catch {}
       delete clients[id];
     },

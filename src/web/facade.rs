@@ -156,7 +156,8 @@ export interface ConvexAuthClient {
 /** What `attach` needs of a reactive Convex client (`ConvexClient`, `ConvexReactClient`). */
 export interface ReactiveConvexClient {
   setAuth(fetchToken: AuthTokenFetcher, onChange?: (isAuthenticated: boolean) => void): void;
-  clearAuth(): void;
+  /** `ConvexReactClient`'s; a client without it is detached with a fetcher of no token. */
+  clearAuth?(): void;
 }
 
 /** The Convex client's `AuthTokenFetcher`. */

@@ -1,12 +1,12 @@
-import { getAuthUserId } from "@convex-dev/auth/server";
 import { ConvexError, v } from "convex/values";
 import { mutation, query } from "./_generated/server.js";
+import { appUserId } from "./users.js";
 
 // The caller's own messages, newest last; empty when signed out.
 export const list = query({
   args: {},
   handler: async (ctx) => {
-    const userId = await getAuthUserId(ctx);
+    const userId = await appUserId(ctx);
     if (userId === null) return [];
     return await ctx.db
       .query("messages")
@@ -18,7 +18,7 @@ export const list = query({
 export const send = mutation({
   args: { body: v.string() },
   handler: async (ctx, { body }) => {
-    const userId = await getAuthUserId(ctx);
+    const userId = await appUserId(ctx);
     if (userId === null) {
       throw new ConvexError({ code: "NOT_AUTHENTICATED", message: "Sign in to send messages." });
     }

@@ -15,6 +15,21 @@ export const viewer = query({
 
 // ---- Users of an identity platform (Clerk, or any OIDC issuer in auth.config.js) ----
 
+// The caller's users id: Convex Auth's user, or the user stored (`store`) or fed by the webhook
+// for an identity platform's identity; null when signed out or not stored yet.
+export async function appUserId(ctx) {
+  const identity = await ctx.auth.getUserIdentity();
+  if (identity === null) return null;
+  const authUserId = await getAuthUserId(ctx);
+  const id = authUserId === null ? null : ctx.db.normalizeId("users", authUserId);
+  if (id !== null) return id;
+  const stored = await ctx.db
+    .query("users")
+    .withIndex("by_token", (q) => q.eq("tokenIdentifier", identity.tokenIdentifier))
+    .unique();
+  return (stored ?? (await userByExternalId(ctx, identity.subject)))?._id ?? null;
+}
+
 // Stores the caller's identity (from the platform's JWT) once per tokenIdentifier, as the
 // Convex guide "Storing Users in the Convex Database" does; the client calls it after sign-in.
 export const store = mutation({
