@@ -5,7 +5,11 @@
 // platform stand-in.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { startHarness, state, waitReady } from "./harness.mjs";
+
+// The official reactive client's browser bundle (convex 1.48, from the examples' packages).
+const CONVEX_DIST = fileURLToPath(new URL("../examples/node_modules/convex/dist", import.meta.url));
 
 const PAGE = "/test/platform.html";
 let h;
@@ -15,12 +19,14 @@ before(async () => {
 after(() => h?.close());
 beforeEach(() => h.reset());
 
-async function open(t, opts) {
+async function open(t, opts, query = "") {
   const context = await h.context();
   t.after(() => context.close());
   const page = await context.newPage();
-  const qs = opts ? `?opts=${encodeURIComponent(JSON.stringify(opts))}` : "";
-  await page.goto(`${h.pageUrl}${PAGE}${qs}`);
+  const search = new URLSearchParams(query);
+  if (opts) search.set("opts", JSON.stringify(opts));
+  const qs = search.toString();
+  await page.goto(`${h.pageUrl}${PAGE}${qs ? `?${qs}` : ""}`);
   await waitReady(page);
   return page;
 }
@@ -163,4 +169,37 @@ test("a token of an issuer the deployment does not trust: storeUser fails for go
   assert.equal(errors.length, 1);
   assert.equal(errors[0].code, "Unauthenticated");
   assert.match(errors[0].message, /No auth provider found/);
+});
+
+test("attach: isAuthenticated waits for the backend's verdict over the WebSocket; an untrusted issuer is an Unauthenticated error naming it", async (t) => {
+  const bundle = `${await h.serve(CONVEX_DIST)}/test/browser.bundle.js`;
+  const page = await open(t, undefined, { reactive: bundle });
+  await page.evaluate(() => window.auth.signIn("user_ok", {}));
+  await until(page, () => window.auth.getSnapshot().isAuthenticated);
+  // Signed in at the platform, then loading until the backend accepted the token.
+  const states = await page.evaluate(() => window.states);
+  const first = states.findIndex((st) => st.isAuthenticated);
+  assert.ok(states[first - 1].isLoading, `states: ${JSON.stringify(states)}`);
+  // The reactive client runs queries as that user.
+  const whoami = await page.evaluate(() => window.reactive.query("users:current", {}));
+  assert.equal(whoami, null, "not stored, but authenticated: the query ran with the identity");
+
+  // Another user, of an issuer the deployment does not trust.
+  await page.evaluate(() => {
+    window.platform.issuer = "untrusted";
+    return window.tokenSource.signIn("user_bad", {});
+  });
+  await until(page, () => {
+    const s = window.auth.getSnapshot();
+    return s.userId === "user_bad" && !s.isLoading;
+  });
+  const s = await state(page);
+  assert.equal(s.isAuthenticated, false);
+  const errors = await page.evaluate(() => window.errors);
+  assert.equal(errors.at(-1).code, "Unauthenticated");
+  assert.match(errors.at(-1).message, /issuer http:\/\/127\.0\.0\.1:\d+\/untrusted/);
+  assert.match(errors.at(-1).message, /auth\.config/);
+  // Detached, the state is the session's alone again.
+  await page.evaluate(() => window.detach());
+  assert.equal((await state(page)).isAuthenticated, true);
 });

@@ -1,8 +1,11 @@
-// convex-auth-wasm in React: `useSyncExternalStore(auth.subscribe, auth.getSnapshot)`.
+// convex-auth-wasm in React with the official reactive client: `ConvexProviderWithAuth` takes
+// its `useAuth` from `useSyncExternalStore(auth.subscribe, auth.getSnapshot)`, and the app
+// renders from `useConvexAuth()` (through convex/react's <Authenticated>, <Unauthenticated>,
+// <AuthLoading>): signed in once the backend accepted the token, as Convex's guides teach.
 import init, { ConvexAuthClient } from "convex-auth-wasm";
-import { ConvexHttpClient } from "convex/browser";
+import { Authenticated, AuthLoading, ConvexProviderWithAuth, ConvexReactClient, Unauthenticated, useQuery } from "convex/react";
 import { anyApi } from "convex/server";
-import { StrictMode, useEffect, useState, useSyncExternalStore } from "react";
+import { StrictMode, useMemo, useState, useSyncExternalStore } from "react";
 import { createRoot } from "react-dom/client";
 
 // Without generated code, `anyApi` names any function: api.users.viewer is "users:viewer".
@@ -13,50 +16,21 @@ const convexUrl = new URLSearchParams(location.search).get("convex") ?? "http://
 
 await init(); // loads the .wasm once
 const auth = new ConvexAuthClient({ url: convexUrl, storageNamespace: "react" });
+const convex = new ConvexReactClient(convexUrl);
 window.auth = auth; // for the tests and the devtools console
 
-const http = new ConvexHttpClient(convexUrl);
-
-/** The auth state; re-renders on every change. subscribe and getSnapshot work unbound. */
+/** The client's auth state; re-renders on every change. subscribe and getSnapshot work unbound. */
 function useAuth() {
   return useSyncExternalStore(auth.subscribe, auth.getSnapshot);
 }
 
-/** Renders its children only once the user is signed in. */
-function Authenticated({ children }) {
+/** What `ConvexProviderWithAuth` asks of an auth provider. fetchAccessToken works unbound. */
+function useAuthForConvex() {
   const { isLoading, isAuthenticated } = useAuth();
-  return !isLoading && isAuthenticated ? children : null;
-}
-
-/** Renders its children only once the user is known to be signed out. */
-function Unauthenticated({ children }) {
-  const { isLoading, isAuthenticated } = useAuth();
-  return !isLoading && !isAuthenticated ? children : null;
-}
-
-/** Renders its children while the stored session is being loaded. */
-function AuthLoading({ children }) {
-  return useAuth().isLoading ? children : null;
-}
-
-/** `users:viewer` through the official Convex HTTP client, as the signed-in user. */
-function useViewer(userId) {
-  const [viewer, setViewer] = useState(null);
-  useEffect(() => {
-    let current = true;
-    setViewer(null);
-    (async () => {
-      const token = await auth.fetchAccessToken({ forceRefreshToken: false });
-      if (token === null) return;
-      http.setAuth(token);
-      const doc = await http.query(api.users.viewer, {});
-      if (current) setViewer(doc);
-    })().catch((e) => console.error(e));
-    return () => {
-      current = false;
-    };
-  }, [userId]);
-  return viewer;
+  return useMemo(
+    () => ({ isLoading, isAuthenticated, fetchAccessToken: auth.fetchAccessToken }),
+    [isLoading, isAuthenticated],
+  );
 }
 
 function useAction(action) {
@@ -91,7 +65,8 @@ function SignIn() {
 
 function Profile() {
   const { userId } = useAuth();
-  const viewer = useViewer(userId);
+  // `users:viewer` live through the reactive client, as the signed-in user.
+  const viewer = useQuery(api.users.viewer, {});
   const signOut = useAction(() => auth.signOut());
   return (
     <>
@@ -127,6 +102,8 @@ function App() {
 
 createRoot(document.getElementById("root")).render(
   <StrictMode>
-    <App />
+    <ConvexProviderWithAuth client={convex} useAuth={useAuthForConvex}>
+      <App />
+    </ConvexProviderWithAuth>
   </StrictMode>,
 );
