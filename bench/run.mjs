@@ -45,6 +45,8 @@ const COALESCE_TABS = [1, 2, 4];
 const COALESCE_CALLERS = 3;
 const COALESCE_ROTATIONS = 5;
 const RELOADS_V2 = 10; // measured reloads on v2, ours and the official client's each
+const RELOADS_ATTACHED = 10; // measured reloads with the reactive client attached, per mode
+const ATTACHED_PAGE = "/test/attached.html";
 const V2_JWT_MS = 3_600_000; // v2 backend for the reloads: the longest lifetime 2.0 allows
 const COALESCE_V2_JWT_MS = 60_000; // 2.0's default access-token lifetime
 const HOT_RUNS = 5;
@@ -358,14 +360,14 @@ async function coldStart(browser, pageUrl, backend) {
 
 // A tab signed in, then RELOADS_V2 reloads of it, each waited for (`done`: the page's flag);
 // counts the backend's request log and the browser's requests to the backend's origin.
-async function countReloads(context, page, backend, done, check) {
+async function countReloads(context, page, backend, done, check, reloads = RELOADS_V2) {
   let browserRequests = 0;
   const onRequest = (r) => r.url().startsWith(backend.url) && browserRequests++;
   await sleep(200);
   const since = (await backend.requests()).length;
   context.on("request", onRequest);
   const perLoad = [];
-  for (let i = 0; i < RELOADS_V2; i++) {
+  for (let i = 0; i < reloads; i++) {
     await page.reload();
     await page.waitForFunction(done, null, { timeout: 30_000 });
     const b = await page.evaluate(() => window.bench);
@@ -446,6 +448,38 @@ async function officialReloadsV2(browser, pageUrl, backend, sync) {
   } finally {
     await context.close();
   }
+}
+
+// ---- 3c. requests per reload with the official reactive client attached (v1) ----
+
+// pages/attached.html: the package's client with convex's ConvexClient attached (`attach`),
+// signed up, then RELOADS_ATTACHED reloads, each waited for until the backend confirmed the token
+// (and 1.5 s more); with the ConvexClient's defaults, and with its `initialAuthTokenReuse: true`.
+async function reloadsAttached(browser, pageUrl, backend) {
+  const out = { reloads: RELOADS_ATTACHED };
+  for (const reuse of [false, true]) {
+    log(`requests per reload with ConvexClient attached${reuse ? " (initialAuthTokenReuse)" : ""}: ${RELOADS_ATTACHED} reloads`);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const settled = () => window.settledDone === true;
+    await page.goto(`${pageUrl}${ATTACHED_PAGE}?url=${encodeURIComponent(backend.url)}${reuse ? "&reuse=1" : ""}`);
+    await page.waitForFunction(() => window.readyDone === true, null, { timeout: 30_000 });
+    const signedIn = await signUp(page);
+    if (!signedIn?.signingIn) throw new Error(`sign-up failed: ${JSON.stringify(signedIn)}`);
+    await page.waitForFunction(settled, null, { timeout: 30_000 });
+    const r = await countReloads(context, page, backend, settled, (b, i) => {
+      if (!b?.confirmed) throw new Error(`reload ${i}: the backend did not confirm the token`);
+    }, RELOADS_ATTACHED);
+    await context.close();
+    const refreshes = r.backendLog.filter((e) => e.kind === "refresh").length;
+    out[reuse ? "initialAuthTokenReuse" : "defaults"] = {
+      backendLoggedRequests: r.backendLog.length,
+      refreshRequests: refreshes,
+      browserRequestsToBackend: r.browserRequests,
+      perReload: round(r.backendLog.length / RELOADS_ATTACHED),
+    };
+  }
+  return out;
 }
 
 // ---- 4. refresh coalescing ----
@@ -687,6 +721,14 @@ function table(r) {
         `(${o.refreshRequests} \`refreshSession\` in ${o.reloads} reloads, ${o.browserRequestsToBackend} requests seen by the browser; the sync endpoint is bench/sync-standin.mjs, the v2 backend has none)`
       : `official @convex-dev/auth/browser 2.0.0: ${o.perReload} per reload, documented (PROTOCOL-V2.md §4: convex's AuthenticationManager forces a refresh once the server confirms the cached token), not measured: ${o.error}`,
   ]);
+  const a = r.requestsPerReloadAttached;
+  rows.push([
+    "Requests per page reload, reactive client attached (v1, valid stored session)",
+    `backend requests in ${a.reloads} reloads, \`auth.attach(new ConvexClient(url))\` (convex ${r.versions.convex}), each waited for until the backend confirmed the token`,
+    `**${a.defaults.perReload}** per reload with ConvexClient's defaults (${a.defaults.refreshRequests} refreshes); ` +
+      `**${a.initialAuthTokenReuse.perReload}** with its \`initialAuthTokenReuse: true\` (${a.initialAuthTokenReuse.refreshRequests} refreshes)`,
+    "the official client: 1 per load (its AuthenticationManager forces a fresh token once the backend confirmed the cached one)",
+  ]);
   const coalesceRows = (c, title) => {
     for (const cfg of c.configs) {
       rows.push([
@@ -751,6 +793,7 @@ async function main() {
   // version the v2 backend runs), not minified.
   rmSync(PAGES, { recursive: true, force: true });
   cpSync(`${BENCH}pages`, PAGES, { recursive: true });
+  cpSync(`${BENCH}node_modules/convex/dist/browser.bundle.js`, `${PAGES}convex-browser.bundle.js`);
   await esbuild.build({
     ...ESBUILD_OPTIONS,
     minify: false,
@@ -781,6 +824,7 @@ async function main() {
     const hot = await hotPath(context, pageUrl, backend);
     const requestsPerReloadV2 = await reloadsV2(browser, pageUrl, backendV2);
     requestsPerReloadV2.official = await officialReloadsV2(browser, pageUrl, backendV2, sync);
+    const requestsPerReloadAttached = await reloadsAttached(browser, pageUrl, backend);
     const coalesce = await coalescing(browser, pageUrl, shortBackend);
     const coalesceV2 = await coalescing(browser, pageUrl, shortBackendV2, { version: "v2", jwtDurationMs: COALESCE_V2_JWT_MS });
     const mem = await memory(context, pageUrl, backend);
@@ -797,6 +841,7 @@ async function main() {
         ...Object.fromEntries(PEERS.map((p) => [p.installedAs ?? p.package, pkgVersion(p.installedAs ?? p.package)])),
         "@simplewebauthn/browser": v2DepVersion("@simplewebauthn/browser"),
         "convex-1.51": pkgVersion("convex-1.51"),
+        convex: pkgVersion("convex"),
       },
       method: {
         gzip: `GNU gzip CLI \`gzip -9 -n\` on stdin (${gzipVersion()}); PEERS.md §2's \`gzip -9 -c file\` also stores the file name (+5–30 B)`,
@@ -820,6 +865,7 @@ async function main() {
       coldStart: cold,
       requestsPerLoad,
       requestsPerReloadV2,
+      requestsPerReloadAttached,
       coalescing: coalesce,
       coalescingV2: coalesceV2,
       hotPath: hot,

@@ -18,6 +18,12 @@ new ConvexAuthClient({ url: "https://a.convex.cloud", storage: { getItem: () => 
 new ConvexAuthClient({ url: "https://a.convex.cloud", shouldHandleCode: "yes" });
 // @ts-expect-error unknown option
 new ConvexAuthClient({ url: "https://a.convex.cloud", storge: "memory" });
+// @ts-expect-error a token source needs fetchToken
+new ConvexAuthClient({ url: "https://a.convex.cloud", tokenSource: { signOut: () => {} } });
+// @ts-expect-error fetchToken gives a string or null
+new ConvexAuthClient({ url: "https://a.convex.cloud", tokenSource: { fetchToken: async () => 42 } });
+// @ts-expect-error storeUser names a function
+new ConvexAuthClient({ url: "https://a.convex.cloud", storeUser: true });
 
 const auth = new ConvexAuthClient({ url: "https://a.convex.cloud" });
 
@@ -46,3 +52,6 @@ auth.onChange((event) => {
 // @ts-expect-error subscribe's listener receives AuthState, not a string
 auth.subscribe((state: string) => state);
 void [token, jwt, code];
+
+// @ts-expect-error attach needs a reactive Convex client
+auth.attach({});

@@ -104,6 +104,28 @@ new ConvexAuthClient({ url: options.url, version: "v2", functions: { signInWithE
 const v2Code: ConvexAuthErrorCode = "INVALID_CREDENTIALS";
 void v2Code;
 
+// An identity platform (Clerk-like), users in the app's table, and the reactive client attached.
+const platform = new ConvexAuthClient({
+  url: options.url,
+  tokenSource: {
+    fetchToken: async ({ forceRefreshToken }: { forceRefreshToken: boolean }) => (forceRefreshToken ? "jwt" : null),
+    subscribe: (changed: () => void) => {
+      const timer = setInterval(changed, 1000);
+      return () => clearInterval(timer);
+    },
+    signIn: (props?: { redirectUrl?: string }) => void props,
+    signOut: async () => {},
+  },
+  storeUser: "users:store",
+  currentUser: "users:current",
+});
+const stored: unknown = platform.getSnapshot().storedUserId;
+const user: unknown = platform.getSnapshot().user;
+const detach: () => void = platform.attach(new ConvexClient(options.url));
+detach();
+await platform.signIn();
+void [stored, user];
+
 await auth.signOut();
 auth.free();
 {
