@@ -15,7 +15,7 @@ before(async () => {
   const port = await freePort();
   const pageUrl = `http://localhost:${port}`;
   const backend = await startNode("www/v2/backend/main.mjs", { PORT: "0", SITE_URL: pageUrl }, children);
-  await startNode("www/serve.mjs", { PORT: String(port), CONVEX_URL: h.convexUrl, CONVEX_URL_V2: backend.info.url }, children);
+  await startNode("www/serve.mjs", { PORT: String(port), CONVEX_URL: h.convexUrl, CONVEX_URL_V2: backend.info.url, IDP_URL: h.idpUrl }, children);
   v2 = { pageUrl, convexUrl: backend.info.url };
 });
 after(async () => {
@@ -175,6 +175,35 @@ test("the demo's v2 backend: sign-up through the emailed link, reset, passkey, u
     await authenticated(page, false);
     assert.equal(await page.locator("#s-user").textContent(), "—");
     await page.getByTestId("event-log").filter({ hasText: "signedOut" }).waitFor();
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("the demo's identity-platform mode: OIDC sign-in, the stored user, live messages through the reactive client, sign-out", async () => {
+  const context = await h.context();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  try {
+    await page.goto(`${v2.pageUrl}/?backend=platform`);
+    await waitReady(page);
+    assert.equal(await page.getByTestId("backend-select").inputValue(), "platform");
+    await authenticated(page, false);
+    // The platform SDK's redirect to the OIDC mock and back.
+    await page.getByTestId("platform-sign-in").click();
+    await page.waitForURL((u) => u.searchParams.get("backend") === "platform" && !u.searchParams.has("code"), { timeout: 20_000 });
+    await waitReady(page);
+    await authenticated(page, true);
+    await page.locator("#user-name").filter({ hasText: "Mona Octocat" }).waitFor();
+    await page.locator("#user-detail").filter({ hasText: "stored for" }).waitFor();
+    await page.getByLabel("Message").fill("Hello from the platform");
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByTestId("messages").filter({ hasText: "Hello from the platform" }).waitFor();
+    await page.screenshot({ path: `${RESULTS}/demo-platform.png`, fullPage: true });
+    await page.getByTestId("sign-out").click();
+    await authenticated(page, false);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

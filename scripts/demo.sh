@@ -17,7 +17,7 @@ if [ -z "${CONVEX_URL:-}" ] && [ -z "${CONVEX_URL_V2:-}" ]; then
   start_backend BACKEND_URL PORT="${BACKEND_PORT:-3210}" SITE_URL="$SITE"
   start_backend BACKEND_URL_V2 --v2 PORT="${BACKEND_PORT_V2:-3211}" SITE_URL="$SITE"
   echo "Local Convex backends: v1 $BACKEND_URL, v2 $BACKEND_URL_V2"
-  export CONVEX_URL="$BACKEND_URL" CONVEX_URL_V2="$BACKEND_URL_V2"
+  export CONVEX_URL="$BACKEND_URL" CONVEX_URL_V2="$BACKEND_URL_V2" IDP_URL="$BACKEND_URL_IDP"
 fi
-echo "Demo: $SITE (Convex Auth v1), $SITE/?backend=v2 (Convex Auth v2)  (Ctrl-C stops everything)"
+echo "Demo: $SITE (Convex Auth v1), $SITE/?backend=v2 (Convex Auth v2), $SITE/?backend=platform (an identity platform)  (Ctrl-C stops everything)"
 PORT="$DEMO_PORT" node www/serve.mjs

@@ -15,6 +15,8 @@ start_backend() {
   for _ in $(seq 1 300); do
     if grep -q '"ready":true' "$out" 2>/dev/null; then
       printf -v "$var" '%s' "$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$out" | head -n1)"
+      # ${VAR}_IDP: the backend's OAuth/OIDC mock (the identity platform of the demo).
+      printf -v "${var}_IDP" '%s' "$(sed -n 's/.*"idpUrl":"\([^"]*\)".*/\1/p' "$out" | head -n1)"
       return 0
     fi
     kill -0 "${BACKEND_PIDS[-1]}" 2>/dev/null || break

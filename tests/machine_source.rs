@@ -623,3 +623,31 @@ fn an_answer_for_an_earlier_identity_is_dropped() {
     c.reply(200, SUCCESS_USER);
     assert!(c.m.state().is_authenticated);
 }
+
+#[test]
+fn signed_in_is_told_once_the_user_is_stored() {
+    let mut c = Client::with(true, Some("users:store"), None);
+    c.answer(Ok(None));
+    c.feed(Input::SourceChanged);
+    c.answer(Ok(Some(platform_jwt("user_1", secs(T0), secs(T0) + 60))));
+    // The session is there, the user not stored yet: no `signedIn` so far.
+    assert_eq!(c.kinds(), [AuthEventKind::Initialized]);
+    assert!(c.m.state().is_loading);
+    // A refresh meanwhile does not lose it.
+    c.advance_to(T0 + 45_000.0);
+    c.answer(Ok(Some(platform_jwt(
+        "user_1",
+        secs(c.now),
+        secs(c.now) + 60,
+    ))));
+    assert_eq!(c.reply(200, SUCCESS_ID).0, "users:store");
+    assert_eq!(
+        c.kinds(),
+        [
+            AuthEventKind::Initialized,
+            AuthEventKind::TokenRefreshed,
+            AuthEventKind::SignedIn
+        ]
+    );
+    assert!(c.m.state().is_authenticated);
+}

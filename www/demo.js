@@ -3,7 +3,10 @@
 // picks the one the client talks to; v2's emailed links land on /validate-email and
 // /reset-password, which are v2 pages too.
 import init, { ConvexAuthClient } from "convex-auth-wasm";
-import { CONVEX_URL, CONVEX_URL_V2 } from "/config.js";
+import { ConvexClient } from "convex/browser";
+import { anyApi as api } from "convex/server";
+import { UserManager, WebStorageStateStore } from "oidc-client-ts";
+import { CONVEX_URL, CONVEX_URL_V2, IDP_URL } from "/config.js";
 
 const $ = (id) => document.getElementById(id);
 const on = (id, type, listener) => $(id)?.addEventListener(type, listener); // absent in the other version
@@ -16,24 +19,29 @@ function fatal(message) {
 
 // ---- which backend ----
 const query = new URLSearchParams(location.search);
-const DEPLOYMENTS = { v1: CONVEX_URL ?? null, v2: CONVEX_URL_V2 ?? null };
+// `platform`: an identity platform (the backend's OIDC mock) on the v1 deployment.
+const DEPLOYMENTS = { v1: CONVEX_URL ?? null, v2: CONVEX_URL_V2 ?? null, platform: (IDP_URL && CONVEX_URL) || null };
 // v2's email links: the page reads their plain `?code=` and passes it to signIn (the client
 // leaves it alone in v2).
 const LINK_FLOWS = { "/validate-email": "email-verification", "/reset-password": "reset-verification" };
 const linkFlow = LINK_FLOWS[location.pathname.replace(/\/+$/, "")] ?? null;
 let version = query.get("backend") ?? (linkFlow ? "v2" : DEPLOYMENTS.v1 ? "v1" : "v2");
 if (!Object.hasOwn(DEPLOYMENTS, version)) {
-  fatal(`Unknown backend "${version}" (use ?backend=v1 or ?backend=v2); showing v1.`);
+  fatal(`Unknown backend "${version}" (use ?backend=v1, v2 or platform); showing v1.`);
   version = "v1";
 }
 if (DEPLOYMENTS[version] === null) {
   const other = version === "v1" ? "v2" : "v1";
-  fatal(`No Convex Auth ${version} deployment is configured (${version === "v1" ? "CONVEX_URL" : "CONVEX_URL_V2"}); showing ${other}.`);
+  const needs = { v1: "CONVEX_URL", v2: "CONVEX_URL_V2", platform: "CONVEX_URL and IDP_URL" }[version];
+  fatal(`No ${version} deployment is configured (${needs}); showing ${other}.`);
   version = other;
 }
+const platform = version === "platform";
 const CONVEX = DEPLOYMENTS[version];
 // Only this version's flows stay on the page.
 for (const el of document.querySelectorAll("[data-version]")) if (el.dataset.version !== version) el.remove();
+// The platform signs in with its own SDK: no Convex Auth flow is shown.
+if (platform) for (const el of document.querySelectorAll("[data-tab]:not([data-version]), [data-panel]:not([data-version])")) el.remove();
 document.body.dataset.backend = version;
 document.title = `${document.title} · Convex Auth ${version}`;
 const backendSelect = $("backend-select");
@@ -56,6 +64,30 @@ $("backend-pill").textContent = `${version} · ${new URL(CONVEX).host}`;
 const linkCode = version === "v2" && linkFlow ? query.get("code") : null;
 if (linkCode !== null) history.replaceState(null, "", "/?backend=v2");
 
+// ---- the identity platform's SDK (platform mode): an OIDC client against the backend's mock ----
+let oidc = null;
+if (platform) {
+  oidc = new UserManager({
+    authority: IDP_URL,
+    client_id: "convex", // its JWTs have `aud: "convex"`, the second issuer of www/convex/auth.config.js
+    redirect_uri: new URL("/?backend=platform", location.href).href,
+    response_type: "code",
+    scope: "openid profile email offline_access",
+    automaticSilentRenew: false, // the client asks for a new token before each expiry
+    loadUserInfo: false,
+    userStore: new WebStorageStateStore({ store: localStorage }),
+  });
+  if (query.has("code") && query.has("state")) {
+    try {
+      await oidc.signinRedirectCallback();
+    } catch (error) {
+      fatal(`The identity platform's sign-in failed: ${error.message}`);
+    } finally {
+      history.replaceState(null, "", "/?backend=platform");
+    }
+  }
+}
+
 await init();
 
 // ---- the client ----
@@ -63,7 +95,27 @@ const storage = localStorage.getItem(STORAGE_KEY) ?? "localStorage";
 $("storage-select").value = storage;
 let auth;
 try {
-  auth = new ConvexAuthClient({ url: CONVEX, version, storage, verbose: query.has("verbose") });
+  auth = platform
+    ? new ConvexAuthClient({
+        url: CONVEX,
+        tokenSource: {
+          fetchToken: async ({ forceRefreshToken }) => {
+            let user = await oidc.getUser();
+            if (user && (forceRefreshToken || user.expired)) user = await oidc.signinSilent();
+            return user?.id_token ?? null;
+          },
+          subscribe: (changed) => {
+            oidc.events.addUserLoaded(changed);
+            oidc.events.addUserUnloaded(changed);
+          },
+          signIn: () => oidc.signinRedirect(),
+          signOut: () => oidc.removeUser(),
+        },
+        storeUser: "users:store",
+        currentUser: "users:current",
+        verbose: query.has("verbose"),
+      })
+    : new ConvexAuthClient({ url: CONVEX, version, storage, verbose: query.has("verbose") });
 } catch (error) {
   fatal(`Storage "${storage}" is not available (${error.code}: ${error.message}); using localStorage.`);
   localStorage.removeItem(STORAGE_KEY);
@@ -71,6 +123,12 @@ try {
   auth = new ConvexAuthClient({ url: CONVEX, version });
 }
 window.auth = auth; // for the console: try `await auth.fetchAccessToken({forceRefreshToken: true})`
+// Platform mode: the official reactive client, attached (server-confirmed state, live messages).
+const convex = platform ? new ConvexClient(CONVEX) : null;
+if (platform) {
+  auth.attach(convex);
+  $("storage-select").disabled = true; // the platform keeps its own session
+}
 
 $("storage-select").addEventListener("change", (e) => {
   localStorage.setItem(STORAGE_KEY, e.target.value);
@@ -116,9 +174,11 @@ function render(state) {
   $("refresh-btn").disabled = !state.isAuthenticated;
   $("signed-in").hidden = !state.isAuthenticated;
   tick();
-  if (state.userId !== lastUser) {
-    lastUser = state.userId;
-    if (state.isAuthenticated) loadUser();
+  // Once per signed-in user (a platform user counts once stored and found).
+  const signedInAs = state.isAuthenticated ? String(state.userId) : undefined;
+  if (signedInAs !== lastUser) {
+    lastUser = signedInAs;
+    if (signedInAs !== undefined) loadUser();
   }
 }
 function tick() {
@@ -148,7 +208,10 @@ async function call(kind, path, args = {}) {
 
 async function loadUser() {
   try {
-    const [user, messages] = await Promise.all([call("query", "users:viewer"), call("query", "messages:list")]);
+    // Platform mode: the user is `currentUser`'s (state.user), the messages come live.
+    const [user, messages] = platform
+      ? [auth.getSnapshot().user, null]
+      : await Promise.all([call("query", "users:viewer"), call("query", "messages:list")]);
     const name = user?.name ?? user?.email ?? user?.username ?? (user?.isAnonymous ? "Anonymous user" : "User");
     $("user-name").textContent = name;
     $("avatar").textContent = name.slice(0, 1).toUpperCase();
@@ -157,11 +220,12 @@ async function loadUser() {
       user?.username ? `username ${user.username}` : null,
       user?.isAnonymous ? "anonymous" : null,
       user?.method ? `via ${user.method}` : null,
+      user?.tokenIdentifier ? `stored for ${user.tokenIdentifier}` : null,
       `id ${short(user?._id)}`,
     ]
       .filter(Boolean)
       .join(" · ");
-    renderMessages(messages);
+    if (messages) renderMessages(messages);
   } catch (error) {
     $("user-detail").textContent = `Could not load the user: ${error.message}`;
   }
@@ -180,6 +244,12 @@ on("message-form", "submit", async (e) => {
   e.preventDefault();
   const form = e.target;
   try {
+    if (platform) {
+      // Through the reactive client: the subscription below shows it.
+      await convex.mutation(api.messages.send, { body: form.body.value });
+      form.reset();
+      return;
+    }
     await call("mutation", "messages:send", { body: form.body.value });
     form.reset();
     renderMessages(await call("query", "messages:list"));
@@ -187,6 +257,8 @@ on("message-form", "submit", async (e) => {
     status(error.message, "error");
   }
 });
+
+if (platform) convex.onUpdate(api.messages.list, {}, renderMessages);
 
 // ---- sign-in flows ----
 function status(text, kind = "") {
@@ -285,6 +357,7 @@ on("passkey-form", "submit", (e) => {
 on("github-btn", "click", () => run("GitHub", () => auth.signIn("github")));
 on("oidc-btn", "click", () => run("Mock OIDC", () => auth.signIn("mock-oidc")));
 on("anon-btn", "click", () => run("Anonymous", () => auth.signIn("anonymous")));
+on("platform-btn", "click", () => run("Identity platform", () => auth.signIn()));
 $("signout-btn").addEventListener("click", async () => {
   await auth.signOut();
   status("Signed out.");
@@ -300,6 +373,7 @@ function showTab(name) {
   for (const t of document.querySelectorAll("[data-tab]")) t.setAttribute("aria-selected", String(t.dataset.tab === name));
   for (const p of document.querySelectorAll("[data-panel]")) p.hidden = p.dataset.panel !== name;
 }
+if (platform) showTab("platform");
 
 // ---- the developer panel (only against the local backend) ----
 let local = false;

@@ -28,6 +28,8 @@ const TYPES = {
 const TEST_DIR = process.env.TEST_PAGES_DIR ? join(process.env.TEST_PAGES_DIR, sep) : null;
 const convexUrlV2 = process.env.CONVEX_URL_V2 || null;
 const convexUrl = process.env.CONVEX_URL || (convexUrlV2 ? null : "http://127.0.0.1:3210");
+// The identity platform's OIDC issuer for the demo's platform mode (the local backend's idpUrl).
+const idpUrl = process.env.IDP_URL || null;
 const port = process.env.PORT === undefined ? 5173 : Number(process.env.PORT);
 
 function resolveFile(pathname) {
@@ -53,7 +55,8 @@ function handler(req, res) {
   if (found?.config) {
     res.writeHead(200, { ...headers, "Content-Type": TYPES[".js"] });
     return res.end(
-      `export const CONVEX_URL = ${JSON.stringify(convexUrl)};\nexport const CONVEX_URL_V2 = ${JSON.stringify(convexUrlV2)};\n`,
+      `export const CONVEX_URL = ${JSON.stringify(convexUrl)};\nexport const CONVEX_URL_V2 = ${JSON.stringify(convexUrlV2)};\n` +
+        `export const IDP_URL = ${JSON.stringify(idpUrl)};\n`,
     );
   }
   let size = -1;

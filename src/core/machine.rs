@@ -1000,6 +1000,8 @@ pub struct Machine<B: Backend = ConvexAuthV1> {
     attachments: Vec<(u32, Option<(u32, bool)>)>,
     /// `storeUser`, then `currentUser`, when set.
     users: Vec<UserCall>,
+    /// The session's `signedIn` event waits for its gates ([`Machine::gated`]).
+    signed_in_held: bool,
     started: bool,
     freed: bool,
 }
@@ -1063,6 +1065,7 @@ impl<B: Backend> Machine<B> {
             queued: Vec::new(),
             reread: None,
             attachments: Vec::new(),
+            signed_in_held: false,
             open: Vec::new(),
             started: false,
             freed: false,
@@ -1288,10 +1291,19 @@ impl<B: Backend> Machine<B> {
     fn attachment(&mut self, f: impl FnOnce(&mut Vec<(u32, Option<(u32, bool)>)>)) {
         let before = (self.is_loading(), self.is_authenticated());
         f(&mut self.attachments);
-        if before != (self.is_loading(), self.is_authenticated()) {
+        self.gated(before);
+    }
+
+    /// A gate moved (a verdict, a user stored or found, an attachment added or removed): the
+    /// listeners are told when the public state changed, with the session's `signedIn` once its
+    /// gates let the user in.
+    fn gated(&mut self, before: (bool, bool)) {
+        let now = (self.is_loading(), self.is_authenticated());
+        if before != now {
+            let signed_in = now.1 && core::mem::take(&mut self.signed_in_held);
             self.commands.push(Command::Notify {
                 state: true,
-                event: None,
+                event: signed_in.then_some(AuthEventKind::SignedIn),
                 error: None,
             });
         }
@@ -1463,9 +1475,17 @@ impl<B: Backend> Machine<B> {
         }
         self.session = session;
         if let Some(kind) = kind.filter(|_| !self.loading) {
+            // A session whose gates (the backend's verdict, the stored user) are still to pass
+            // is signed in once they pass ([`Machine::gated`]).
+            let pending = kind == AuthEventKind::SignedIn && !self.is_authenticated();
+            match kind {
+                AuthEventKind::SignedIn => self.signed_in_held = pending,
+                AuthEventKind::SignedOut => self.signed_in_held = false,
+                _ => {}
+            }
             self.commands.push(Command::Notify {
                 state: true,
-                event: Some(kind),
+                event: (!pending).then_some(kind),
                 error: None,
             });
         }
@@ -1594,13 +1614,7 @@ impl<B: Backend> Machine<B> {
                 ms,
             });
         }
-        if before != (self.is_loading(), self.is_authenticated()) {
-            self.commands.push(Command::Notify {
-                state: true,
-                event: None,
-                error: None,
-            });
-        }
+        self.gated(before);
     }
 
     /// The functions waiting to try again are run now.
