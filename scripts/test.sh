@@ -41,9 +41,14 @@ run_suite() {
 }
 
 run_check "cargo fmt --check" cargo fmt --all -- --check
-run_check "clippy (host)" cargo clippy --all-targets --quiet -- -D warnings
-run_check "clippy (wasm32)" cargo clippy --all-targets --quiet --target wasm32-unknown-unknown -- -D warnings
-run_suite native cargo cargo test --quiet
+run_check "clippy (host)" cargo clippy --all-targets --all-features --quiet -- -D warnings
+run_check "clippy (wasm32)" cargo clippy --all-targets --all-features --quiet --target wasm32-unknown-unknown -- -D warnings
+run_suite native cargo cargo test --quiet --features serde
+# The crate as Rust apps get it: docs for the browser target (every public item documented, no
+# broken links), and a package that builds from what `cargo publish` would upload.
+run_check "cargo doc (wasm32, -D warnings)" env RUSTDOCFLAGS="-D warnings" \
+  cargo doc --quiet --no-deps --features serde --target wasm32-unknown-unknown
+run_check "cargo publish --dry-run" cargo publish --quiet --dry-run --allow-dirty
 run_check "fuzz the core for 60 s (scripts/fuzz.sh)" bash scripts/fuzz.sh 60
 
 # Browser tests of the crate against a backend of each generation with short-lived tokens.
@@ -51,7 +56,8 @@ if start_backend TEST_URL PORT=0 JWT_DURATION_MS=20000 &&
   start_backend TEST_URL_V2 --v2 PORT=0 JWT_DURATION_MS=20000; then
   export CONVEX_AUTH_TEST_URL="$TEST_URL" CONVEX_AUTH_TEST_URL_V2="$TEST_URL_V2"
   for engine in chromium firefox webkit; do
-    run_suite "wasm-$engine" cargo bash scripts/wasm-test.sh "$engine"
+    # With the `serde` feature (a superset: the npm build's code plus the typed calls).
+    run_suite "wasm-$engine" cargo bash scripts/wasm-test.sh "$engine" --features serde
   done
   stop_backends
 else

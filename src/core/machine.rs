@@ -13,12 +13,16 @@
 //! refresh at load); sign-in (with the OAuth verifier and its retry), sign-out; the single-flight
 //! refresh with the Web Lock, the adoption of another tab's token, the forced-rotation rule,
 //! retries with backoff that never sign a user out; following other tabs; the fall-back to
-//! memory when storage breaks; and `free()`.
+//! memory when storage breaks; the gates of the public state (the backend's verdict from each
+//! attached reactive client, the app's `storeUser` mutation and `currentUser` query, run once
+//! per identity); and `free()`.
 //!
 //! The wire format of one session backend (Convex Auth v1: `auth:signIn` and `auth:signOut`) is
 //! kept apart from the policy in [`Backend`]: the machine asks it what to send for a sign-in, a
-//! refresh or a sign-out and what an answer means. Another backend (a server generation with
-//! other calls, a token source holding no refresh token) is another implementation of it.
+//! refresh or a sign-out and what an answer means. Another backend is another implementation of
+//! it: Convex Auth v2 ([`super::v2`]), and an identity platform's token source holding no refresh
+//! token and no storage ([`super::source`]), whose refreshes and sign-outs are calls of the
+//! source ([`Exchange::Source`]).
 
 use super::error::{Error, ErrorCode};
 use super::json::Json;

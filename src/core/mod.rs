@@ -8,6 +8,8 @@ pub mod keys;
 pub mod machine;
 pub mod origin;
 pub mod protocol;
+#[cfg(feature = "serde")]
+pub mod serialize;
 pub mod session;
 pub mod source;
 pub mod v2;

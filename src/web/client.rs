@@ -325,6 +325,12 @@ pub struct SessionPort {
     inner: Weak<Inner>,
 }
 
+impl std::fmt::Debug for SessionPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionPort")
+    }
+}
+
 impl ConvexAuthClient {
     /// Creates the client and starts loading the stored session (and exchanging a `?code=` in
     /// the page URL). Await [`ready`](Self::ready) for the first known state.

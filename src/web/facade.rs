@@ -205,6 +205,7 @@ fn options_from_js(options: &JsValue) -> Result<Options, Error> {
 
 /// The Convex Auth client for the browser.
 #[wasm_bindgen(js_name = ConvexAuthClient)]
+#[derive(Debug)]
 pub struct JsConvexAuthClient {
     client: ConvexAuthClient,
 }

@@ -92,6 +92,18 @@ extern "C" {
     pub(crate) fn page_url() -> Option<String>;
     #[wasm_bindgen(js_name = originOf)]
     pub(crate) fn origin_of(url: &str) -> Option<String>;
+    /// `post` of io.js: a Convex function called over the HTTP API; a Promise of
+    /// `{status, body}`, rejected with `{timedOut, message}`.
+    #[cfg(feature = "serde")]
+    #[wasm_bindgen(js_name = post)]
+    pub(crate) fn post_call(
+        base: &str,
+        kind: &str,
+        path: &str,
+        args: &JsValue,
+        bearer: Option<&str>,
+        ms: f64,
+    ) -> Promise;
 }
 
 #[wasm_bindgen]
