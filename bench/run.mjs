@@ -15,8 +15,8 @@
 //
 // Pages are served from loopback by www/serve.mjs (TEST_PAGES_DIR=bench/out/pages, at /test/:
 // bench/pages/ plus the official v2 client's page bundle); the backends are the local ones
-// (www/backend/main.mjs for v1, www/v2/backend/main.mjs for v2; the v2 one has no WebSocket sync
-// endpoint, so the official client's page gets bench/sync-standin.mjs's). Intermediate files go
+// (www/backend/main.mjs for v1, www/v2/backend/main.mjs for v2; both serve the WebSocket sync
+// endpoint the official reactive clients speak). Intermediate files go
 // to bench/out/.
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -26,7 +26,6 @@ import zlib from "node:zlib";
 import * as esbuild from "esbuild";
 import { chromium } from "playwright-core";
 import { CHROMIUM_OPTIONS, freePort, startNode as startProcess, stop } from "../pkg-tests/processes.mjs";
-import { startSyncStandIn } from "./sync-standin.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BENCH = `${ROOT}bench/`;
@@ -401,9 +400,8 @@ async function reloadsV2(browser, pageUrl, backend) {
 
 // The official v2 client (bench/entries/official-v2-page.js) with `ConvexClient`: signed up by
 // its own email + password glue (the emailed code read from the backend's outbox), then
-// reloaded. Its refreshes are the backend's `refresh` requests; the sync stand-in's own calls
-// (`/whoami` for each Authenticate, the session watcher's query) are counted apart.
-async function officialReloadsV2(browser, pageUrl, backend, sync) {
+// reloaded. Its refreshes are the backend's `refresh` requests (over HTTP or the sync socket).
+async function officialReloadsV2(browser, pageUrl, backend) {
   log(`requests per reload on v2: the official client with ConvexClient, ${RELOADS_V2} reloads`);
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -412,7 +410,7 @@ async function officialReloadsV2(browser, pageUrl, backend, sync) {
   page.on("console", (m) => m.type() === "error" && trouble.push(`console: ${m.text()}`));
   const settled = () => window.settledDone === true;
   try {
-    await page.goto(`${pageUrl}${OFFICIAL_V2_PAGE}?url=${encodeURIComponent(backend.url)}&sync=${encodeURIComponent(sync.url)}`);
+    await page.goto(`${pageUrl}${OFFICIAL_V2_PAGE}?url=${encodeURIComponent(backend.url)}`);
     await page.waitForFunction(() => window.readyDone === true, null, { timeout: 30_000 });
     const email = `bench-official-${process.pid}-${++emails}@example.com`;
     const started = await page.evaluate(([email, password]) => window.auth.signUp({ email, password }), [email, PASSWORD]);
@@ -421,13 +419,11 @@ async function officialReloadsV2(browser, pageUrl, backend, sync) {
     const completed = await page.evaluate((emailCode) => window.auth.completeSignUp({ emailCode }), emailCode);
     if (completed?.status !== "complete") throw new Error(`sign-up completion failed: ${JSON.stringify(completed)}`);
     await page.waitForFunction(settled, null, { timeout: 30_000 });
-    const statsBefore = { ...sync.stats };
     const official = await countReloads(context, page, backend, settled, (b, i) => {
       if (!b.isAuthenticated || b.confirmed !== true) throw new Error(`reload ${i}: not signed in or not confirmed: ${JSON.stringify(b)}`);
     });
     const refreshes = official.backendLog.filter((e) => e.kind === "refresh");
-    const standIn = official.backendLog.filter((e) => e.path === "/whoami" || e.path === "auth:isAuthenticated");
-    const other = official.backendLog.length - refreshes.length - standIn.length;
+    const other = official.backendLog.length - refreshes.length;
     return {
       measured: true,
       client: `@convex-dev/auth/browser ${pkgVersion("@convex-dev/auth-v2")} (bench/entries/official-v2-email-password.js) + ConvexClient (convex ${pkgVersion("convex-1.51")})`,
@@ -438,8 +434,6 @@ async function officialReloadsV2(browser, pageUrl, backend, sync) {
       forcedFetchAccessTokenCalls: official.perLoad.reduce((a, b) => a + b.forcedCalls, 0),
       otherClientRequests: other,
       browserRequestsToBackend: official.browserRequests,
-      standInBackendCalls: standIn.length,
-      standIn: Object.fromEntries(Object.entries(sync.stats).map(([k, v]) => [k, v - statsBefore[k]])),
       pageErrors: official.perLoad.flatMap((b) => b.errors),
     };
   } catch (error) {
@@ -718,7 +712,7 @@ function table(r) {
     `**${v.perReload}** per reload (${v.backendLoggedRequests} logged by the backend, ${v.browserRequestsToBackend} seen by the browser)`,
     o.measured
       ? `official @convex-dev/auth/browser ${r.versions["@convex-dev/auth-v2"]} + \`ConvexClient\` (convex ${r.versions["convex-1.51"]}), measured: **${o.perReload}** per reload ` +
-        `(${o.refreshRequests} \`refreshSession\` in ${o.reloads} reloads, ${o.browserRequestsToBackend} requests seen by the browser; the sync endpoint is bench/sync-standin.mjs, the v2 backend has none)`
+        `(${o.refreshRequests} \`refreshSession\` in ${o.reloads} reloads, ${o.browserRequestsToBackend} requests seen by the browser; over the v2 backend's own sync endpoint)`
       : `official @convex-dev/auth/browser 2.0.0: ${o.perReload} per reload, documented (PROTOCOL-V2.md §4: convex's AuthenticationManager forces a refresh once the server confirms the cached token), not measured: ${o.error}`,
   ]);
   const a = r.requestsPerReloadAttached;
@@ -816,14 +810,13 @@ async function main() {
   const shortBackend = backendApi(short.info.url);
   const backendV2 = backendApi(mainV2.info.url);
   const shortBackendV2 = backendApi(shortV2.info.url);
-  const sync = await startSyncStandIn(backendV2.url);
   await startNode("www/serve.mjs", { PORT: String(pagePort), CONVEX_URL: backend.url, TEST_PAGES_DIR: PAGES });
   const browser = await chromium.launch(CHROMIUM_OPTIONS);
   try {
     const { context, coldStart: cold, requestsPerLoad } = await coldStart(browser, pageUrl, backend);
     const hot = await hotPath(context, pageUrl, backend);
     const requestsPerReloadV2 = await reloadsV2(browser, pageUrl, backendV2);
-    requestsPerReloadV2.official = await officialReloadsV2(browser, pageUrl, backendV2, sync);
+    requestsPerReloadV2.official = await officialReloadsV2(browser, pageUrl, backendV2);
     const requestsPerReloadAttached = await reloadsAttached(browser, pageUrl, backend);
     const coalesce = await coalescing(browser, pageUrl, shortBackend);
     const coalesceV2 = await coalescing(browser, pageUrl, shortBackendV2, { version: "v2", jwtDurationMs: COALESCE_V2_JWT_MS });
@@ -855,7 +848,7 @@ async function main() {
           "@convex-dev/auth 2.0.0 installed in bench/ as the npm alias @convex-dev/auth-v2 (beside 0.0.95), mapped by esbuild's `alias` so that the entries import `@convex-dev/auth/...` as an app does; `convex` (and React for the hooks) external; bench/entries/official-v2-email-password.js re-implements 2.0's email + password React hooks and the provider's wiring for a non-React app",
         requestsPerReloadV2: `v2 backend (www/v2/backend) with JWT_DURATION_MS=${V2_JWT_MS}; one tab signed in (ours: signIn("username-password", {flow: "signUp"}) with version "v2"; official: its email + password glue, the emailed code read from the outbox), then ${RELOADS_V2} page.reload() each waited for (ours: ready(); official: the backend confirmed the token and no forced fetchAccessToken pending for 300 ms); the backend's request log and the browser's requests to the backend origin during the reloads are counted`,
         officialV2Sync:
-          "the local v2 backend has no WebSocket sync endpoint, and the official client's per-load refresh follows the sync server's confirmation of the cached token, so the official page's ConvexClient connects to bench/sync-standin.mjs: it confirms an Authenticate only when the backend's GET /whoami accepts the token, and runs subscribed queries on the backend's HTTP API with it; those calls of the stand-in are counted apart (standInBackendCalls)",
+          "the official page's ConvexClient connects to the v2 backend's own WebSocket sync endpoint (www/backend/sync.mjs), which verifies tokens as its HTTP API does; the official client's per-load refresh follows that endpoint's confirmation of the cached token",
         coalescingV2: `the same as coalescing, on the v2 backend with JWT_DURATION_MS=${COALESCE_V2_JWT_MS}, the page with version "v2", signed up with username + password; refresh requests = refreshSession calls`,
         hotPath: `tight loops inside the page, performance.now() around each run; one warm-up run, then ${HOT_RUNS} runs, median`,
         memory:
@@ -897,7 +890,6 @@ async function main() {
     process.stdout.write(`wrote bench/results.json and bench/results.md (${results.runtimeSeconds} s)\n`);
   } finally {
     await browser.close().catch(() => {});
-    await sync.close();
     await Promise.all(children.map(stop));
   }
 }

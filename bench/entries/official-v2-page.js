@@ -1,14 +1,13 @@
 // The official v2 client's bench page (bench/run.mjs bundles it with `convex` 1.51 into
 // bench/out/pages/official-v2.js, loaded by official-v2.html): the non-React app of
 // official-v2-email-password.js with `ConvexClient` from `convex/browser`, as a v2 app runs it.
-// `?url=` is the deployment (HTTP API: refresh, sign-in); `?sync=` the origin of the WebSocket
-// sync endpoint (the bench's stand-in when the local backend has none; default `url`).
+// `?url=` is the deployment (HTTP API and WebSocket sync endpoint).
 import { ConvexClient } from "convex/browser";
 import { createConvexAuth } from "./official-v2-email-password.js";
 
 const params = new URLSearchParams(location.search);
 const url = params.get("url");
-const convex = new ConvexClient(params.get("sync") ?? url);
+const convex = new ConvexClient(url);
 const bench = (window.bench = { forcedCalls: 0, forcedSettled: 0, confirmed: null, errors: [] });
 const auth = createConvexAuth({
   url,
