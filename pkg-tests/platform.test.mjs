@@ -203,3 +203,21 @@ test("attach: isAuthenticated waits for the backend's verdict over the WebSocket
   await page.evaluate(() => window.detach());
   assert.equal((await state(page)).isAuthenticated, true);
 });
+
+test("currentUser with the reactive client attached follows the user live: renamed, then deleted by webhooks", async (t) => {
+  const bundle = `${await h.serve(CONVEX_DIST)}/test/browser.bundle.js`;
+  const page = await open(t, { currentUser: "users:current" }, { reactive: bundle });
+  await page.evaluate(() => window.auth.signIn("user_live", {}));
+  await h.api("POST", "/_test/webhook", { type: "user.created", data: { id: "user_live", first_name: "Ada", last_name: null } });
+  await until(page, () => window.auth.getSnapshot().isAuthenticated);
+  assert.equal((await state(page)).user.name, "Ada");
+  const polls = (await h.requests()).filter((r) => r.path === "users:current").length;
+  await h.api("POST", "/_test/webhook", { type: "user.updated", data: { id: "user_live", first_name: "Ada", last_name: "Lovelace" } });
+  await until(page, () => window.auth.getSnapshot().user?.name === "Ada Lovelace");
+  assert.equal((await h.requests()).filter((r) => r.path === "users:current").length, polls, "the rename came through the subscription");
+  assert.equal((await state(page)).isAuthenticated, true);
+  await h.api("POST", "/_test/webhook", { type: "user.deleted", data: { id: "user_live", deleted: true } });
+  await until(page, () => !window.auth.getSnapshot().isAuthenticated);
+  const s = await state(page);
+  assert.deepEqual([s.isLoading, s.user, s.userId], [true, null, "user_live"]);
+});

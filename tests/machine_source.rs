@@ -68,6 +68,8 @@ struct Client {
     reauthenticated: Vec<u32>,
     /// Requests waiting for an answer, in order.
     requests: Vec<(Op, Request)>,
+    /// Every `Watch`.
+    watching: Vec<(u32, String)>,
     outcomes: HashMap<CallerId, Outcome>,
     next_caller: CallerId,
     after_free: usize,
@@ -102,6 +104,7 @@ impl Client {
             state_changes: 0,
             reauthenticated: Vec::new(),
             requests: Vec::new(),
+            watching: Vec::new(),
             outcomes: HashMap::new(),
             next_caller: 0,
             after_free: 0,
@@ -166,6 +169,7 @@ impl Client {
                 }
             }
             Command::Reauthenticate(id) => self.reauthenticated.push(id),
+            Command::Watch { attachment, path } => self.watching.push((attachment, path)),
             Command::Settle { caller, outcome } => {
                 assert!(
                     self.outcomes.insert(caller, outcome).is_none(),
@@ -650,4 +654,55 @@ fn signed_in_is_told_once_the_user_is_stored() {
         ]
     );
     assert!(c.m.state().is_authenticated);
+}
+
+#[test]
+fn current_user_follows_the_reactive_client_live_once_its_backend_accepted_the_session() {
+    let mut c = Client::with(true, None, Some("users:current"));
+    c.answer(Ok(Some(platform_jwt("user_1", secs(T0), secs(T0) + 60))));
+    c.feed(Input::Attached(1));
+    assert_eq!(c.watching, [(1, "users:current".to_owned())]);
+    let user = |name: &str| json::parse(&format!(r#"{{"_id":"k57","name":"{name}"}}"#)).unwrap();
+    // Before the backend accepted this session's token, a value may be another identity's.
+    c.feed(Input::Watched {
+        attachment: 1,
+        value: user("Someone else"),
+    });
+    assert!(c.m.state().user.is_none());
+    c.feed(Input::Verdict {
+        attachment: 1,
+        accepted: true,
+    });
+    c.reply(200, SUCCESS_USER);
+    assert!(c.m.state().is_authenticated);
+    // Renamed by a webhook: the new document, the session unchanged.
+    let changes = c.state_changes;
+    c.feed(Input::Watched {
+        attachment: 1,
+        value: user("Mona Lisa"),
+    });
+    let state = c.m.state();
+    assert_eq!(
+        state.user.unwrap().get("name").unwrap().string().as_deref(),
+        Some("Mona Lisa")
+    );
+    assert!(state.is_authenticated);
+    assert_eq!(c.state_changes, changes + 1);
+    // Deleted: not signed in any more, and asked for again until it is back.
+    c.feed(Input::Watched {
+        attachment: 1,
+        value: json::parse("null").unwrap(),
+    });
+    let state = c.m.state();
+    assert!(state.is_loading && !state.is_authenticated && state.user.is_none());
+    assert_eq!(c.requests.len(), 1);
+    c.reply(200, SUCCESS_NULL);
+    c.feed(Input::Watched {
+        attachment: 1,
+        value: user("Back"),
+    });
+    assert!(c.m.state().is_authenticated);
+    // The poll's timer finds the user there: no request.
+    c.advance_to(c.timers["users"]);
+    assert!(c.requests.is_empty());
 }

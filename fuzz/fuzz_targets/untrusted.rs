@@ -301,8 +301,12 @@ fn exercise_machine<B: Backend>(backend: B, data: &[u8], text: &str, token: &str
             },
             19 => Input::SourceChanged,
             20 => Input::Attached(u32::from(b % 3)),
-            21 => match b % 4 {
+            21 => match b % 5 {
                 0 => Input::Detached(u32::from(b >> 2) % 3),
+                1 => Input::Watched {
+                    attachment: u32::from(b >> 2) % 3,
+                    value: json::parse(text).unwrap_or_default(),
+                },
                 _ => Input::Verdict {
                     attachment: u32::from(b >> 2) % 3,
                     accepted: b % 2 == 0,

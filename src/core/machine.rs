@@ -369,6 +369,14 @@ pub enum Input {
     },
     /// The reactive client `attachment` was detached.
     Detached(u32),
+    /// The reactive client `attachment`'s subscription to `currentUser`'s query
+    /// ([`Command::Watch`]) has a new value.
+    Watched {
+        /// The attachment.
+        attachment: u32,
+        /// The query's value.
+        value: Json,
+    },
     /// A [`Command::Request`] got no answer (a `Network` or `Timeout` error).
     Unreachable {
         /// The operation.
@@ -446,6 +454,14 @@ pub enum Command {
     /// Give the reactive client `attachment` the token fetcher again (`setAuth`): the session
     /// started or ended, which it does not ask about by itself.
     Reauthenticate(u32),
+    /// Subscribe, through the reactive client `attachment`, to the query `path` (`currentUser`'s);
+    /// answer [`Input::Watched`] with each of its values (until it is detached).
+    Watch {
+        /// The attachment.
+        attachment: u32,
+        /// The query.
+        path: String,
+    },
     /// Call the token source; answer [`Input::SourceAnswered`].
     Source {
         /// The operation.
@@ -1198,7 +1214,18 @@ impl<B: Backend> Machine<B> {
                 }
             }
             Input::SourceChanged => self.source_changed(None),
-            Input::Attached(id) => self.attachment(|a| a.push((id, None))),
+            Input::Attached(id) => {
+                self.attachment(|a| a.push((id, None)));
+                // `currentUser` follows the query live through the reactive client.
+                if let Some(u) = self.users.iter().find(|u| !u.mutation) {
+                    let path = u.path.clone();
+                    self.commands.push(Command::Watch {
+                        attachment: id,
+                        path,
+                    });
+                }
+            }
+            Input::Watched { attachment, value } => self.watched(attachment, value),
             Input::Detached(id) => self.attachment(|a| a.retain(|(i, _)| *i != id)),
             Input::Verdict {
                 attachment,
@@ -1621,15 +1648,68 @@ impl<B: Backend> Machine<B> {
         self.gated(before);
     }
 
-    /// The functions waiting to try again are run now.
+    /// The functions waiting to try again are run now (unless a live value came meanwhile).
     fn wake_users(&mut self) {
         for i in 0..self.users.len() {
             if let Some(u) = self.users.get_mut(i).filter(|u| u.waiting) {
                 u.waiting = false;
-                if u.epoch == self.epoch {
+                if u.epoch == self.epoch && u.result.is_none() {
                     self.send_user(i);
                 }
             }
+        }
+    }
+
+    /// A live value of `currentUser`'s query from the reactive client `attachment`. It is the
+    /// current session's only once that client's backend accepted this session's token (before,
+    /// the client may still run as the previous identity): then a user replaces the one held,
+    /// and `null` (the user was deleted) waits for the user again.
+    fn watched(&mut self, attachment: u32, value: Json) {
+        let epoch = self.epoch;
+        let accepted = self
+            .attachments
+            .iter()
+            .any(|(id, verdict)| *id == attachment && *verdict == Some((epoch, true)));
+        let Some(i) = self
+            .users
+            .iter()
+            .position(|u| !u.mutation && u.epoch == epoch)
+        else {
+            return;
+        };
+        if !accepted || self.session.is_none() {
+            return;
+        }
+        let before = (self.is_loading(), self.is_authenticated());
+        let Some(u) = self.users.get_mut(i) else {
+            return;
+        };
+        let lost = value.is_null();
+        let changed = match &u.result {
+            Some(Ok(held)) => *held != value,
+            _ => !lost,
+        };
+        if !changed {
+            return;
+        }
+        if lost {
+            u.result = None;
+            u.attempt = 0;
+            if !u.waiting {
+                self.send_user(i);
+            }
+        } else {
+            u.result = Some(Ok(value));
+        }
+        if before == (self.is_loading(), self.is_authenticated()) {
+            // The same verdict, another user document: the state's `user` changed.
+            self.commands.push(Command::Notify {
+                state: true,
+                event: None,
+                error: None,
+            });
+        } else {
+            self.gated(before);
         }
     }
 

@@ -694,6 +694,13 @@ impl SessionPort {
         });
     }
 
+    /// The reactive client `attachment`'s subscription has a new `value` (undefined: none).
+    pub fn watched(&self, attachment: u32, value: JsValue) {
+        if let Some(value) = Json::from_js(value) {
+            self.feed(Input::Watched { attachment, value });
+        }
+    }
+
     /// The reactive client `attachment` was detached.
     pub fn detached(&self, attachment: u32) {
         self.feed(Input::Detached(attachment));
@@ -975,6 +982,7 @@ impl Inner {
                 exec.source(op, sign_out, force, REQUEST_TIMEOUT_MS)
             }
             Command::Reauthenticate(attachment) => exec.reauthenticate(attachment),
+            Command::Watch { attachment, path } => exec.watch(attachment, &path),
             Command::TakeCode { op, code, error } => exec.take_code(op, code, error),
             Command::Ceremony { op, ceremony } => {
                 let running = io::ceremony(

@@ -56,8 +56,9 @@ export const unbound = (port, exec, due, source) => {
       if (typeof client?.setAuth != "function")
         throw params("attach needs a reactive Convex client (ConvexClient or ConvexReactClient)");
       const id = ++attachments;
-      port.attached(id);
+      // The client first (the machine may answer with a `watch` through it), then the machine.
       exec.attach(id, client, fetchAccessToken);
+      port.attached(id);
       let attached = 1;
       return () => {
         if (attached) exec.detach(id), port.detached(id);
@@ -223,10 +224,30 @@ export const executor = (port, url, store, keys, area, announce, handle, replace
     },
     /** Gives the attached client `id` the token fetcher again (the session started or ended). */
     reauthenticate: (id) => clients[id]?.(),
+    /**
+     * Subscribes to the query `path` through the attached client `id` (ConvexClient's onUpdate,
+     * ConvexReactClient's watchQuery): port.watched(id, value) for each value.
+     */
+    watch: (id, path) => {
+      const client = clients[id]?.client;
+      const tell = (value) => value !== undefined && feed(() => port.watched(id, value));
+      try {
+        if (client?.onUpdate) clients[id].off = client.onUpdate(path, {}, tell, () => {});
+        else if (client?.watchQuery) {
+          const watch = client.watchQuery(path, {});
+          clients[id].off = watch.onUpdate(() => {
+            try {
+              tell(watch.localQueryResult());
+            } catch {}
+          });
+        }
+      } catch {}
+    },
     /** Takes the token fetcher back from the attached client `id` (ConvexClient has no clearAuth: it is given a fetcher of no token). */
     detach: (id) => {
       const client = clients[id]?.client;
       try {
+        clients[id]?.off?.();
         client?.clearAuth ? client.clearAuth() : client?.setAuth(async () => null);
       } catch {}
       delete clients[id];

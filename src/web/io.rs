@@ -159,6 +159,9 @@ extern "C" {
     /// Gives the attached reactive client `attachment` the token fetcher again.
     #[wasm_bindgen(method)]
     pub(crate) fn reauthenticate(this: &Executor, attachment: u32);
+    /// Subscribes to the query `path` through the attached reactive client `attachment`.
+    #[wasm_bindgen(method)]
+    pub(crate) fn watch(this: &Executor, attachment: u32, path: &str);
     #[wasm_bindgen(method, js_name = takeCode)]
     pub(crate) fn take_code(this: &Executor, op: u32, code: &str, error: Option<&str>);
     /// Waits for the ceremony `running` ([`ceremony`]).

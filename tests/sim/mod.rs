@@ -668,7 +668,7 @@ impl<S: SimServer + Default> World<S> {
                 }
             }
             Command::Request { op, request } => self.send(tab, op, request),
-            Command::Reauthenticate(_) => {}
+            Command::Reauthenticate(_) | Command::Watch { .. } => {}
             Command::Source { .. } => self.fail(format!(
                 "tab {tab}: a token source call from a Convex Auth client"
             )),
