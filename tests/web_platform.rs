@@ -1,7 +1,8 @@
 //! Browser tests of an identity platform through the Rust API: `Options::token_source_fn` with
 //! a token source that takes its JWTs from the local backend's platform issuer
-//! (`POST /_test/platform/token`, aud "convex"), `store_user`, `auth.fetch`, transient failures
-//! of the source, a change reported by the app. Against the local backend (`common::URL`).
+//! (`POST /_test/platform/token`, aud "convex"), `store_user` and `current_user`, `auth.fetch`,
+//! transient failures of the source, a change reported by the app. Against the local backend
+//! (`common::URL`).
 #![cfg(target_arch = "wasm32")]
 // Tests fail loudly: unwrap is the assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -54,7 +55,8 @@ async fn a_token_source_signs_in_stores_the_user_and_reaches_http_actions() {
     *platform.sub.borrow_mut() = Some("rust_user".to_owned());
     let options = Options::new(URL)
         .token_source_fn(source(&platform))
-        .store_user("users:store");
+        .store_user("users:store")
+        .current_user("users:current");
     let c = ConvexAuthClient::new(options).unwrap();
     let (log, _sub) = event_log(&c);
     c.ready().await;
@@ -63,7 +65,12 @@ async fn a_token_source_signs_in_stores_the_user_and_reaches_http_actions() {
     let state = c.state();
     assert_eq!(state.user_id.as_deref(), Some("rust_user"));
     assert_eq!(state.session_id, None);
-    assert!(state.stored_user_id.and_then(|id| id.string()).is_some());
+    let stored = state.stored_user_id.and_then(|id| id.string());
+    assert!(stored.is_some());
+    // `current_user`: the stored user, found.
+    let user = state.user.unwrap();
+    assert_eq!(user.get("name").and_then(|n| n.string()).as_deref(), Some("Rusty"));
+    assert_eq!(user.get("_id").and_then(|id| id.string()), stored);
     let whoami = web_sys::Request::new_with_str(&format!("{URL}/whoami")).unwrap();
     assert_eq!(c.fetch(whoami).await.unwrap().status(), 200);
 
