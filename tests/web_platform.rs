@@ -69,7 +69,10 @@ async fn a_token_source_signs_in_stores_the_user_and_reaches_http_actions() {
     assert!(stored.is_some());
     // `current_user`: the stored user, found.
     let user = state.user.unwrap();
-    assert_eq!(user.get("name").and_then(|n| n.string()).as_deref(), Some("Rusty"));
+    assert_eq!(
+        user.get("name").and_then(|n| n.string()).as_deref(),
+        Some("Rusty")
+    );
     assert_eq!(user.get("_id").and_then(|id| id.string()), stored);
     let whoami = web_sys::Request::new_with_str(&format!("{URL}/whoami")).unwrap();
     assert_eq!(c.fetch(whoami).await.unwrap().status(), 200);
