@@ -706,3 +706,66 @@ fn current_user_follows_the_reactive_client_live_once_its_backend_accepted_the_s
     c.advance_to(c.timers["users"]);
     assert!(c.requests.is_empty());
 }
+
+#[test]
+fn a_change_reported_while_loading_leaves_the_start_up_to_ask() {
+    // A source that reports its state as soon as it is subscribed to (Clerk's addListener).
+    let config = Config {
+        shared: false,
+        handover: false,
+        ..Config::local_storage()
+    };
+    let mut m = Machine::with_backend(TokenSource { signs_out: false }, config);
+    m.handle(T0, Input::SourceChanged);
+    m.handle(T0, Input::Start);
+    let mut asked = 0;
+    let mut commands = m.take_commands();
+    // The start-up reads its (empty) memory, asks the source once, keeps the token in memory.
+    while let Some(command) = commands.pop() {
+        match command {
+            Command::Read { op, .. } => m.handle(
+                T0,
+                Input::Stored {
+                    op,
+                    values: Stored::default(),
+                },
+            ),
+            Command::Write { op, .. } => m.handle(T0, Input::Written { op }),
+            Command::Source { op, .. } => {
+                asked += 1;
+                let token = platform_jwt("user_1", secs(T0), secs(T0) + 60);
+                m.handle(
+                    T0,
+                    Input::SourceAnswered {
+                        op,
+                        result: Ok(Some(token)),
+                    },
+                );
+            }
+            _ => {}
+        }
+        commands.extend(m.take_commands());
+    }
+    assert_eq!(asked, 1);
+    assert!(!m.is_loading() && m.state().is_authenticated);
+}
+
+#[test]
+fn a_look_up_that_finds_the_due_token_asks_again_forced() {
+    let (mut c, first) = signed_in("user_1");
+    // Past the refresh point, but before the due timer fired: the platform reports a change.
+    c.now = T0 + 46_000.0;
+    c.feed(Input::SourceChanged);
+    assert_eq!(
+        c.answer(Ok(Some(first))),
+        SourceCall::Token { force: false }
+    );
+    // No error: asked again at once, forced.
+    assert!(c.events.iter().all(|e| e.1.is_none()));
+    let fresh = platform_jwt("user_1", secs(c.now), secs(c.now) + 60);
+    assert_eq!(
+        c.answer(Ok(Some(fresh.clone()))),
+        SourceCall::Token { force: true }
+    );
+    assert_eq!(c.token(), Some(fresh));
+}

@@ -1859,9 +1859,11 @@ impl<B: Backend> Machine<B> {
         let caller = caller.map(|c| (c, None));
         if self.flight.is_some() {
             self.reread.get_or_insert_with(Vec::new).extend(caller);
-        } else {
+        } else if !self.loading {
             self.start_flight(false, caller, Start::Reread);
         }
+        // While loading (a source reporting its state as soon as it is subscribed to), the
+        // start-up asks the source anyway. (Callers wait for the first state: no caller here.)
     }
 
     /// The storage is cleared (or kept for a newer session): releases the lock, deletes the server
@@ -2021,6 +2023,8 @@ impl<B: Backend> Machine<B> {
     fn start_flight(&mut self, force: bool, caller: Option<Waiter>, start: Start) {
         if let Some(f) = &mut self.flight {
             f.waiters.extend(caller);
+            // The first state waits for the flight it joins.
+            f.start_up |= start == Start::Load;
             return;
         }
         self.flight = Some(Flight {
@@ -2173,6 +2177,15 @@ impl<B: Backend> Machine<B> {
         // a refresh token is taken even then: its new refresh token is the session's now.)
         let replaced = f.is_some_and(|f| f.held.as_deref() == Some(session.token.as_str()));
         let forced = f.is_some_and(|f| f.force);
+        let reread = f.is_some_and(|f| f.reread);
+        if refresh_token.is_none() && replaced && reread && !self.fresh() {
+            // Looked up again, the source still has the token that is due here: it is asked for
+            // a new one (forced) at once.
+            if let Some(f) = &mut self.flight {
+                f.reread = false;
+            }
+            return self.attempt();
+        }
         if refresh_token.is_none() && replaced && (forced || !self.fresh()) {
             return self.attempt_done(Attempt::Transient(Error::new(
                 ErrorCode::InvalidResponse,
