@@ -103,6 +103,14 @@ test("tokenSource: a change reported by the platform is followed; bad options ar
       attempt({ tokenSource: window.tokenSource, version: "v2" }),
       attempt({ storeUser: "store" }),
       attempt({ tokenSource: window.tokenSource, storeUser: "users:store", currentUser: "users:current" }),
+      ...[{}, { setAuth() { throw new Error("broken client"); } }].map((client) => {
+        try {
+          window.auth.attach(client);
+          return "ok";
+        } catch (e) {
+          return `${e.code}: ${e.message}`;
+        }
+      }),
     ];
   });
   assert.match(bad[0], /^InvalidOptions: `tokenSource` must be an object with a `fetchToken` function/);
@@ -111,6 +119,9 @@ test("tokenSource: a change reported by the platform is followed; bad options ar
   assert.match(bad[3], /^InvalidOptions: `version` is not used with `tokenSource`/);
   assert.match(bad[4], /^InvalidOptions: `storeUser` must name a function/);
   assert.equal(bad[5], "ok");
+  assert.match(bad[6], /^InvalidParams: attach needs a reactive Convex client/);
+  assert.match(bad[7], /^InvalidParams: attach: the client's setAuth threw: broken client/);
+  assert.equal((await state(page)).isLoading, false, "a failed attach leaves no attachment behind");
 });
 
 test("storeUser and currentUser: the user is stored once, then found; the state waits for both", async (t) => {

@@ -57,7 +57,11 @@ export const unbound = (port, exec, due, source) => {
         throw params("attach needs a reactive Convex client (ConvexClient or ConvexReactClient)");
       const id = ++attachments;
       // The client first (the machine may answer with a `watch` through it), then the machine.
-      exec.attach(id, client, fetchAccessToken);
+      try {
+        exec.attach(id, client, fetchAccessToken);
+      } catch (e) {
+        throw params("attach: the client's setAuth threw: " + message(e));
+      }
       port.attached(id);
       let attached = 1;
       return () => {
@@ -144,6 +148,8 @@ export const executor = (port, url, store, keys, area, announce, handle, replace
   // After the constructor has returned, so that listeners added then hear everything.
   queueMicrotask(() => {
     feed(() => port.start());
+    // The token source's changes, unless the client was freed meanwhile.
+    if (disposed) return;
     try {
       const off = source?.subscribe?.(() => feed(() => port.sourceChanged()));
       if (typeof off == "function") offs.push(off);
