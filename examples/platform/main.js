@@ -99,6 +99,23 @@ async function run(action) {
   }
 }
 
+// The message form is made once: a render (a new message, a token refresh) must not throw away
+// what is being typed.
+const input = el("input", { "data-testid": "message", placeholder: "Say something" });
+const form = el(
+  "form",
+  {
+    onsubmit: (e) => {
+      e.preventDefault();
+      const body = input.value;
+      input.value = "";
+      run(() => convex.mutation(api.messages.send, { body }));
+    },
+  },
+  input,
+  el("button", { "data-testid": "send" }, "Send"),
+);
+
 function render(state) {
   if (state.isLoading) {
     app.replaceChildren(el("p", { "data-testid": "status" }, "loading"));
@@ -112,17 +129,11 @@ function render(state) {
     );
     return;
   }
-  const input = el("input", { "data-testid": "message", placeholder: "Say something" });
-  const send = (e) => {
-    e.preventDefault();
-    const body = input.value;
-    run(() => convex.mutation(api.messages.send, { body }));
-  };
   app.replaceChildren(
     el("p", { "data-testid": "status" }, "signed-in"),
     el("p", {}, "Platform user: ", el("code", { "data-testid": "user-id" }, state.userId)),
     el("p", {}, "Stored as: ", el("code", { "data-testid": "stored-user-id" }, String(state.storedUserId))),
-    el("form", { onsubmit: send }, input, el("button", { "data-testid": "send" }, "Send")),
+    form,
     el("ul", { "data-testid": "messages" }, ...messages.map((m) => el("li", {}, m.body))),
     el("button", { "data-testid": "sign-out", onclick: () => run(() => auth.signOut()) }, "Sign out"),
     error ? el("p", { "data-testid": "error", role: "alert" }, error) : "",
