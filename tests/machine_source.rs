@@ -769,3 +769,49 @@ fn a_look_up_that_finds_the_due_token_asks_again_forced() {
     );
     assert_eq!(c.token(), Some(fresh));
 }
+
+#[test]
+fn ready_and_initialized_wait_for_the_gates_while_tokens_are_handed_out() {
+    let mut c = Client::with(true, Some("users:store"), None);
+    let ready = c.call(Call::Ready);
+    let token = platform_jwt("user_1", secs(T0), secs(T0) + 60);
+    c.answer(Ok(Some(token.clone())));
+    // The session is known, the user not stored yet: not ready, no `initialized`, but the
+    // token is handed out (an attached reactive client asks for it to get its verdict).
+    assert!(!c.outcomes.contains_key(&ready));
+    assert!(c.kinds().is_empty());
+    let asked = c.call(Call::Token { force: false });
+    assert_eq!(c.outcomes[&asked], Outcome::Token(Some(token)));
+    // A transient failure keeps waiting; the user stored: the first state, then ready.
+    c.reply(503, "{}");
+    assert!(!c.outcomes.contains_key(&ready));
+    c.advance_to(c.timers["users"]);
+    c.reply(200, SUCCESS_ID);
+    assert_eq!(c.outcomes[&ready], Outcome::Ready);
+    assert_eq!(
+        c.kinds(),
+        [AuthEventKind::Error, AuthEventKind::Initialized]
+    );
+    assert!(c.m.state().is_authenticated);
+    // Later calls of ready() settle at once.
+    let again = c.call(Call::Ready);
+    assert_eq!(c.outcomes[&again], Outcome::Ready);
+}
+
+#[test]
+fn a_definitive_gate_failure_is_the_first_state_then_its_error() {
+    let mut c = Client::with(true, Some("users:store"), None);
+    let ready = c.call(Call::Ready);
+    c.answer(Ok(Some(platform_jwt("user_1", secs(T0), secs(T0) + 60))));
+    c.reply(
+        560,
+        r#"{"status":"error","errorMessage":"no","errorData":{"code":"BANNED"},"logLines":[]}"#,
+    );
+    assert_eq!(c.outcomes[&ready], Outcome::Ready);
+    assert_eq!(
+        c.kinds(),
+        [AuthEventKind::Initialized, AuthEventKind::Error]
+    );
+    let state = c.m.state();
+    assert!(!state.is_loading && !state.is_authenticated);
+}

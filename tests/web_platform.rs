@@ -59,9 +59,10 @@ async fn a_token_source_signs_in_stores_the_user_and_reaches_http_actions() {
         .current_user("users:current");
     let c = ConvexAuthClient::new(options).unwrap();
     let (log, _sub) = event_log(&c);
+    // ready(): the first state, with its gates passed (the user stored and found).
     c.ready().await;
     assert_eq!(*platform.asked.borrow(), [false]);
-    eventually("the user is stored", || c.state().is_authenticated).await;
+    assert!(c.state().is_authenticated && !c.state().is_loading);
     let state = c.state();
     assert_eq!(state.user_id.as_deref(), Some("rust_user"));
     assert_eq!(state.session_id, None);

@@ -1022,6 +1022,10 @@ pub struct Machine<B: Backend = ConvexAuthV1> {
     users: Vec<UserCall>,
     /// The session's `signedIn` event waits for its gates ([`Machine::gated`]).
     signed_in_held: bool,
+    /// The first public state was announced (`initialized`): the stored session is known and
+    /// its gates (the backend's verdict, the stored user) passed or failed. Until then the
+    /// `ready()` callers wait in `open`.
+    announced: bool,
     started: bool,
     freed: bool,
 }
@@ -1086,6 +1090,7 @@ impl<B: Backend> Machine<B> {
             reread: None,
             attachments: Vec::new(),
             signed_in_held: false,
+            announced: false,
             open: Vec::new(),
             started: false,
             freed: false,
@@ -1330,13 +1335,11 @@ impl<B: Backend> Machine<B> {
     /// gates let the user in.
     fn gated(&mut self, before: (bool, bool)) {
         let now = (self.is_loading(), self.is_authenticated());
-        if before != now {
+        if !self.announced {
+            self.announce();
+        } else if before != now {
             let signed_in = now.1 && core::mem::take(&mut self.signed_in_held);
-            self.commands.push(Command::Notify {
-                state: true,
-                event: signed_in.then_some(AuthEventKind::SignedIn),
-                error: None,
-            });
+            self.notify(true, signed_in.then_some(AuthEventKind::SignedIn));
         }
     }
 
@@ -1441,6 +1444,15 @@ impl<B: Backend> Machine<B> {
         self.commands.push(Command::Settle { caller, outcome });
     }
 
+    /// Tells the listeners: of the state (`state`), with an event or none.
+    fn notify(&mut self, state: bool, event: Option<AuthEventKind>) {
+        self.commands.push(Command::Notify {
+            state,
+            event,
+            error: None,
+        });
+    }
+
     /// An error event, held back while this tab holds the refresh lock.
     fn emit(&mut self, error: Error) {
         if self.holding.is_some() {
@@ -1507,21 +1519,23 @@ impl<B: Backend> Machine<B> {
         self.session = session;
         if let Some(kind) = kind.filter(|_| !self.loading) {
             // A session whose gates (the backend's verdict, the stored user) are still to pass
-            // is signed in once they pass ([`Machine::gated`]).
-            let pending = kind == AuthEventKind::SignedIn && !self.is_authenticated();
+            // is signed in once they pass ([`Machine::gated`]); before the first state is
+            // announced, nothing but `initialized` is ([`Machine::announce`]).
+            let announced = self.announced;
+            let pending =
+                kind == AuthEventKind::SignedIn && !(announced && self.is_authenticated());
             match kind {
                 AuthEventKind::SignedIn => self.signed_in_held = pending,
                 AuthEventKind::SignedOut => self.signed_in_held = false,
                 _ => {}
             }
-            self.commands.push(Command::Notify {
-                state: true,
-                event: (!pending).then_some(kind),
-                error: None,
-            });
+            if announced {
+                self.notify(true, (!pending).then_some(kind));
+            }
         }
         self.schedule();
         self.run_users();
+        self.announce();
         // Signed out (here or by another tab): a refresh waiting to try again has nothing left
         // to refresh, and its callers are answered now rather than after the wait.
         let waiting = self.flight.as_ref().map(|f| (f.backing_off, f.distinct));
@@ -1614,6 +1628,7 @@ impl<B: Backend> Machine<B> {
         let Some(u) = self.users.get_mut(i) else {
             return;
         };
+        let mut error = None;
         let retry = match result {
             // The user is not there yet (a webhook will create it): asked again, no error.
             Ok(value) if value.is_null() && !u.mutation => true,
@@ -1626,7 +1641,7 @@ impl<B: Backend> Machine<B> {
                 if !transient {
                     u.result = Some(Err(()));
                 }
-                self.emit(e);
+                error = Some(e);
                 transient
             }
         };
@@ -1645,7 +1660,11 @@ impl<B: Backend> Machine<B> {
                 ms,
             });
         }
+        // The state the failure leads to (the first one included), then the failure.
         self.gated(before);
+        if let Some(e) = error {
+            self.emit(e);
+        }
     }
 
     /// The functions waiting to try again are run now (unless a live value came meanwhile).
@@ -1703,11 +1722,7 @@ impl<B: Backend> Machine<B> {
         }
         if before == (self.is_loading(), self.is_authenticated()) {
             // The same verdict, another user document: the state's `user` changed.
-            self.commands.push(Command::Notify {
-                state: true,
-                event: None,
-                error: None,
-            });
+            self.notify(true, None);
         } else {
             self.gated(before);
         }
@@ -1769,21 +1784,37 @@ impl<B: Backend> Machine<B> {
         self.loading = false;
         self.schedule();
         self.run_users();
-        self.commands.push(Command::Notify {
-            state: true,
-            event: Some(AuthEventKind::Initialized),
-            error: None,
-        });
-        if self.by_code && self.session.is_some() {
-            self.commands.push(Command::Notify {
-                state: false,
-                event: Some(AuthEventKind::SignedIn),
-                error: None,
-            });
-        }
+        self.signed_in_held = self.by_code && self.session.is_some();
         for (caller, call, held) in core::mem::take(&mut self.queued) {
             self.run_call(caller, call, held);
         }
+        self.announce();
+    }
+
+    /// The first public state, once it is known: the stored session (and the URL code) read,
+    /// and the session's gates passed or failed. Emits `initialized` (then the `signedIn` of a
+    /// URL code's session) and settles the `ready()` callers; calls made meanwhile
+    /// (`fetchAccessToken`, which the gates' reactive clients ask) were not held back.
+    fn announce(&mut self) {
+        if self.announced || self.loading || self.is_loading() {
+            return;
+        }
+        self.announced = true;
+        self.notify(true, Some(AuthEventKind::Initialized));
+        if self.is_authenticated() && core::mem::take(&mut self.signed_in_held) {
+            self.notify(false, Some(AuthEventKind::SignedIn));
+        }
+        let commands = &mut self.commands;
+        self.open.retain(|(caller, outcome)| {
+            let waiting = matches!(outcome, Outcome::Ready);
+            if waiting {
+                commands.push(Command::Settle {
+                    caller: *caller,
+                    outcome: Outcome::Ready,
+                });
+            }
+            !waiting
+        });
     }
 
     // ---- calls ----
@@ -1801,7 +1832,9 @@ impl<B: Backend> Machine<B> {
 
     fn run_call(&mut self, caller: CallerId, call: Call, held: Option<String>) {
         match call {
-            Call::Ready => self.settle(caller, Outcome::Ready),
+            Call::Ready if self.announced => self.settle(caller, Outcome::Ready),
+            // Settled by `announce`.
+            Call::Ready => {}
             Call::SignIn {
                 provider,
                 params,

@@ -449,7 +449,9 @@ impl ConvexAuthClient {
         Ok(ConvexAuthClient { inner })
     }
 
-    /// Resolves once the first state is known (stored session loaded, URL code exchanged).
+    /// Resolves once the first state is known: the stored session loaded, the URL code exchanged,
+    /// and the session's gates passed or failed (`store_user`, `current_user`), so that
+    /// `is_loading` is false.
     pub async fn ready(&self) {
         self.inner.call(Call::Ready).await;
     }

@@ -224,13 +224,16 @@ impl JsConvexAuthClient {
         Ok(JsConvexAuthClient { client })
     }
 
-    /// Resolves once the first state is known (stored session loaded, URL code exchanged). Never rejects.
+    /// Resolves once the first state is known: the stored session loaded, the URL code exchanged,
+    /// and the session's gates passed or failed (the verdict of the reactive clients attached
+    /// by then, `storeUser`, `currentUser`), so that `isLoading` is false. Never rejects.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn ready(&self) -> js_sys::Promise {
         self.client.inner.call_js(Call::Ready)
     }
 
-    /// `true` until the first state is known.
+    /// `true` until the first state is known, and while a new session's gates (`attach`'s
+    /// verdict, `storeUser`, `currentUser`) are pending.
     #[wasm_bindgen(getter = isLoading)]
     pub fn is_loading(&self) -> bool {
         self.client.inner.machine().is_loading()
