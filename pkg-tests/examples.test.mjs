@@ -2,7 +2,8 @@
 // from the packed package, in headless Chromium against the local backend: sign in
 // anonymously, the user id, users:viewer through the official ConvexHttpClient, no flicker
 // on load, sign-in, token refresh and reload, and sign out. The vanilla page runs a second
-// time in its v2 mode (`?version=v2`) against the Convex Auth v2 backend (www/v2), started here.
+// time in its v2 mode (`?version=v2`) against the Convex Auth v2 backend (www/v2), started here,
+// and the React page a second time with `auth.attach(convex)` instead of ConvexProviderWithAuth.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -13,10 +14,12 @@ import { startNode, stop } from "./processes.mjs";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIST = `${ROOT}examples/dist`;
 const FRAMEWORKS = ["vanilla", "react", "svelte", "vue"];
-// Each run: the page, the backend generation and the page's storage namespace.
+// Each run: the page, the backend generation, the page's storage namespace and its query.
+// React runs twice: with ConvexProviderWithAuth, and with `auth.attach(convex)` (`?attach`).
 const RUNS = [
-  ...FRAMEWORKS.map((fw) => ({ fw, version: "v1", ns: fw })),
-  { fw: "vanilla", version: "v2", ns: "vanilla-v2" },
+  ...FRAMEWORKS.map((fw) => ({ fw, version: "v1", ns: fw, query: "" })),
+  { fw: "react", version: "v1", ns: "react-attach", query: "&attach" },
+  { fw: "vanilla", version: "v2", ns: "vanilla-v2", query: "&version=v2" },
 ];
 
 /** Runs examples/build.sh; rejects with its output when it fails. */
@@ -77,18 +80,19 @@ after(async () => {
   await h?.close();
 });
 
-for (const { fw, version, ns } of RUNS) {
+for (const { fw, version, ns, query } of RUNS) {
   const v2 = version === "v2";
   // The namespace in storage keys keeps letters and digits only (as the official clients do).
   const jwtKey = `__convexAuthJWT_${ns.replace(/[^a-zA-Z0-9]/g, "")}`;
-  test(`examples/${fw}${v2 ? " (Convex Auth v2)" : ""}: sign in anonymously, query the viewer, reload, sign out, without flicker`, async (t) => {
+  const name = `${fw}${v2 ? " (Convex Auth v2)" : ""}${query === "&attach" ? " (attach)" : ""}`;
+  test(`examples/${name}: sign in anonymously, query the viewer, reload, sign out, without flicker`, async (t) => {
     const context = await h.context();
     await context.addInitScript(recordStatuses);
     const page = await context.newPage();
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
     page.on("console", (m) => m.type() === "error" && errors.push(`${m.text()} (${m.location().url})`));
-    const url = `${siteUrl}/test/${fw}/index.html?convex=${encodeURIComponent(v2 ? convexUrlV2 : h.convexUrl)}${v2 ? "&version=v2" : ""}`;
+    const url = `${siteUrl}/test/${fw}/index.html?convex=${encodeURIComponent(v2 ? convexUrlV2 : h.convexUrl)}${query}`;
     try {
       // Signed out: the loading state (if any) then signed-out, never signed-in.
       await page.goto(url);
@@ -109,7 +113,8 @@ for (const { fw, version, ns } of RUNS) {
       assert.equal(await text(page, "user-id"), snapshot.userId);
       // The official ConvexHttpClient carried the token: users:viewer knows the user.
       await waitText(page, "viewer-id", snapshot.userId);
-      // React renders from useConvexAuth(): loading while the backend confirms the new token.
+      // React renders from useConvexAuth() (or, attached, from the client's server-confirmed
+      // state): loading while the backend confirms the new token.
       const afterSignIn = await statuses(page);
       const ends = fw === "react" ? ["signed-in", "loading,signed-in"] : ["signed-in"];
       assert.ok(
@@ -135,7 +140,7 @@ for (const { fw, version, ns } of RUNS) {
       }
       assert.equal(await text(page, "user-id"), snapshot.userId);
       assert.deepEqual(await statuses(page), afterSignIn);
-      await page.screenshot({ path: `${RESULTS}/example-${fw}${v2 ? "-v2" : ""}.png` });
+      await page.screenshot({ path: `${RESULTS}/example-${ns}.png` });
 
       // Reload: the stored session is back with no signed-out frame in between.
       await page.reload();

@@ -2,8 +2,19 @@
 // its `useAuth` from `useSyncExternalStore(auth.subscribe, auth.getSnapshot)`, and the app
 // renders from `useConvexAuth()` (through convex/react's <Authenticated>, <Unauthenticated>,
 // <AuthLoading>): signed in once the backend accepted the token, as Convex's guides teach.
+// With `?attach` the page shows the other way: `auth.attach(convex)` under a plain
+// <ConvexProvider>, the app rendering from the client's own state, which the attached reactive
+// client makes server-confirmed.
 import init, { ConvexAuthClient } from "convex-auth-wasm";
-import { Authenticated, AuthLoading, ConvexProviderWithAuth, ConvexReactClient, Unauthenticated, useQuery } from "convex/react";
+import {
+  Authenticated,
+  AuthLoading,
+  ConvexProvider,
+  ConvexProviderWithAuth,
+  ConvexReactClient,
+  Unauthenticated,
+  useQuery,
+} from "convex/react";
 import { anyApi } from "convex/server";
 import { StrictMode, useMemo, useState, useSyncExternalStore } from "react";
 import { createRoot } from "react-dom/client";
@@ -12,11 +23,15 @@ import { createRoot } from "react-dom/client";
 // (In a project with `npx convex dev`, import { api } from "../convex/_generated/api" instead.)
 const api = anyApi;
 
-const convexUrl = new URLSearchParams(location.search).get("convex") ?? "http://127.0.0.1:3210";
+const query = new URLSearchParams(location.search);
+const convexUrl = query.get("convex") ?? "http://127.0.0.1:3210";
+const attached = query.has("attach");
 
 await init(); // loads the .wasm once
-const auth = new ConvexAuthClient({ url: convexUrl, storageNamespace: "react" });
+const auth = new ConvexAuthClient({ url: convexUrl, storageNamespace: attached ? "react-attach" : "react" });
 const convex = new ConvexReactClient(convexUrl);
+// `?attach`: the client gives the reactive client its tokens and waits for the backend's verdict.
+if (attached) auth.attach(convex);
 window.auth = auth; // for the tests and the devtools console
 
 /** The client's auth state; re-renders on every change. subscribe and getSnapshot work unbound. */
@@ -100,10 +115,22 @@ function App() {
   );
 }
 
+/** `?attach`: the same app rendered from the client's state (server-confirmed while attached). */
+function AttachedApp() {
+  const { isLoading, isAuthenticated } = useAuth();
+  return <main>{isLoading ? <p data-testid="status">loading</p> : isAuthenticated ? <Profile /> : <SignIn />}</main>;
+}
+
 createRoot(document.getElementById("root")).render(
   <StrictMode>
-    <ConvexProviderWithAuth client={convex} useAuth={useAuthForConvex}>
-      <App />
-    </ConvexProviderWithAuth>
+    {attached ? (
+      <ConvexProvider client={convex}>
+        <AttachedApp />
+      </ConvexProvider>
+    ) : (
+      <ConvexProviderWithAuth client={convex} useAuth={useAuthForConvex}>
+        <App />
+      </ConvexProviderWithAuth>
+    )}
   </StrictMode>,
 );
