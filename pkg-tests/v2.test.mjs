@@ -402,6 +402,53 @@ describe("v2 sign-in methods, OAuth, passkeys and sessions (60 s tokens)", () =>
     ]);
   });
 
+  test("passkey autofill: a conditional ceremony with a virtual authenticator signs in with a discoverable passkey", async (t) => {
+    const context = await newContext(h, t);
+    const page = await open(h, context);
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("WebAuthn.enable");
+    await cdp.send("WebAuthn.addVirtualAuthenticator", {
+      options: {
+        protocol: "ctap2",
+        transport: "internal",
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
+    });
+    const username = fresh("af");
+    assert.deepEqual(await signIn(page, "passkey", { username }), { ok: { signingIn: true, redirect: undefined } });
+    const up = await assertSignedIn(page);
+    await page.evaluate(() => window.auth.signOut());
+    // Chromium offers conditional mediation: the `.get` is the autofill one, which the virtual
+    // authenticator answers with the discoverable passkey (no username given).
+    assert.equal(await page.evaluate(() => PublicKeyCredential.isConditionalMediationAvailable()), true);
+    const since = (await h.requests()).length;
+    assert.deepEqual(await signIn(page, "passkey", { flow: "autofill" }), { ok: { signingIn: true, redirect: undefined } });
+    await assertSignedIn(page, up.userId);
+    assert.deepEqual(await calls(h, since), [
+      ["auth:startAutofillSignInWithUsernamePasskey", "signIn"],
+      ["auth:finishSignInWithUsernamePasskey", "signIn"],
+    ]);
+  });
+
+  test("passkeys in a browser without WebAuthn: PasskeyUnsupported, nothing finished", async (t) => {
+    const context = await newContext(h, t);
+    await context.addInitScript(() => {
+      delete window.PublicKeyCredential;
+    });
+    const page = await open(h, context);
+    const since = (await h.requests()).length;
+    const result = await signIn(page, "passkey", { username: fresh("nopk") });
+    assert.equal(result.err?.name, "ConvexAuthError");
+    assert.equal(result.err.code, "PasskeyUnsupported");
+    assert.equal(result.err.retryable, false);
+    assert.equal((await state(page)).isAuthenticated, false);
+    // The server's start (its options for the ceremony), then nothing.
+    assert.deepEqual(await calls(h, since), [["auth:startSignInWithUsernamePasskey", "signIn"]]);
+  });
+
   test("sessions: a reload keeps userId with no request; a forced refresh is one refreshSession; sign-out is one signOut", async (t) => {
     const context = await newContext(h, t);
     const page = await open(h, context);
