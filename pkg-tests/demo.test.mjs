@@ -2,7 +2,7 @@
 // both backends as `make demo` serves it, switch to Convex Auth v2 and run its flows.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { RESULTS, startHarness } from "./harness.mjs";
+import { RESULTS, startHarness, virtualAuthenticator } from "./harness.mjs";
 import { freePort, startNode, stop } from "./processes.mjs";
 
 let h;
@@ -68,18 +68,7 @@ test("the demo's v2 backend: sign-up through the emailed link, reset, passkey, u
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   // A platform authenticator that always says yes, for the passkey ceremony.
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable");
-  await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: {
-      protocol: "ctap2",
-      transport: "internal",
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
+  await virtualAuthenticator(context, page);
   try {
     // The page opens on v1; the switch reloads it on v2, with v2's flows only.
     await page.goto(v2.pageUrl);

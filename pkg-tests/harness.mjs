@@ -84,5 +84,24 @@ export async function waitReady(page) {
   await page.waitForFunction(() => window.readyDone === true, null, { timeout: 20_000 });
 }
 
+/** A platform authenticator (Chrome DevTools Protocol) for `page` that answers every WebAuthn
+ *  ceremony with user verification and keeps discoverable passkeys. Returns the CDP session and
+ *  the authenticator's id (for `WebAuthn.getCredentials`, `WebAuthn.setUserVerified`). */
+export async function virtualAuthenticator(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
+}
+
 export const state = (page) => page.evaluate(() => window.auth.getSnapshot());
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

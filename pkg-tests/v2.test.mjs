@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { RESULTS, sleep, startHarness, state, waitReady } from "./harness.mjs";
+import { RESULTS, sleep, startHarness, state, virtualAuthenticator, waitReady } from "./harness.mjs";
 
 // pages/v2.html: t.html with `version: "v2"`, recording each event's state (`window.log`) and
 // the state and URL at the moment ready() resolved (`window.atReady`).
@@ -347,18 +347,7 @@ describe("v2 sign-in methods, OAuth, passkeys and sessions (60 s tokens)", () =>
   test("passkeys with a virtual authenticator: register, sign out, authenticate; a cancelled ceremony", async (t) => {
     const context = await newContext(h, t);
     const page = await open(h, context);
-    const cdp = await context.newCDPSession(page);
-    await cdp.send("WebAuthn.enable");
-    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-      options: {
-        protocol: "ctap2",
-        transport: "internal",
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
+    const { cdp, authenticatorId } = await virtualAuthenticator(context, page);
     const username = fresh("pk");
 
     // A new username: the register step (navigator.credentials.create).
@@ -405,18 +394,7 @@ describe("v2 sign-in methods, OAuth, passkeys and sessions (60 s tokens)", () =>
   test("passkey autofill: a conditional ceremony with a virtual authenticator signs in with a discoverable passkey", async (t) => {
     const context = await newContext(h, t);
     const page = await open(h, context);
-    const cdp = await context.newCDPSession(page);
-    await cdp.send("WebAuthn.enable");
-    await cdp.send("WebAuthn.addVirtualAuthenticator", {
-      options: {
-        protocol: "ctap2",
-        transport: "internal",
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
+    await virtualAuthenticator(context, page);
     const username = fresh("af");
     assert.deepEqual(await signIn(page, "passkey", { username }), { ok: { signingIn: true, redirect: undefined } });
     const up = await assertSignedIn(page);
