@@ -41,6 +41,9 @@ run_suite() {
 }
 
 run_check "cargo fmt --check" cargo fmt --all -- --check
+# The Rust front-end examples are workspaces of their own (scripts/rust-frontend.sh builds them).
+run_check "cargo fmt --check (examples-rust)" bash -c 'for app in leptos yew; do
+  cargo fmt --check --manifest-path "examples-rust/$app/Cargo.toml" || exit 1; done'
 run_check "clippy (host)" cargo clippy --all-targets --all-features --quiet -- -D warnings
 run_check "clippy (wasm32)" cargo clippy --all-targets --all-features --quiet --target wasm32-unknown-unknown -- -D warnings
 run_suite native cargo cargo test --quiet --features serde
