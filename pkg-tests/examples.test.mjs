@@ -14,12 +14,13 @@ import { startNode, stop } from "./processes.mjs";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIST = `${ROOT}examples/dist`;
 const FRAMEWORKS = ["vanilla", "react", "svelte", "vue"];
-// Each run: the page, the backend generation, the page's storage namespace and its query.
-// React runs twice: with ConvexProviderWithAuth, and with `auth.attach(convex)` (`?attach`).
+// Each run: the page, the backend generation, the page's storage namespace, its query and
+// what the test name adds. React runs twice: with ConvexProviderWithAuth, and with
+// `auth.attach(convex)` (`?attach`).
 const RUNS = [
-  ...FRAMEWORKS.map((fw) => ({ fw, version: "v1", ns: fw, query: "" })),
-  { fw: "react", version: "v1", ns: "react-attach", query: "&attach" },
-  { fw: "vanilla", version: "v2", ns: "vanilla-v2", query: "&version=v2" },
+  ...FRAMEWORKS.map((fw) => ({ fw, version: "v1", ns: fw, query: "", label: "" })),
+  { fw: "react", version: "v1", ns: "react-attach", query: "&attach", label: " (attach)" },
+  { fw: "vanilla", version: "v2", ns: "vanilla-v2", query: "&version=v2", label: " (Convex Auth v2)" },
 ];
 
 /** Runs examples/build.sh; rejects with its output when it fails. */
@@ -80,12 +81,11 @@ after(async () => {
   await h?.close();
 });
 
-for (const { fw, version, ns, query } of RUNS) {
+for (const { fw, version, ns, query, label } of RUNS) {
   const v2 = version === "v2";
   // The namespace in storage keys keeps letters and digits only (as the official clients do).
   const jwtKey = `__convexAuthJWT_${ns.replace(/[^a-zA-Z0-9]/g, "")}`;
-  const name = `${fw}${v2 ? " (Convex Auth v2)" : ""}${query === "&attach" ? " (attach)" : ""}`;
-  test(`examples/${name}: sign in anonymously, query the viewer, reload, sign out, without flicker`, async (t) => {
+  test(`examples/${fw}${label}: sign in anonymously, query the viewer, reload, sign out, without flicker`, async (t) => {
     const context = await h.context();
     await context.addInitScript(recordStatuses);
     const page = await context.newPage();

@@ -1334,10 +1334,12 @@ impl<B: Backend> Machine<B> {
     /// listeners are told when the public state changed, with the session's `signedIn` once its
     /// gates let the user in.
     fn gated(&mut self, before: (bool, bool)) {
-        let now = (self.is_loading(), self.is_authenticated());
         if !self.announced {
             self.announce();
-        } else if before != now {
+            return;
+        }
+        let now = (self.is_loading(), self.is_authenticated());
+        if before != now {
             let signed_in = now.1 && core::mem::take(&mut self.signed_in_held);
             self.notify(true, signed_in.then_some(AuthEventKind::SignedIn));
         }
@@ -1796,7 +1798,7 @@ impl<B: Backend> Machine<B> {
     /// URL code's session) and settles the `ready()` callers; calls made meanwhile
     /// (`fetchAccessToken`, which the gates' reactive clients ask) were not held back.
     fn announce(&mut self) {
-        if self.announced || self.loading || self.is_loading() {
+        if self.announced || self.is_loading() {
             return;
         }
         self.announced = true;
@@ -1804,6 +1806,8 @@ impl<B: Backend> Machine<B> {
         if self.is_authenticated() && core::mem::take(&mut self.signed_in_held) {
             self.notify(false, Some(AuthEventKind::SignedIn));
         }
+        // What `settle` does for each, in one pass over the open callers (a `ready()` caller
+        // hands out no token).
         let commands = &mut self.commands;
         self.open.retain(|(caller, outcome)| {
             let waiting = matches!(outcome, Outcome::Ready);
